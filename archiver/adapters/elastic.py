@@ -1,0 +1,184 @@
+"""SearchIndex on Elasticsearch: the only module that talks to it.
+
+Works on the integ-test distribution (no analysis-common, reindex or painless): the template uses
+the core whitespace analyzer, and updates are client-side partial updates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+
+from archiver.errors import BackendUnavailable
+from archiver.ports import Document
+from archiver.settings import Settings
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "index_templates" / "messages.json"
+TEMPLATE_NAME = "mailvault-messages"
+VERSION_TOKEN = "_version_token"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TransportError as exc:  # connection refused, timeout
+            raise BackendUnavailable("elasticsearch", str(exc)) from exc
+        except ApiError as exc:
+            if exc.meta.status >= 500 or exc.meta.status == 429:
+                raise BackendUnavailable("elasticsearch", str(exc)) from exc
+            raise
+
+    return wrapper
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    template.pop("_comment", None)
+    return template
+
+
+class ElasticIndex:
+    def __init__(self, settings: Settings) -> None:
+        self.alias = settings.es_index
+        self.client = Elasticsearch(
+            settings.es_url,
+            request_timeout=settings.es_request_timeout,
+            retry_on_timeout=True,
+            max_retries=2,
+        )
+
+    @_translate_errors
+    def ensure_ready(self) -> None:
+        """Install the template if missing or older, and the first index behind the alias."""
+        template = load_template()
+        version = int(template["version"])
+        template["index_patterns"] = [f"{self.alias}-*"]
+        try:
+            found = self.client.indices.get_index_template(name=self._template_name())
+            current = found["index_templates"][0]["index_template"].get("version")
+        except NotFoundError:
+            current = None
+        if current != version:
+            self.client.indices.put_index_template(name=self._template_name(), **template)
+        if not self.client.indices.exists_alias(name=self.alias):
+            try:
+                self.client.indices.create(
+                    index=f"{self.alias}-v{version}",
+                    aliases={self.alias: {"is_write_index": True}},
+                )
+            except ApiError as exc:
+                if exc.error != "resource_already_exists_exception":
+                    raise
+
+    def _template_name(self) -> str:
+        return f"{self.alias}-template"
+
+    @_translate_errors
+    def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
+        if not docs:
+            return {}
+        operations: list[Mapping[str, Any]] = []
+        for doc in docs:
+            operations.append({"create": {"_index": self.alias, "_id": doc["id"]}})
+            operations.append(doc)
+        response = self.client.bulk(operations=operations)
+        return {
+            item["create"]["_id"]: self._item_status(item["create"]) for item in response["items"]
+        }
+
+    @staticmethod
+    def _item_status(item: Mapping[str, Any]) -> str | None:
+        status = int(item["status"])
+        if status < 300:
+            return None
+        if status == 409:
+            return "exists" if "version_conflict" in str(item.get("error")) else "conflict"
+        error = item.get("error", {})
+        return f"{error.get('type', status)}: {error.get('reason', '')}"
+
+    @_translate_errors
+    def get_many(self, ids: Iterable[str], fields: Sequence[str]) -> dict[str, Document]:
+        id_list = list(dict.fromkeys(ids))
+        if not id_list:
+            return {}
+        response = self.client.mget(index=self.alias, ids=id_list, source_includes=list(fields))
+        found: dict[str, Document] = {}
+        for doc in response["docs"]:
+            if doc.get("found"):
+                source = dict(doc.get("_source", {}))
+                source[VERSION_TOKEN] = f"{doc['_seq_no']}:{doc['_primary_term']}"
+                found[doc["_id"]] = source
+        return found
+
+    @_translate_errors
+    def update_many(self, updates: Mapping[str, Document]) -> dict[str, str | None]:
+        if not updates:
+            return {}
+        operations: list[Mapping[str, Any]] = []
+        for doc_id, partial in updates.items():
+            body = dict(partial)
+            action: dict[str, Any] = {"_index": self.alias, "_id": doc_id}
+            token = body.pop(VERSION_TOKEN, None)
+            if token:
+                seq_no, primary_term = str(token).split(":")
+                action["if_seq_no"] = int(seq_no)
+                action["if_primary_term"] = int(primary_term)
+            operations.append({"update": action})
+            operations.append({"doc": body})
+        response = self.client.bulk(operations=operations)
+        return {
+            item["update"]["_id"]: self._item_status(item["update"]) for item in response["items"]
+        }
+
+    @_translate_errors
+    def ids_by_message_id(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return {}
+        response = self.client.search(
+            index=self.alias,
+            query={"terms": {"message_id": wanted}},
+            source_includes=["message_id"],
+            size=10_000,
+        )
+        found: dict[str, list[str]] = {}
+        for hit in response["hits"]["hits"]:
+            found.setdefault(hit["_source"]["message_id"], []).append(hit["_id"])
+        return found
+
+    @_translate_errors
+    def get(self, doc_id: str) -> Document | None:
+        try:
+            response = self.client.get(index=self.alias, id=doc_id)
+        except NotFoundError:
+            return None
+        source: Document = dict(response["_source"])
+        return source
+
+    @_translate_errors
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        response = self.client.search(index=self.alias, **body)
+        result: Mapping[str, Any] = response.body
+        return result
+
+    @_translate_errors
+    def refresh(self) -> None:
+        self.client.indices.refresh(index=self.alias)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            health = self.client.options(request_timeout=5).cluster.health()
+            version = self.client.info()["version"]["number"]
+        except Exception as exc:
+            return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": health["status"], "version": version, "alias": self.alias}

@@ -1,0 +1,177 @@
+"""RawStore on S3-compatible object storage (SeaweedFS in tests and the demo), via minio."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from typing import Any, NoReturn, cast
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from archiver.errors import BackendUnavailable, IntegrityError, MessageNotFound
+from archiver.models import Source, SourceRecord
+from archiver.settings import Settings
+
+RAW_PREFIX = "raw/"
+RECORD_PREFIX = "records/"
+_MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
+_RECORD_META = "source-record"
+_MAX_META_RECORD = 1800
+
+
+def _encode_record(record: SourceRecord) -> str:
+    return base64.b64encode(record.model_dump_json().encode()).decode("ascii")
+
+
+def _decode_record(encoded: str) -> SourceRecord:
+    return SourceRecord.model_validate_json(base64.b64decode(encoded))
+
+
+def raw_key(sha256: str) -> str:
+    return f"{RAW_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256}.eml"
+
+
+def record_prefix(sha256: str) -> str:
+    return f"{RECORD_PREFIX}{sha256[:2]}/{sha256}/"
+
+
+def _unavailable(exc: Exception) -> NoReturn:
+    raise BackendUnavailable("s3", f"{type(exc).__name__}: {exc}") from exc
+
+
+class S3RawStore:
+    def __init__(self, settings: Settings, *, retries: int = 2) -> None:
+        self.bucket = settings.s3_bucket
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=30.0),
+            maxsize=max(settings.store_threads, 10),
+            retries=urllib3.Retry(
+                total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+        )
+        self.client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            http_client=http,
+        )
+
+    def ensure_ready(self) -> None:
+        """Create the archive bucket with Object Lock, so retention and legal holds can apply."""
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket, object_lock=True)
+        except S3Error as exc:
+            if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                _unavailable(exc)
+        except Exception as exc:
+            _unavailable(exc)
+
+    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+        sha256 = hashlib.sha256(raw).hexdigest()
+        record = SourceRecord(sha256=sha256, source=source) if source else None
+        if self.exists(sha256):
+            if record:
+                self.put_record(record)
+            return sha256, False
+        meta = {"sha256": sha256}
+        encoded = _encode_record(record) if record else None
+        # The first source rides in the object's metadata (one request instead of two);
+        # one too large for S3's 2 KB metadata limit gets an object of its own.
+        if encoded and len(encoded) <= _MAX_META_RECORD:
+            meta[_RECORD_META] = encoded
+        elif record:
+            self.put_record(record)
+        self._put_bytes(raw_key(sha256), raw, "message/rfc822", meta)
+        return sha256, True
+
+    def get(self, sha256: str) -> bytes:
+        data = self._get_bytes(raw_key(sha256), sha256)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(sha256, actual)
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, raw_key(sha256))
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return False
+            _unavailable(exc)
+        except Exception as exc:
+            _unavailable(exc)
+        return True
+
+    def put_record(self, record: SourceRecord) -> None:
+        key_hash = hashlib.sha256(record.source.key().encode()).hexdigest()[:32]
+        key = f"{record_prefix(record.sha256)}{key_hash}.json"
+        self._put_bytes(key, record.model_dump_json().encode(), "application/json", {})
+
+    def records(self, sha256: str) -> list[SourceRecord]:
+        found: list[SourceRecord] = []
+        try:
+            stat = self.client.stat_object(self.bucket, raw_key(sha256))
+            meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+            encoded = meta.get(f"x-amz-meta-{_RECORD_META}")
+            if encoded:
+                found.append(_decode_record(encoded))
+            for obj in self.client.list_objects(self.bucket, prefix=record_prefix(sha256)):
+                body = self._get_bytes(obj.object_name, sha256)
+                found.append(SourceRecord.model_validate(json.loads(body)))
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise MessageNotFound(sha256) from exc
+            _unavailable(exc)
+        found.sort(key=lambda r: r.source.received_at)
+        return found
+
+    def iter_ids(self) -> Iterator[str]:
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=RAW_PREFIX, recursive=True):
+                name: str = obj.object_name
+                yield name.rsplit("/", 1)[-1].removesuffix(".eml")
+        except S3Error as exc:
+            _unavailable(exc)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            ok = self.client.bucket_exists(self.bucket)
+        except Exception as exc:
+            return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": "ok" if ok else "no bucket", "bucket": self.bucket}
+
+    def _put_bytes(self, key: str, data: bytes, content_type: str, meta: dict[str, str]) -> None:
+        try:
+            self.client.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                metadata=cast(dict[str, str | list[str] | tuple[str]], meta) or None,
+            )
+        except Exception as exc:
+            _unavailable(exc)
+
+    def _get_bytes(self, key: str, sha256: str) -> bytes:
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise MessageNotFound(sha256) from exc
+            _unavailable(exc)
+        except Exception as exc:
+            _unavailable(exc)
+        try:
+            return bytes(response.read())
+        finally:
+            response.close()
+            response.release_conn()

@@ -1,0 +1,55 @@
+"""Composition root: the one place that wires the domain to the real adapters."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+from archiver.adapters.elastic import ElasticIndex
+from archiver.adapters.s3 import S3RawStore
+from archiver.pipeline import Archiver
+from archiver.segment import get_segmenter
+from archiver.settings import Settings, get_settings
+
+
+def raw_store(settings: Settings | None = None) -> S3RawStore:
+    return S3RawStore(settings or get_settings())
+
+
+def search_index(settings: Settings | None = None) -> ElasticIndex:
+    return ElasticIndex(settings or get_settings())
+
+
+def analyser_pool(settings: Settings) -> Executor | None:
+    """Processes for parsing and segmenting (CPU-bound); None to run them inline."""
+    workers = settings.import_workers or os.cpu_count() or 1
+    if workers <= 1:
+        return None
+    # spawn, not fork: the parent holds client connection pools and their locks
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=get_segmenter,
+        initargs=(settings.user_dict,),
+    )
+
+
+def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Archiver:
+    settings = settings or get_settings()
+    return Archiver(
+        raw_store(settings),
+        search_index(settings),
+        user_dict=settings.user_dict,
+        max_body_chars=settings.max_body_chars,
+        analysers=analyser_pool(settings) if parallel else None,
+        store_threads=settings.store_threads,
+    )
+
+
+def init_backends(settings: Settings | None = None) -> None:
+    """Create the bucket (with Object Lock) and the index template and alias. Idempotent."""
+    settings = settings or get_settings()
+    raw_store(settings).ensure_ready()
+    search_index(settings).ensure_ready()

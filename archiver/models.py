@@ -1,0 +1,130 @@
+"""Pydantic models at the domain's boundaries: what a parsed message, a source and a hit are."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SourceKind = Literal["smtp", "imap", "import"]
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    address: str = ""  # lower-cased local@domain; may be empty for an unparseable header
+
+
+class AttachmentInfo(BaseModel):
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = ""
+    disposition: str = ""  # attachment / inline / ""
+
+
+class ParsedMessage(BaseModel):
+    """What the parser could read of one raw message. Never raises: failures land in parse_error."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    message_id: str | None = None
+    subject: str = ""
+    from_: list[Address] = Field(default_factory=list, alias="from")
+    to: list[Address] = Field(default_factory=list)
+    cc: list[Address] = Field(default_factory=list)
+    bcc: list[Address] = Field(default_factory=list)
+    reply_to: list[Address] = Field(default_factory=list)
+    date: datetime  # UTC
+    date_offset_minutes: int | None = None  # the header's original UTC offset
+    date_source: Literal["header", "arrival"] = "header"
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    body_text: str = ""
+    has_html: bool = False
+    attachments: list[AttachmentInfo] = Field(default_factory=list)
+    headers: dict[str, list[str]] = Field(default_factory=dict)  # lower-cased names, decoded
+    size: int = 0
+    warnings: list[str] = Field(default_factory=list)  # e.g. charset relabelled
+    parse_error: str | None = None
+
+
+class Envelope(BaseModel):
+    mail_from: str = ""
+    rcpt_to: list[str] = Field(default_factory=list)
+    client_address: str = ""
+    helo: str = ""
+    tls: bool = False
+
+
+class Source(BaseModel):
+    """How one copy of a message reached the archive. A message may have several."""
+
+    kind: SourceKind
+    detail: str = ""  # import: file path (+ mbox index); imap: account/folder/uid; smtp: queue id
+    received_at: datetime
+    envelope: Envelope | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    def key(self) -> str:
+        """Identity used to avoid recording the same delivery twice."""
+        env = self.envelope.model_dump_json() if self.envelope else ""
+        return f"{self.kind}|{self.detail}|{env}"
+
+
+class SourceRecord(BaseModel):
+    """Durable note stored next to the raw bytes: this sha256 arrived this way."""
+
+    sha256: str
+    source: Source
+
+
+IngestStatus = Literal["imported", "duplicate", "failed"]
+
+
+class IngestOutcome(BaseModel):
+    sha256: str | None
+    status: IngestStatus
+    label: str = ""  # where the message came from, for error reports
+    error: str | None = None
+    parse_error: str | None = None
+
+
+class ImportSummary(BaseModel):
+    imported: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    parse_errors: int = 0
+    bytes: int = 0
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+    def add(self, outcome: IngestOutcome, size: int = 0) -> None:
+        self.bytes += size
+        if outcome.status == "imported":
+            self.imported += 1
+        elif outcome.status == "duplicate":
+            self.duplicates += 1
+        else:
+            self.failed += 1
+            self.errors.append({"message": outcome.label, "error": outcome.error or ""})
+        if outcome.parse_error and outcome.status != "failed":
+            self.parse_errors += 1
+
+
+class SearchHit(BaseModel):
+    id: str
+    subject: str
+    subject_highlight: str = ""  # HTML: escaped, matches in <em>
+    from_: str = Field("", alias="from")
+    date: datetime | None = None
+    snippet: str = ""  # HTML: escaped, matches in <em>
+    score: float | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SearchResult(BaseModel):
+    total: int
+    hits: list[SearchHit]

@@ -1,0 +1,71 @@
+"""The small interfaces the domain needs from its backends. Adapters live in archiver/adapters/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from archiver.models import Source, SourceRecord
+
+Document = dict[str, Any]
+
+
+class RawStore(Protocol):
+    """Byte-exact message storage keyed by SHA-256. The bytes are evidence: never altered."""
+
+    def ensure_ready(self) -> None: ...
+
+    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+        """Durably store raw bytes and how they arrived; return (sha256, created).
+
+        Storing existing bytes again stores nothing but the new source."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """Return the bytes, verified against sha256 (IntegrityError otherwise)."""
+        ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def put_record(self, record: SourceRecord) -> None:
+        """Durably note how a stored message arrived (idempotent per source key)."""
+        ...
+
+    def records(self, sha256: str) -> list[SourceRecord]: ...
+
+    def iter_ids(self) -> Iterator[str]: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class SearchIndex(Protocol):
+    """Full-text index of parsed messages; the document id is the raw bytes' SHA-256."""
+
+    def ensure_ready(self) -> None: ...
+
+    def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
+        """Create documents that do not exist yet (each doc carries its "id").
+
+        Returns id -> None when created, "exists" when already indexed, or an error text.
+        """
+        ...
+
+    def get_many(self, ids: Iterable[str], fields: Sequence[str]) -> dict[str, Document]:
+        """The named fields of the documents that exist, each with "_version_token" for
+        update_many's optimistic concurrency check."""
+        ...
+
+    def update_many(self, updates: Mapping[str, Document]) -> dict[str, str | None]:
+        """Partial updates. A doc holding "_version_token" is only updated if unchanged since;
+        returns id -> None, "conflict" or an error text."""
+        ...
+
+    def ids_by_message_id(self, message_ids: Iterable[str]) -> dict[str, list[str]]: ...
+
+    def get(self, doc_id: str) -> Document | None: ...
+
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def refresh(self) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...

@@ -1,0 +1,156 @@
+"""Ingest benchmark: generated Chinese/English mail through the real pipeline.
+
+Prints the end-to-end rate (store + parse + segment + index, as `mailvault import` runs it) and,
+measured separately, each stage's own rate. Needs the services (scripts/services.sh up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from archiver import bootstrap
+from archiver.documents import build_document
+from archiver.models import Source
+from archiver.parsing import parse_message
+from archiver.pipeline import Incoming
+from archiver.segment import get_segmenter
+from archiver.settings import Settings, get_settings
+from bench.mailgen import GeneratedMessage, generate
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _line(stage: str, seconds: float, count: int, size: int) -> None:
+    print(
+        f"  {stage:<22} {seconds:8.2f} s  {count / seconds:9.0f} msg/s  "
+        f"{size / seconds / 1e6:7.2f} MB/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=0, help="0: one per core")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    settings = get_settings().model_copy(
+        update={
+            "es_index": f"mailvault-bench-{run}",
+            "s3_bucket": f"mailvault-bench-{run}",
+            "import_workers": args.workers,
+        }
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}"
+    )
+    start = time.perf_counter()
+    messages = list(generate(args.count, seed=args.seed))
+    total = sum(len(m.raw) for m in messages)
+    print(
+        f"corpus: {len(messages)} generated messages (seed {args.seed}), {total / 1e6:.1f} MB, "
+        f"{sum(bool(m.attachment_names) for m in messages)} with attachments; "
+        f"generated in {time.perf_counter() - start:.1f} s"
+    )
+
+    bootstrap.init_backends(settings)
+    try:
+        end_to_end(settings, messages, total, args.batch_size)
+        stages(settings, messages, total)
+    finally:
+        index = bootstrap.search_index(settings)
+        index.client.indices.delete(index=f"{settings.es_index}-*", ignore_unavailable=True)
+        index.client.indices.delete_index_template(name=f"{settings.es_index}-template")
+
+
+def end_to_end(
+    settings: Settings, messages: list[GeneratedMessage], total: int, batch_size: int
+) -> None:
+    archiver = bootstrap.archiver(settings, parallel=True)
+    now = datetime.now(UTC)
+    items = [
+        Incoming(m.raw, Source(kind="import", detail=f"bench#{m.index}", received_at=now))
+        for m in messages
+    ]
+    archiver.ingest_many(items[:8])  # start the worker processes before the clock runs
+    statuses: dict[str, int] = {}
+
+    def run() -> None:
+        for start in range(8, len(items), batch_size):
+            for outcome in archiver.ingest_many(items[start : start + batch_size]):
+                statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+
+    seconds = _timed(run)
+    archiver.close()
+    print(
+        f"end to end (workers={settings.import_workers or os.cpu_count()}, "
+        f"batch={batch_size}): {statuses}"
+    )
+    _line("store+parse+seg+index", seconds, len(items) - 8, total)
+
+
+def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> None:
+    print("stages, each measured alone (parse and segment on one core):")
+    now = datetime.now(UTC)
+    parsed = []
+    _line(
+        "parse",
+        _timed(lambda: parsed.extend(parse_message(m.raw, now) for m in messages)),
+        len(messages),
+        total,
+    )
+    segmenter = get_segmenter(settings.user_dict)
+    docs = []
+    _line(
+        "segment (+doc build)",
+        _timed(
+            lambda: docs.extend(build_document(str(i), p, segmenter) for i, p in enumerate(parsed))
+        ),
+        len(messages),
+        total,
+    )
+    store = bootstrap.raw_store(
+        settings.model_copy(update={"s3_bucket": settings.s3_bucket + "-s"})
+    )
+    store.ensure_ready()
+    with ThreadPoolExecutor(settings.store_threads) as pool:
+        _line(
+            f"store ({settings.store_threads} threads)",
+            _timed(lambda: list(pool.map(lambda m: store.put(m.raw), messages))),
+            len(messages),
+            total,
+        )
+    index = bootstrap.search_index(
+        settings.model_copy(update={"es_index": settings.es_index + "-stage"})
+    )
+    index.ensure_ready()
+    try:
+        _line(
+            "index (bulk 500)",
+            _timed(
+                lambda: [index.create_many(docs[i : i + 500]) for i in range(0, len(docs), 500)]
+            ),
+            len(messages),
+            total,
+        )
+    finally:
+        index.client.indices.delete(index=f"{index.alias}-*", ignore_unavailable=True)
+        index.client.indices.delete_index_template(name=f"{index.alias}-template")
+
+
+if __name__ == "__main__":
+    main()

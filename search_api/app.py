@@ -1,0 +1,52 @@
+"""The HTTP API. Domain errors map to JSON errors with a clear message."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from archiver.errors import (
+    BackendUnavailable,
+    IntegrityError,
+    InvalidQuery,
+    MailvaultError,
+    MessageNotFound,
+)
+from search_api.routers import health, messages, search
+
+log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[MailvaultError], int]] = [
+    (MessageNotFound, 404),
+    (InvalidQuery, 400),
+    (BackendUnavailable, 503),
+    (IntegrityError, 500),
+]
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+    body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, InvalidQuery) and exc.position is not None:
+        body["position"] = exc.position
+    log.warning(
+        "request failed", extra={"path": request.url.path, "status": status, "error": str(exc)}
+    )
+    return JSONResponse(body, status_code=status)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="mailvault",
+        description="Search and read the mail archive. Chinese is segmented with jieba.",
+        version="0.1.0",
+    )
+    app.add_exception_handler(MailvaultError, _domain_error)
+    for router in (search.router, messages.router, health.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

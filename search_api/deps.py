@@ -1,0 +1,36 @@
+"""FastAPI dependencies: backends and services, built once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends
+
+from archiver import bootstrap
+from archiver.ports import RawStore, SearchIndex
+from archiver.search import SearchService
+from archiver.segment import get_segmenter
+from archiver.settings import Settings, get_settings
+
+
+@lru_cache(maxsize=1)
+def get_raw_store() -> RawStore:
+    return bootstrap.raw_store(get_settings())
+
+
+@lru_cache(maxsize=1)
+def get_index() -> SearchIndex:
+    return bootstrap.search_index(get_settings())
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RawStoreDep = Annotated[RawStore, Depends(get_raw_store)]
+IndexDep = Annotated[SearchIndex, Depends(get_index)]
+
+
+def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
+    return SearchService(index, get_segmenter(settings.user_dict))
+
+
+SearchDep = Annotated[SearchService, Depends(get_search_service)]

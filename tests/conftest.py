@@ -1,0 +1,77 @@
+"""Session fixtures: the real services (started by scripts/services.sh) and an isolated archive.
+
+Each test session gets its own bucket and index alias, so runs never see each other's mail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = ROOT.parent / "shared" / "corpora"
+RUN_ID = uuid.uuid4().hex[:8]
+
+# Set before any archiver module reads the settings.
+os.environ.setdefault("MAILVAULT_ES_INDEX", f"mailvault-test-{RUN_ID}")
+os.environ.setdefault("MAILVAULT_S3_BUCKET", f"mailvault-test-{RUN_ID}")
+
+
+def corpus_files() -> list[Path]:
+    """Every message of ../shared/corpora (empty when the folder is absent)."""
+    if not CORPORA.is_dir():
+        return []
+    spamscope = sorted((CORPORA / "spamscope-mail-parser" / "tests" / "mails").glob("*"))
+    stalwart = sorted((CORPORA / "stalwart-mail-parser" / "resources" / "eml").glob("*.eml"))
+    return [p for p in spamscope + stalwart if p.is_file()]
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[Path]:
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"test corpora not found at {CORPORA} (a user's clone has no shared/ folder)")
+    return files
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Make sure Elasticsearch, S3 and Redis are up; start them if not."""
+    status = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "services.sh"), "status"], capture_output=True, text=True
+    )
+    if status.returncode != 0:
+        subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "up"], check=True)
+
+
+@pytest.fixture(scope="session")
+def settings(services: None):  # type: ignore[no-untyped-def]
+    from archiver.settings import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def backends(settings):  # type: ignore[no-untyped-def]
+    """Bucket and index for this session; the index is deleted at the end."""
+    from archiver import bootstrap
+
+    bootstrap.init_backends(settings)
+    index = bootstrap.search_index(settings)
+    yield
+    index.client.indices.delete(index=f"{settings.es_index}-*", ignore_unavailable=True)
+    index.client.indices.delete_index_template(name=f"{settings.es_index}-template")
+
+
+@pytest.fixture(scope="session")
+def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from archiver import bootstrap
+
+    instance = bootstrap.archiver(settings, parallel=False)
+    yield instance
+    instance.close()

@@ -1,0 +1,54 @@
+"""The Celery pipeline task, run by a real worker over the real Redis broker."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from archiver.models import Envelope, Source
+from archiver.pipeline import Archiver
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def worker(archiver: Archiver) -> Iterator[None]:
+    from ingest.tasks import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+        yield
+
+
+def test_archive_raw_indexes_a_stored_message_with_its_envelope(
+    archiver: Archiver, worker: None
+) -> None:
+    from ingest.tasks import archive_raw
+
+    raw = (b"Message-ID: <celery-task@example.com>\r\nFrom: boss@example.com\r\n"
+           b"To: team@example.com\r\nSubject: =?gbk?B?suLK1A==?=\r\n\r\nhidden bcc copy\r\n")
+    source = Source(kind="smtp", detail="queue-1", received_at=datetime.now(UTC),
+                    envelope=Envelope(mail_from="boss@example.com",
+                                      rcpt_to=["team@example.com", "auditor@example.com"]))
+    sha256, created = archiver.store.put(raw, source)
+    assert created and sha256 == hashlib.sha256(raw).hexdigest()
+
+    result = archive_raw.delay(sha256).get(timeout=60)
+
+    assert result["status"] == "imported"
+    doc = archiver.index.get(sha256)
+    assert doc is not None
+    assert doc["subject"] == "测试"
+    assert doc["envelope_to"] == ["auditor@example.com", "team@example.com"]
+    assert "auditor@example.com" in doc["participants"]  # the BCC recipient is findable
+    assert archive_raw.delay(sha256).get(timeout=60)["status"] == "duplicate"
+
+
+def test_archive_raw_of_a_missing_object_fails_visibly(worker: None) -> None:
+    from ingest.tasks import archive_raw
+
+    with pytest.raises(Exception, match="no archived message with id"):
+        archive_raw.delay("f" * 64).get(timeout=60)
