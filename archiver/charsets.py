@@ -1,8 +1,8 @@
-"""Charset policy: turn bytes of unknown or mislabelled encoding into text, the way Chinese mail needs.
+"""Charset policy: bytes of unknown or mislabelled encoding to text, the way Chinese mail needs.
 
-Mail from Chinese senders is routinely mislabelled: "gb2312" bodies holding GBK or GB18030 characters
-(镕, 喆, 堃), "big5" holding HKSCS characters, GBK bytes labelled iso-8859-1, UTF-8 labelled gb2312,
-and raw 8-bit bytes in headers. The rules:
+Mail from Chinese senders is routinely mislabelled: "gb2312" bodies holding GBK or GB18030
+characters (镕, 喆, 堃), "big5" holding HKSCS characters, GBK bytes labelled iso-8859-1,
+UTF-8 labelled gb2312, and raw 8-bit bytes in headers. The rules:
 
 * labels are normalised to the superset codec that real senders mean (gb2312/gbk/cp936 -> gb18030,
   big5/cp950 -> big5hkscs, ks_c_5601-1987/euc-kr -> cp949, iso-8859-1/us-ascii -> cp1252);
@@ -210,8 +210,8 @@ _CJK_CANDIDATES = ("gb18030", "big5hkscs")
 _SCORE_SAMPLE = 20_000  # characters looked at when scoring
 _CJK_ACCEPT = 0.35  # share of common characters needed to believe undeclared bytes are Chinese
 _CJK_ACCEPT_OVER_LATIN = 0.5  # ... and to overrule a declared single-byte Latin label
-_LOW_SCORE = 0.25
-_SHORT = 256  # bytes: below this charset-normalizer is not asked  # a declared CJK decode this poor is checked against the alternatives
+_LOW_SCORE = 0.25  # a declared CJK decode this poor is checked against the alternatives
+_SHORT = 256  # bytes: below this charset-normalizer is not asked
 
 
 @lru_cache(maxsize=512)
@@ -308,7 +308,7 @@ def _mostly_utf8(data: bytes) -> str | None:
 
 
 def _detect(data: bytes) -> tuple[str, str] | None:
-    """Guess the charset of 8-bit data: utf-8, then the best Chinese codec, then charset-normalizer."""
+    """Guess the charset of 8-bit data: utf-8, the best Chinese codec, then charset-normalizer."""
     text = _strict(data, "utf-8")
     if text is not None:
         return text, "utf-8"
@@ -382,26 +382,38 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str, list[str]
             if codec in _SINGLE_BYTE_LATIN:
                 alt = _latin_alternative(data)
                 if alt is not None:
-                    return alt[0], alt[1], [f"charset declared {shown}, decoded as {alt[1]} ({alt[2]})"]
+                    return (
+                        alt[0],
+                        alt[1],
+                        [f"charset declared {shown}, decoded as {alt[1]} ({alt[2]})"],
+                    )
             elif codec in _CJK_MULTIBYTE:
                 score, n = cjk_score(text)
                 utf8 = _strict(data, "utf-8")
                 if utf8 is not None:
                     u_score, _ = cjk_score(utf8)
                     if u_score > score or (score < _LOW_SCORE and n >= 2):
-                        return utf8, "utf-8", [
-                            f"charset declared {shown}, decoded as utf-8 (bytes are valid UTF-8)"
-                        ]
+                        return (
+                            utf8,
+                            "utf-8",
+                            [f"charset declared {shown}, decoded as utf-8 (bytes are valid UTF-8)"],
+                        )
                 elif codec in _CJK_CANDIDATES and score < _LOW_SCORE and n >= 4:
-                    other = _CJK_CANDIDATES[1] if codec == _CJK_CANDIDATES[0] else _CJK_CANDIDATES[0]
+                    other = (
+                        _CJK_CANDIDATES[1] if codec == _CJK_CANDIDATES[0] else _CJK_CANDIDATES[0]
+                    )
                     other_text = _strict(data, other)
                     if other_text is not None:
                         o_score, _ = cjk_score(other_text)
                         if o_score >= score + 0.3:
-                            return other_text, other, [
-                                f"charset declared {shown}, decoded as {other} "
-                                "(content looks like the other Chinese encoding)"
-                            ]
+                            return (
+                                other_text,
+                                other,
+                                [
+                                    f"charset declared {shown}, decoded as {other} "
+                                    "(content looks like the other Chinese encoding)"
+                                ],
+                            )
             return text, codec, warnings
         if codec == "cp1252":  # iso-8859-1 with bytes cp1252 leaves undefined: C1 controls
             alt = _latin_alternative(data)

@@ -91,7 +91,6 @@ def build_document(
         "departments": [],
         "holds": [],
         "retain_until": None,
-        "related_ids": [],
         "ingested_at": (ingested_at or datetime.now(UTC)).isoformat(),
     }
 
@@ -118,7 +117,6 @@ def fallback_document(sha256: str, size: int, error: str, arrival: datetime) -> 
         "tags": [],
         "departments": [],
         "holds": [],
-        "related_ids": [],
         "ingested_at": datetime.now(UTC).isoformat(),
     }
 

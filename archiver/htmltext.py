@@ -127,12 +127,16 @@ class _TextExtractor(HTMLParser):
 
 def _escape_hopeless_brackets(html: str) -> str:
     """Escape each '<' after the last '>': none of them can start a complete tag, and html.parser
-    rescans the rest of the input for every one of them when the input is closed."""
-    last = html.rfind(">")
-    tail_start = last + 1
+    rescans the rest of the input for every one of them when the input is closed. A comment
+    opened there runs to the end of the document, as in browsers."""
+    tail_start = html.rfind(">") + 1
     if html.find("<", tail_start) < 0:
         return html
-    return html[:tail_start] + html[tail_start:].replace("<", "&lt;")
+    tail = html[tail_start:]
+    comment = tail.find("<!--")
+    if comment >= 0:
+        tail = tail[:comment]
+    return html[:tail_start] + tail.replace("<", "&lt;")
 
 
 def _tidy(text: str, max_chars: int) -> str:

@@ -18,7 +18,7 @@ import quopri
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesHeaderParser

@@ -21,7 +21,7 @@ from archiver.documents import (
     source_fields,
     with_participants,
 )
-from archiver.errors import BackendUnavailable, MailvaultError
+from archiver.errors import MailvaultError
 from archiver.models import IngestOutcome, Source
 from archiver.ports import Document, RawStore, SearchIndex
 
@@ -172,8 +172,6 @@ class Archiver:
                 )
             )
         outcomes += self._add_sources(duplicates)
-        created = [docs[o.sha256] for o in outcomes if o.status == "imported" and o.sha256]
-        self._link_related(created)
         return outcomes
 
     def _index_fallback(self, item: Stored, error: str) -> str | None:
@@ -216,28 +214,6 @@ class Archiver:
             )
             for d in duplicates
         ]
-
-    def _link_related(self, created: Sequence[Document]) -> None:
-        """Different bytes with the same Message-ID (journal copies) are marked related."""
-        message_ids = {d["message_id"] for d in created if d.get("message_id")}
-        if not message_ids:
-            return
-        groups = [ids for ids in self.index.ids_by_message_id(message_ids).values() if len(ids) > 1]
-        for _ in range(_MERGE_ATTEMPTS):
-            wanted = {i: set(g) - {i} for g in groups for i in g}
-            current = self.index.get_many(wanted, ["related_ids"])
-            updates = {
-                i: {
-                    "related_ids": sorted(set(doc.get("related_ids") or []) | wanted[i]),
-                    "_version_token": doc["_version_token"],
-                }
-                for i, doc in current.items()
-                if not wanted[i] <= set(doc.get("related_ids") or [])
-            }
-            results = self.index.update_many(updates)
-            if "conflict" not in results.values():
-                return
-        raise BackendUnavailable("elasticsearch", "related_ids updates kept conflicting")
 
 
 def _merge_same_bytes(items: Iterable[Stored]) -> list[Stored]:

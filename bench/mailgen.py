@@ -32,7 +32,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +48,7 @@ __all__ = [
     "english_keyword",
     "generate",
     "main",
+    "to_traditional",
     "write_eml_dir",
     "write_mbox",
 ]
@@ -61,7 +62,9 @@ class GeneratedMessage:
     index: int
     message_id: str  # without angle brackets
     subject: str  # decoded subject text
-    body_text: str  # decoded plain-text body (modulo whitespace)
+    # decoded plain-text body, "\n" line ends (for HTML-only mail: the text of the HTML,
+    # blockquotes without "> "); compare modulo whitespace
+    body_text: str
     charset: str  # charset actually used for the body bytes
     declared_charset: str | None  # lower-cased charset parameter, None when absent
     transfer_encoding: str  # base64 | quoted-printable | 8bit
@@ -70,7 +73,8 @@ class GeneratedMessage:
     language: str  # "zh", "en", "mixed"
     # --- extras (not needed by most callers) ---
     content_kind: str = "plain"  # plain | alternative | html
-    mislabel: str | None = None  # None | gbk_as_gb2312 | gb18030_as_gb2312 | 8bit_as_latin1 ...
+    # None | gbk_as_gb2312 | gb18030_as_gb2312 | gbk_as_latin1 (iso-8859-1/us-ascii) | no_charset
+    mislabel: str | None = None
     in_reply_to: str | None = None
     date: str | None = None  # Date header value, None when the header is missing
     from_addr: str = ""
@@ -116,20 +120,25 @@ POSITIVE_CASES: list[tuple[str, str]] = [
 # Keyword pools
 # ---------------------------------------------------------------------------
 
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 # Concrete nouns that never occur in the business filler text.  Every word is a
 # single jieba token (jieba.lcut(w) == [w]); checked by the tests.  Words that are
 # identical in Simplified and Traditional script and encodable in Big5 and GB2312
 # form the Big5 pool; the rest is used by Simplified-script messages.
-BIG5_KEYWORDS: tuple[str, ...] = tuple(
+BIG5_KEYWORDS: tuple[str, ...] = _words(
     """
     袋鼠 孔雀 海豚 蜻蜓 蝴蝶 向日葵 薰衣草 牡丹 茉莉 桂花 荔枝 芒果 枇杷 柚子 石榴 葡萄
-    草莓 西瓜 哈密瓜 琵琶 二胡 笛子 小提琴 吉他 陀螺 毽子 敦煌 峨眉山 喀什 香格里拉
+    草莓 西瓜 哈密瓜 琵琶 二胡 笛子 小提琴 吉他 陀螺 毽子 敦煌 峨眉山 喀什
     老虎 大象 犀牛 狐狸 松鼠 兔子 麻雀 燕子 蝙蝠 蜜蜂 蜘蛛 螃蟹 海星 水母 玫瑰 百合
     菊花 荷花 梅花 水仙 仙人掌 梧桐 椰子 木瓜 橘子 香蕉 桃子 李子 杏子 山楂 板栗 核桃
-    """.split()
+    """
 )
 
-ZH_KEYWORDS: tuple[str, ...] = tuple(
+ZH_KEYWORDS: tuple[str, ...] = _words(
     """
     熊猫 长颈鹿 企鹅 骆驼 鲸鱼 萤火虫 郁金香 榴莲 菠萝 猕猴桃 杨梅 樱桃 古筝 唢呐 钢琴
     灯笼 风筝 饺子 馄饨 汤圆 粽子 月饼 煎饼 火锅 烤鸭 兵马俑 九寨沟 漓江 丽江 吐鲁番
@@ -141,7 +150,7 @@ ZH_KEYWORDS: tuple[str, ...] = tuple(
     茄子 土豆 番茄 黄瓜 南瓜 冬瓜 丝瓜 苦瓜 萝卜 白菜 菠菜 芹菜 蘑菇 木耳 海带 紫菜
     琥珀 翡翠 玛瑙 珍珠 钻石 蓝宝石 红宝石 祖母绿 绿松石 和田玉 青铜 紫砂壶 砚台 毛笔
     宣纸 折扇 屏风 刺绣 剪纸 泥人 皮影 年画 对联 鞭炮 烟花 花灯 舞狮 龙舟 秋千 跳绳
-    象棋 围棋 麻将 扑克 魔方 积木 拼图 滑板 溜冰 冲浪 潜水 攀岩 蹦极 射箭 击剑 马术
+    象棋 围棋 麻将 扑克 魔方 积木 拼图 滑板 溜冰 冲浪 攀岩 蹦极 射箭 击剑 马术
     台球 保龄球 羽毛球 乒乓球 排球 橄榄球 高尔夫 彗星 流星 银河 北斗 极光 彩虹 冰川
     火山 瀑布 峡谷 沙漠 绿洲 珊瑚礁 海啸 龙卷风 冰雹 雪崩 钟乳石 化石 恐龙 猛犸象
     嫦娥 后羿 哪吒 孙悟空 猪八戒 沙僧 白骨精 女娲 伏羲 盘古 精卫 夸父 麒麟 凤凰 貔貅
@@ -149,13 +158,13 @@ ZH_KEYWORDS: tuple[str, ...] = tuple(
     缆车 热气球 飞艇 潜水艇 帆船 游艇 独木舟 竹筏 马车 黄包车 三轮车 自行车 摩托车
     拖拉机 收割机 挖掘机 推土机 起重机 望远镜 显微镜 指南针 地球仪 沙漏 日晷 算盘
     留声机 收音机 打字机 缝纫机 八音盒 万花筒 放大镜 温度计 气压计 风向标 避雷针
-    """.split()
+    """
 )
 
-_SYLLABLES = (
+_SYLLABLES = _words(
     "zor vel qua mir tax bel dru kon fex lum rav syl tor wex yar zin "
     "gal hob jup kel nox pim quo ryx sab tev ulm vox wib xan yul zep"
-).split()
+)
 _CODE_MASK = (1 << 20) - 1
 
 
@@ -199,8 +208,10 @@ _DOMAINS = ["example.com", "example.cn", "corp.example", "mail.example.cn", "exa
 _DEPTS = ["市场部", "销售部", "财务部", "人力资源部", "研发中心", "采购部", "法务部", "行政部",
           "技术支持部", "运营部"]  # fmt: skip
 _TITLES = ["经理", "主管", "总监", "专员", "工程师", "助理", "副总经理"]
-_COMPANIES = ["华信科技有限公司", "东方贸易有限公司", "恒通物流股份有限公司", "蓝海电子有限公司",
-              "瑞丰建设集团", "新源医药有限公司", "博远咨询有限公司", "启明软件有限公司"]  # fmt: skip
+_COMPANIES = _words(
+    "华信科技有限公司 东方贸易有限公司 恒通物流股份有限公司 蓝海电子有限公司 "
+    "瑞丰建设集团 新源医药有限公司 博远咨询有限公司 启明软件有限公司"
+)
 _CLIENTS = ["华东电网", "远洋集团", "金石证券", "星河地产", "中联医疗", "正泰制造", "宏达汽车",
             "长城信息"]  # fmt: skip
 _PRODUCTS = ["服务器", "交换机", "办公家具", "打印耗材", "笔记本电脑", "安全网关", "存储阵列",
@@ -210,8 +221,8 @@ _CITIES = ["北京", "上海", "广州", "深圳", "杭州", "成都", "武汉",
 _PROJECTS = ["智慧园区项目", "数据中台项目", "供应链优化项目", "客户关系管理系统", "新零售门店改造",
              "财务共享中心", "华东区域扩展计划"]  # fmt: skip
 _DOCS = ["技术方案", "合同草案", "项目计划书", "需求说明书", "验收报告", "培训手册"]
-_EN_CLIENTS = ["Acme Corp", "Globex", "Initech", "Umbrella Ltd", "Stark Industries", "Wayne Enterprises",
-               "Hooli", "Vandelay Imports"]  # fmt: skip
+_EN_CLIENTS = ["Acme Corp", "Globex", "Initech", "Umbrella Ltd", "Stark Industries",
+               "Wayne Enterprises", "Hooli", "Vandelay Imports"]  # fmt: skip
 _EN_PRODUCTS = ["rack servers", "network switches", "office furniture", "laptops", "storage arrays",
                 "software licenses", "security cameras", "UPS units"]  # fmt: skip
 _EN_PROJECTS = ["data platform", "CRM migration", "supply chain revamp", "east region expansion",
@@ -367,7 +378,8 @@ MIXED_EN_KEYWORD_TEMPLATES = ["请帮忙check一下 {kw} 的deploy状态。", "{
 
 _ZH_SUBJECTS = [
     "关于{notice}的通知", "{date}项目例会会议纪要", "{client}报价单（第{y}版）",
-    "【合同审批】{client}{product}采购合同", "{dept}第{week}周工作周报", "请审批：{city}出差费用报销",
+    "【合同审批】{client}{product}采购合同", "{dept}第{week}周工作周报",
+    "请审批：{city}出差费用报销",
     "{proj}进度汇报", "{product}采购申请", "关于{notice}的补充说明", "{q}季度销售数据汇总",
     "会议纪要：{proj}需求评审", "【重要】{notice}", "{client}投诉处理结果反馈",
 ]  # fmt: skip
@@ -382,10 +394,12 @@ _MIXED_SUBJECTS = [
 _EN_SUBJECTS = [
     "Weekly report - week {week}", "Meeting notes: {eproj} sync", "Quotation for {eproduct}",
     "Contract approval needed: {eclient}", "Action required: expense reports due {edate}",
-    "Q{q} budget review", "Invitation: {team} quarterly planning", "Follow-up on {eclient} complaint",
+    "Q{q} budget review", "Invitation: {team} quarterly planning",
+    "Follow-up on {eclient} complaint",
     "Updated timeline for the {eproj}", "Reminder: security training",
 ]  # fmt: skip
-_ZH_GREETINGS = ["{name}，您好：", "各位同事：", "{name}：", "Hi {name}，", "大家好，", "尊敬的{name}："]
+_ZH_GREETINGS = ["{name}，您好：", "各位同事：", "{name}：", "Hi {name}，", "大家好，",
+                 "尊敬的{name}："]  # fmt: skip
 _ZH_CLOSINGS = ["谢谢！", "以上，请知悉。", "如有问题请及时反馈。", "辛苦了，谢谢大家！", "祝好！",
                 "此致\n敬礼"]  # fmt: skip
 _EN_GREETINGS = ["Hi {name},", "Dear {name},", "Hello team,", "Hi all,", "{name},"]
@@ -432,8 +446,15 @@ _S2T_PAIRS = (
 _S2T = str.maketrans(dict(zip(_S2T_PAIRS[0::2], _S2T_PAIRS[1::2], strict=True)))
 
 
+# Context-dependent characters (系 -> 係/繫, ...) handled per phrase before the map.
+_S2T_PHRASES = (("关系", "關係"), ("联系", "聯繫"), ("账号", "帳號"), ("答复", "答覆"))
+
+
 def to_traditional(text: str) -> str:
-    """Character-level Simplified->Traditional conversion for this generator's vocabulary."""
+    """Simplified->Traditional conversion for this generator's vocabulary (not general)."""
+    for simp, trad in _S2T_PHRASES:
+        if simp in text:
+            text = text.replace(simp, trad)
     return text.translate(_S2T)
 
 
@@ -441,8 +462,8 @@ def to_traditional(text: str) -> str:
 # Small helpers
 # ---------------------------------------------------------------------------
 
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-_WDAYS = "Mon Tue Wed Thu Fri Sat Sun".split()
+_MONTHS = _words("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec")
+_WDAYS = _words("Mon Tue Wed Thu Fri Sat Sun")
 _EN_WDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 _BASE_DATE = _dt.datetime(2023, 1, 2, 8, 0, 0, tzinfo=_dt.UTC)
 _SLOT_RE = re.compile(r"\{(\w+)\}")
@@ -480,7 +501,7 @@ class _Plan:
     depth: int
 
 
-def _slot(name: str, r: random.Random, trad: bool = False) -> str:  # noqa: C901 - a lookup table
+def _slot(name: str, r: random.Random) -> str:
     if name == "date":
         return f"{r.randint(1, 12)}月{r.randint(1, 28)}日"
     if name == "edate":
@@ -581,20 +602,22 @@ def _q_ew(data: bytes, charset: str) -> str:
 def _encoded_words(text: str, charset: str, mode: str, max_chars: int = 0) -> list[str]:
     """Split ``text`` on character boundaries into RFC 2047 words of <= _MAX_EW chars."""
     enc = _b64_ew if mode == "B" else _q_ew
+    overhead = len(charset) + 7  # "=?" charset "?B?" ... "?="
     words: list[str] = []
-    chunk = ""
+    chunk: list[bytes] = []
+    nbytes = qlen = 0
     for ch in text:
-        cand = chunk + ch
-        if chunk and (
-            len(enc(cand.encode(charset), charset)) > _MAX_EW
-            or (max_chars and len(cand) > max_chars)
-        ):
-            words.append(enc(chunk.encode(charset), charset))
-            chunk = ch
-        else:
-            chunk = cand
+        b = ch.encode(charset)
+        cb = len(b) if mode == "B" else sum(len(_Q_TABLE[x]) for x in b)
+        new_len = overhead + (4 * ((nbytes + cb + 2) // 3) if mode == "B" else qlen + cb)
+        if chunk and (new_len > _MAX_EW or (max_chars and len(chunk) >= max_chars)):
+            words.append(enc(b"".join(chunk), charset))
+            chunk, nbytes, qlen = [], 0, 0
+        chunk.append(b)
+        nbytes += len(b)
+        qlen += cb
     if chunk:
-        words.append(enc(chunk.encode(charset), charset))
+        words.append(enc(b"".join(chunk), charset))
     return words
 
 
@@ -668,7 +691,9 @@ def _pool_keyword(seed: int, pool: str, index: int, slot: int) -> str:
     return words[_perm(seed, pool, slot, key // size)[key % size]]
 
 
-def _make_person(r: random.Random, zh: bool, trad: bool, rare: list[tuple[str, str]] | None = None) -> _Person:
+def _make_person(
+    r: random.Random, zh: bool, trad: bool, rare: list[tuple[str, str]] | None = None
+) -> _Person:
     domain = r.choice(_DOMAINS)
     if not zh:
         full = r.choice(_EN_NAMES)
@@ -693,7 +718,7 @@ def _make_person(r: random.Random, zh: bool, trad: bool, rare: list[tuple[str, s
 def _strip_prefix(subject: str) -> str:
     for p in ("Re: ", "RE: ", "回复：", "回覆：", "答复: ", "Fw: ", "转发："):
         if subject.startswith(p):
-            return subject[len(p):]
+            return subject[len(p) :]
     return subject
 
 
@@ -824,15 +849,13 @@ def _plan(seed: int, index: int) -> _Plan:
                 tpl = r.choice(ZH_KEYWORD_SUBJECTS)
             tpl = tpl.replace("{kw}", kw)
             subject_kws = (kw,)
-            subject_kw_sentences = (
-                _keyword_sentence(kw, lang, trad, r, english=lang == "en"),
-            )
+            subject_kw_sentences = (_keyword_sentence(kw, lang, trad, r, english=lang == "en"),)
         subject = _fill(tpl, r)
         if trad:
             subject = to_traditional(subject)
         refs = ()
         depth = 0
-    kws = [k for k in kws if k not in subject_kws]
+    kws = [k for k in kws if k not in subject_kws][: 3 - len(subject_kws)]
 
     domain = sender.addr.rsplit("@", 1)[1]
     stamp = date.strftime("%Y%m%d%H%M%S")
@@ -884,6 +907,12 @@ def _paragraph_pool(seed: int, kind: str) -> tuple[_Para, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=32)
+def _pool_avg(seed: int, kind: str) -> int:
+    pool = _paragraph_pool(seed, kind)
+    return max(1, sum(size for _lines, size in pool) // len(pool))
+
+
 def _pool_kind(plan: _Plan) -> str:
     if plan.lang == "en":
         return "en"
@@ -892,16 +921,16 @@ def _pool_kind(plan: _Plan) -> str:
 
 def _target_size(r: random.Random) -> int:
     u = r.random()
-    if u < 0.005:
+    if u < 0.003:
         return r.randint(150_000, 250_000)
-    if u < 0.06:
+    if u < 0.045:
         return r.randint(10_000, 50_000)
     if u < 0.10:
         return r.randint(400, 1_000)
     return r.randint(1_000, 5_000)
 
 
-_Block = tuple[str, list[str]]  # kind ("p", "q", "sig"), lines
+_Block = tuple[str, Sequence[str]]  # kind ("p", "q", "sig"), lines
 
 
 def _signature(plan: _Plan, r: random.Random) -> list[str]:
@@ -929,19 +958,19 @@ def _compose(seed: int, plan: _Plan, rcpt: _Person, r: random.Random) -> list[_B
     if plan.trad:
         greeting = to_traditional(greeting)
 
-    paras: list[list[str]] = []
+    paras: list[Sequence[str]] = []
     size = 0
-    while size < target or len(paras) < 1:
-        lines, psize = pool[r.randrange(len(pool))]
-        paras.append(list(lines))
-        size += psize + 1
+    avg = _pool_avg(seed, _pool_kind(plan))
+    while size < target:
+        for lines, psize in r.choices(pool, k=max(1, (target - size) // avg)):
+            paras.append(lines)
+            size += psize + 1
 
     # keyword paragraphs: the keyword sentence plus a fresh filler sentence
     own_sentences: list[str] = []
-    for s, kw in enumerate(plan.keywords):
+    for kw in plan.keywords:
         english = en or (plan.lang == "mixed" and kw.isascii())
         own_sentences.append(_keyword_sentence(kw, plan.lang, plan.trad, r, english))
-        del s
     if plan.parent is None:
         own_sentences.extend(plan.subject_kw_sentences)
     for sent in own_sentences:
@@ -967,8 +996,11 @@ def _compose(seed: int, plan: _Plan, rcpt: _Person, r: random.Random) -> list[_B
         who = f"{pname} <{parent.sender.addr}>"
         if en:
             hour12 = (d.hour % 12) or 12
-            head = (f"On {_WDAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year} at "
-                    f"{hour12}:{d.minute:02d} {'PM' if d.hour >= 12 else 'AM'} {who} wrote:")  # fmt: skip
+            ampm = "PM" if d.hour >= 12 else "AM"
+            head = (
+                f"On {_WDAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year} at "
+                f"{hour12}:{d.minute:02d} {ampm} {who} wrote:"
+            )
         else:
             head = f"在 {d.year}年{d.month}月{d.day}日 {d.hour:02d}:{d.minute:02d}，{who} 写道："
             if plan.trad:
@@ -977,8 +1009,8 @@ def _compose(seed: int, plan: _Plan, rcpt: _Person, r: random.Random) -> list[_B
         for sent in parent.subject_kw_sentences:
             quoted.extend(_wrap(sent))
             quoted.append("")
-        for _ in range(r.randint(1, 3)):
-            quoted.extend(pool[r.randrange(len(pool))][0])
+        for lines, _size in r.choices(pool, k=r.randint(1, 3)):
+            quoted.extend(lines)
             quoted.append("")
         blocks.append(("q", [head, *quoted[:-1]]))
     return blocks
@@ -1147,7 +1179,10 @@ def _subject_header(subject: str, charset: str, r: random.Random) -> str:
         charset = "utf-8"
     label = charset.upper() if r.random() < 0.4 else charset
     mode = "B" if r.random() < 0.7 else "Q"
-    max_chars = 0 if r.random() < 0.55 else r.randint(3, 9)
+    # sometimes split into 2-3 encoded-words on folded lines (as many MUAs do)
+    max_chars = (
+        0 if r.random() < 0.55 else r.randint(max(3, len(rest) // 3), max(4, len(rest) // 2))
+    )
     words = [
         w.replace(f"=?{charset}?", f"=?{label}?", 1)
         for w in _encoded_words(rest, charset, mode, max_chars)
@@ -1163,8 +1198,9 @@ def _build(seed: int, index: int, attachment_ratio: float) -> GeneratedMessage:
     plan = _plan(seed, index)
     r = random.Random(f"mailgen/{seed}/{index}/body")
     zh_people = plan.lang != "en"
-    to = [_make_person(r, zh_people and r.random() < 0.85, plan.trad) for _ in range(r.choice((1, 1, 1, 2, 3)))]
-    cc = [_make_person(r, zh_people and r.random() < 0.85, plan.trad) for _ in range(r.choice((0, 0, 0, 1, 2, 3)))]
+    n_to, n_cc = r.choice((1, 1, 1, 2, 3)), r.choice((0, 0, 0, 1, 2, 3))
+    to = [_make_person(r, zh_people and r.random() < 0.85, plan.trad) for _ in range(n_to)]
+    cc = [_make_person(r, zh_people and r.random() < 0.85, plan.trad) for _ in range(n_cc)]
 
     blocks = _compose(seed, plan, to[0], r)
     if plan.mislabel:
@@ -1191,7 +1227,8 @@ def _build(seed: int, index: int, attachment_ratio: float) -> GeneratedMessage:
             content = html_part
         else:
             body_text = plain
-            text_part = _part(_text_headers("plain", declared, cte, r), _encode_body(plain, charset, cte))
+            text_hdrs = _text_headers("plain", declared, cte, r)
+            text_part = _part(text_hdrs, _encode_body(plain, charset, cte))
             ct, body = _multipart(
                 "alternative", f"----=_NextPart_{index:06d}_ALT_{r.getrandbits(32):08X}",
                 [text_part, _part(*html_part)],

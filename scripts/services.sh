@@ -439,8 +439,8 @@ redis_up() {
     log "starting redis (127.0.0.1:$REDIS_PORT)"
     if ! redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
         --protected-mode yes --dir "$REDIS_DIR" --pidfile "$REDIS_PIDFILE" \
-        --logfile "$REDIS_LOG" --save '' --appendonly no >>"$REDIS_LOG" 2>&1; then
-        show_tail redis "$REDIS_LOG"
+        --logfile "$REDIS_LOG" --save '' --appendonly no >"$LOG_DIR/redis-launch.log" 2>&1; then
+        show_tail redis "$REDIS_LOG" "$LOG_DIR/redis-launch.log"
         printf '[services] ERROR: redis failed to start (log: %s)\n' "$REDIS_LOG" >&2
         return 1
     fi

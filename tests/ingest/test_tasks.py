@@ -28,11 +28,18 @@ def test_archive_raw_indexes_a_stored_message_with_its_envelope(
 ) -> None:
     from ingest.tasks import archive_raw
 
-    raw = (b"Message-ID: <celery-task@example.com>\r\nFrom: boss@example.com\r\n"
-           b"To: team@example.com\r\nSubject: =?gbk?B?suLK1A==?=\r\n\r\nhidden bcc copy\r\n")
-    source = Source(kind="smtp", detail="queue-1", received_at=datetime.now(UTC),
-                    envelope=Envelope(mail_from="boss@example.com",
-                                      rcpt_to=["team@example.com", "auditor@example.com"]))
+    raw = (
+        b"Message-ID: <celery-task@example.com>\r\nFrom: boss@example.com\r\n"
+        b"To: team@example.com\r\nSubject: =?gbk?B?suLK1A==?=\r\n\r\nhidden bcc copy\r\n"
+    )
+    source = Source(
+        kind="smtp",
+        detail="queue-1",
+        received_at=datetime.now(UTC),
+        envelope=Envelope(
+            mail_from="boss@example.com", rcpt_to=["team@example.com", "auditor@example.com"]
+        ),
+    )
     sha256, created = archiver.store.put(raw, source)
     assert created and sha256 == hashlib.sha256(raw).hexdigest()
 

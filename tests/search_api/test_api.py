@@ -19,16 +19,14 @@ from search_api.app import create_app
 pytestmark = pytest.mark.services
 
 RAW = (
-    "Message-ID: <api-test@example.cn>\r\n"
-    "From: =?utf-8?B?5byg5LiJ?= <Zhang.San@Example.cn>\r\n"
-    "To: li.si@example.cn\r\n"
-    "Subject: =?utf-8?B?5YWz5LqO5Lqn5ZOB5Y+R5biD5Lya55qE6YCa55+l?=\r\n"
-    "Date: Mon, 3 Jun 2024 10:00:00 +0800\r\n"
-    "Content-Type: text/plain; charset=gb2312\r\n"
-    "Content-Transfer-Encoding: 8bit\r\n\r\n"
-).encode() + "各位同事：产品发布会定于下周三在北京举行，请准时参加。<script>x</script>\r\n".encode(
-    "gb18030"
-)
+    b"Message-ID: <api-test@example.cn>\r\n"
+    b"From: =?utf-8?B?5byg5LiJ?= <Zhang.San@Example.cn>\r\n"
+    b"To: li.si@example.cn\r\n"
+    b"Subject: =?utf-8?B?5YWz5LqO5Lqn5ZOB5Y+R5biD5Lya55qE6YCa55+l?=\r\n"
+    b"Date: Mon, 3 Jun 2024 10:00:00 +0800\r\n"
+    b"Content-Type: text/plain; charset=gb2312\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+) + "各位同事：产品发布会定于下周三在北京举行，请准时参加。<script>x</script>\r\n".encode("gb18030")
 SHA = hashlib.sha256(RAW).hexdigest()
 
 
@@ -70,8 +68,10 @@ def test_message_view_and_byte_exact_raw(client: TestClient) -> None:
 def test_unknown_and_malformed_ids_are_clear_errors(client: TestClient) -> None:
     missing = client.get(f"/api/messages/{'0' * 64}")
     assert missing.status_code == 404
-    assert missing.json() == {"error": "MessageNotFound",
-                              "message": f"no archived message with id {'0' * 64}"}
+    assert missing.json() == {
+        "error": "MessageNotFound",
+        "message": f"no archived message with id {'0' * 64}",
+    }
     assert client.get(f"/api/messages/{'0' * 64}/raw").status_code == 404
     assert client.get("/api/messages/not-a-sha").status_code == 422
 
@@ -86,7 +86,9 @@ def test_healthz_reports_each_backend(client: TestClient) -> None:
 
 def test_unavailable_backend_is_a_503_with_a_message(settings: Settings) -> None:
     # A real client pointed at a port where nothing listens.
-    dead = settings.model_copy(update={"es_url": "http://127.0.0.1:9", "s3_endpoint": "127.0.0.1:9"})
+    dead = settings.model_copy(
+        update={"es_url": "http://127.0.0.1:9", "s3_endpoint": "127.0.0.1:9"}
+    )
     app = create_app()
     app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(dead)
     app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(dead)

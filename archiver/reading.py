@@ -1,0 +1,31 @@
+"""Reading one archived message: the parsed view a person sees."""
+
+from __future__ import annotations
+
+from archiver.errors import MessageNotFound
+from archiver.ports import Document, SearchIndex
+
+# Segmented copies of the text, for the index only.
+INTERNAL_FIELDS = frozenset(
+    {
+        "subject_terms",
+        "subject_words",
+        "body_terms",
+        "body_words",
+        "names_terms",
+        "attachment_names_terms",
+    }
+)
+
+
+def message_view(index: SearchIndex, sha256: str) -> Document:
+    """The parsed message with `related_ids`: other messages with the same Message-ID but
+    different bytes (journal copies), found at read time so the relation is never stale."""
+    doc = index.get(sha256)
+    if doc is None:
+        raise MessageNotFound(sha256)
+    view = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+    message_id = doc.get("message_id")
+    copies = index.ids_by_message_id([message_id]).get(message_id, []) if message_id else []
+    view["related_ids"] = sorted(set(copies) - {sha256})
+    return view
