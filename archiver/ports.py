@@ -66,6 +66,13 @@ class SearchIndex(Protocol):
 
     def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
+    def scan(
+        self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int = 1000
+    ) -> Iterator[list[Document]]:
+        """Every document matching an Elasticsearch query, in batches, from one point in time;
+        each carries "id" and "_version_token"."""
+        ...
+
     def refresh(self) -> None: ...
 
     def health(self) -> dict[str, Any]: ...

@@ -124,7 +124,7 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
         total,
     )
     store = bootstrap.raw_store(
-        settings.model_copy(update={"s3_bucket": settings.s3_bucket + "-s"})
+        settings.model_copy(update={"s3_bucket": settings.s3_bucket.replace("bench", "benchstage")})
     )
     store.ensure_ready()
     with ThreadPoolExecutor(settings.store_threads) as pool:
@@ -135,7 +135,7 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
             total,
         )
     index = bootstrap.search_index(
-        settings.model_copy(update={"es_index": settings.es_index + "-stage"})
+        settings.model_copy(update={"es_index": settings.es_index.replace("bench", "benchstage")})
     )
     index.ensure_ready()
     try:

@@ -58,7 +58,7 @@ def settings(services: None):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def backends(settings):  # type: ignore[no-untyped-def]
-    """Bucket and index for this session; the index is deleted at the end."""
+    """Bucket and index for this session, removed at the end."""
     from archiver import bootstrap
 
     bootstrap.init_backends(settings)
@@ -66,6 +66,14 @@ def backends(settings):  # type: ignore[no-untyped-def]
     yield
     index.client.indices.delete(index=f"{settings.es_index}-*", ignore_unavailable=True)
     index.client.indices.delete_index_template(name=f"{settings.es_index}-template")
+    drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+
+
+def drop_bucket(client, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """Remove a test bucket: every object version (none is under retention), then the bucket."""
+    for obj in client.list_objects(bucket, recursive=True, include_version=True):
+        client.remove_object(bucket, obj.object_name, version_id=obj.version_id)
+    client.remove_bucket(bucket)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ the core whitespace analyzer, and updates are client-side partial updates.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -70,6 +70,11 @@ class ElasticIndex:
             current = None
         if current != version:
             self.client.indices.put_index_template(name=self._template_name(), **template)
+            if self.client.indices.exists_alias(name=self.alias):
+                # New fields reach the existing index too; a conflicting change fails loudly.
+                self.client.indices.put_mapping(
+                    index=self.alias, **template["template"]["mappings"]
+                )
         if not self.client.indices.exists_alias(name=self.alias):
             try:
                 self.client.indices.create(
@@ -170,6 +175,34 @@ class ElasticIndex:
         response = self.client.search(index=self.alias, **body)
         result: Mapping[str, Any] = response.body
         return result
+
+    @_translate_errors
+    def scan(
+        self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int = 1000
+    ) -> Iterator[list[Document]]:
+        """Every matching document, in batches, from one point in time (stable while the index
+        changes underneath). Each document carries "id" and "_version_token"."""
+        pit = self.client.open_point_in_time(index=self.alias, keep_alive="5m")["id"]
+        try:
+            after: list[Any] | None = None
+            while True:
+                response = self.client.search(
+                    query=dict(query), pit={"id": pit, "keep_alive": "5m"}, size=batch_size,
+                    sort=["_shard_doc"], search_after=after, source_includes=list(fields),
+                    seq_no_primary_term=True, track_total_hits=False,
+                )
+                hits = response["hits"]["hits"]
+                if not hits:
+                    return
+                pit = response.get("pit_id", pit)
+                yield [
+                    {**h["_source"], "id": h["_id"],
+                     VERSION_TOKEN: f"{h['_seq_no']}:{h['_primary_term']}"}
+                    for h in hits
+                ]
+                after = hits[-1]["sort"]
+        finally:
+            self.client.close_point_in_time(id=pit)
 
     @_translate_errors
     def refresh(self) -> None:
