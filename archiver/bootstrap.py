@@ -7,7 +7,7 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from archiver.adapters.elastic import ElasticIndex
-from archiver.adapters.s3 import S3RawStore
+from archiver.adapters.s3 import S3JsonStore, S3RawStore
 from archiver.pipeline import Archiver
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
@@ -15,6 +15,10 @@ from archiver.settings import Settings, get_settings
 
 def raw_store(settings: Settings | None = None) -> S3RawStore:
     return S3RawStore(settings or get_settings())
+
+
+def json_store(settings: Settings | None = None) -> S3JsonStore:
+    return S3JsonStore(raw_store(settings))
 
 
 def search_index(settings: Settings | None = None) -> ElasticIndex:

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn, cast
 
 import urllib3
@@ -175,3 +175,41 @@ class S3RawStore:
         finally:
             response.close()
             response.release_conn()
+
+
+class S3JsonStore:
+    """JsonStore in the archive bucket under "meta/". Objects there carry no retention, so they
+    can be replaced and deleted (the bucket keeps old versions)."""
+
+    PREFIX = "meta/"
+
+    def __init__(self, raw_store: S3RawStore) -> None:
+        self._store = raw_store
+
+    def put_json(self, key: str, value: Mapping[str, Any]) -> None:
+        data = json.dumps(value, ensure_ascii=False, default=str).encode()
+        self._store._put_bytes(self.PREFIX + key, data, "application/json", {})
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            data = self._store._get_bytes(self.PREFIX + key, key)
+        except MessageNotFound:
+            return None
+        value: dict[str, Any] = json.loads(data)
+        return value
+
+    def list_keys(self, prefix: str) -> list[str]:
+        client, bucket = self._store.client, self._store.bucket
+        try:
+            return sorted(
+                obj.object_name.removeprefix(self.PREFIX)
+                for obj in client.list_objects(bucket, prefix=self.PREFIX + prefix, recursive=True)
+            )
+        except Exception as exc:
+            _unavailable(exc)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._store.client.remove_object(self._store.bucket, self.PREFIX + key)
+        except Exception as exc:
+            _unavailable(exc)
