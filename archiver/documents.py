@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +32,26 @@ def source_fields(sources: Sequence[Source]) -> Document:
         "source_kinds": sorted({s.kind for s in ordered}),
         "envelope_from": sorted({e.mail_from.lower() for e in envelopes if e.mail_from}),
         "envelope_to": sorted({r.lower() for e in envelopes for r in e.rcpt_to}),
+        "folders": sorted({s.attributes["folder"] for s in ordered if s.attributes.get("folder")}),
         "arrived_at": ordered[0].received_at.isoformat() if ordered else None,
     }
+
+
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|fw|fwd|aw|wg|sv|vs|回复|答复|转发|回覆|轉寄)\s*(\[\d+\])?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+
+
+def normalised_subject(subject: str) -> str:
+    """The subject without reply/forward prefixes, for threading messages that lack headers."""
+    return " ".join(_REPLY_PREFIX.sub("", subject).split()).lower()
+
+
+def thread_key(parsed: ParsedMessage) -> str:
+    """The conversation's root Message-ID as far as this message knows it."""
+    root = parsed.references[0] if parsed.references else parsed.in_reply_to
+    return root or parsed.message_id or ""
 
 
 def merge_sources(existing: Sequence[Source], new: Sequence[Source]) -> list[Source] | None:
@@ -74,6 +93,8 @@ def build_document(
         "date_source": parsed.date_source,
         "in_reply_to": parsed.in_reply_to,
         "references": parsed.references,
+        "thread_key": thread_key(parsed),
+        "subject_norm": normalised_subject(parsed.subject),
         "body": parsed.body_text,
         "body_terms": segmenter.index_text(parsed.body_text),
         "body_words": segmenter.index_text(parsed.body_text, "precise"),

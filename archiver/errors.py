@@ -28,7 +28,16 @@ class IntegrityError(MailvaultError):
         self.actual = actual
 
 
-class MessageNotFound(MailvaultError):
+class NotFound(MailvaultError):
+    """Something asked for by name or id does not exist (HTTP 404)."""
+
+
+class SavedSearchNotFound(NotFound):
+    def __init__(self, owner: str, name: str) -> None:
+        super().__init__(f"no saved search '{name}' for owner '{owner}'")
+
+
+class MessageNotFound(NotFound):
     def __init__(self, sha256: str) -> None:
         super().__init__(f"no archived message with id {sha256}")
         self.sha256 = sha256
@@ -54,3 +63,65 @@ class ImportSourceError(MailvaultError):
         super().__init__(f"{path}: {detail}")
         self.path = path
         self.detail = detail
+
+
+class MailboxNameError(MailvaultError):
+    """An IMAP mailbox name that is not valid modified UTF-7."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(f"invalid IMAP mailbox name {name!r}: {detail}")
+        self.name = name
+        self.detail = detail
+
+
+class ImapAccountsError(MailvaultError):
+    """The IMAP accounts file is missing, unreadable or invalid."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"IMAP accounts file {path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+class ImapError(MailvaultError):
+    """An IMAP server refused or could not do what the poller needs (per account)."""
+
+    def __init__(self, account: str, detail: str) -> None:
+        super().__init__(f"IMAP account {account!r}: {detail}")
+        self.account = account
+        self.detail = detail
+
+
+class ImapAuthError(ImapError):
+    """The server rejected the account's credentials. Not retried: a person must fix them."""
+
+
+class ImapConnectionLost(ImapError):
+    """The connection failed or dropped. Transient: the poller reconnects with backoff."""
+
+
+class InvalidTagging(MailvaultError):
+    """A tag, rule or directory that cannot be saved as given; `location` says where."""
+
+    def __init__(self, what: str, detail: str, location: str = "") -> None:
+        where = f" at {location}" if location else ""
+        super().__init__(f"invalid {what}{where}: {detail}")
+        self.what = what
+        self.detail = detail
+        self.location = location
+
+
+class RuleNotFound(MailvaultError):
+    def __init__(self, name: str, version: int | None = None) -> None:
+        which = f" version {version}" if version is not None else ""
+        super().__init__(f"no tagging rule {name!r}{which}")
+        self.name = name
+        self.version = version
+
+
+class ConcurrentEdit(MailvaultError):
+    """Someone else saved the same thing at the same moment; reload and try again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} was changed concurrently; reload it and try again")
+        self.what = what

@@ -81,10 +81,15 @@ def mark(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def snippet(text: str, terms: set[str], segmenter: Segmenter, *, length: int = 160) -> str:
-    """A fragment around the first match (or the start of text), escaped and marked."""
+def snippet(
+    text: str, terms: set[str], segmenter: Segmenter, *, length: int = 160, fallback: bool = True
+) -> str:
+    """A fragment around the first match, escaped and marked; without a match, the start of
+    text (or "" when fallback is False)."""
     scan = text[:MAX_SCAN_CHARS]
     spans = token_spans(scan, terms, segmenter) if terms else []
+    if not spans and not fallback:
+        return ""
     start = max(0, spans[0][0] - length // 4) if spans else 0
     end = min(len(scan), start + length)
     inside = [

@@ -23,6 +23,8 @@ class AttachmentInfo(BaseModel):
     size: int = 0
     sha256: str = ""
     disposition: str = ""  # attachment / inline / ""
+    text_chars: int = 0  # characters of text extracted from it (archiver.extract)
+    extract_error: str | None = None  # why its text is missing or partial
 
 
 class ParsedMessage(BaseModel):
@@ -45,6 +47,8 @@ class ParsedMessage(BaseModel):
     body_text: str = ""
     has_html: bool = False
     attachments: list[AttachmentInfo] = Field(default_factory=list)
+    attachment_text: str = ""  # each attachment's text after a line with its filename
+    extract_errors: list[str] = Field(default_factory=list)  # "filename: error" per failure
     headers: dict[str, list[str]] = Field(default_factory=dict)  # lower-cased names, decoded
     size: int = 0
     warnings: list[str] = Field(default_factory=list)  # e.g. charset relabelled
@@ -120,11 +124,39 @@ class SearchHit(BaseModel):
     from_: str = Field("", alias="from")
     date: datetime | None = None
     snippet: str = ""  # HTML: escaped, matches in <em>
+    attachment_snippet: str = ""  # HTML, when the match is in attachment text
+    has_attachment: bool = False
+    tags: list[str] = Field(default_factory=list)
     score: float | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
 
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class PendingMark(BaseModel):
+    """A delivery whose message is stored but not yet known to be indexed (reconciler input)."""
+
+    sha256: str
+    version: str | None = None  # the marker object's version: one per delivery
+    marked_at: datetime
+
+
+class TaskFailure(BaseModel):
+    """A pipeline task that gave up (retries exhausted or a permanent error)."""
+
+    sha256: str
+    task: str
+    error: str
+    attempts: int = 0
+    failed_at: datetime
+
+
 class SearchResult(BaseModel):
     total: int
     hits: list[SearchHit]
+    facets: dict[str, list[FacetValue]] | None = None
+    next_cursor: str | None = None  # pass back as `cursor` for the next page of a deep walk

@@ -26,6 +26,7 @@ from email.policy import compat32
 from typing import Any
 
 from archiver.charsets import decode_bytes, decode_header_value_with_warnings
+from archiver.extract import DEFAULT_LIMITS, AttachmentTexts, ExtractLimits
 from archiver.htmltext import html_to_text
 from archiver.models import Address, AttachmentInfo, ParsedMessage
 
@@ -80,6 +81,7 @@ class _State:
     recorded: set[int] = field(default_factory=set)  # id() of parts already listed
     parts_seen: int = 0
     cursor: int = 0  # where to search raw for the next nested message
+    extracted: AttachmentTexts | None = None  # attachment text, when extraction is on
 
     def warn(self, text: str) -> None:
         if text not in self.warnings and len(self.warnings) < _MAX_WARNINGS:
@@ -97,6 +99,11 @@ class _State:
         data["body_text"] = "\n\n".join(self.texts)
         data["has_html"] = self.has_html
         data["attachments"] = self.attachments
+        if self.extracted is not None:
+            data["attachment_text"] = self.extracted.text
+            data["extract_errors"] = self.extracted.errors
+            for note in self.extracted.notes:
+                self.warn(note)
         data["size"] = len(self.raw)
         data["warnings"] = self.warnings
         data["parse_error"] = self.errors[0] if self.errors else None
@@ -122,12 +129,20 @@ def _utc_arrival(arrival: Any) -> datetime:
 
 
 def parse_message(
-    raw: bytes, arrival: datetime, *, max_body_chars: int = 2_000_000
+    raw: bytes,
+    arrival: datetime,
+    *,
+    max_body_chars: int = 2_000_000,
+    extract: ExtractLimits | None = DEFAULT_LIMITS,
+    extract_depth: int = 0,
 ) -> ParsedMessage:
     """Parse one raw message. Never raises: whatever fails is noted in parse_error and warnings,
-    and everything read before it is kept."""
+    and everything read before it is kept. Attachments' text is extracted within the limits of
+    extract (None: not at all); extract_depth is how deep this message is nested in another."""
     try:
         state = _State(bytes(raw), _utc_arrival(arrival), max(0, int(max_body_chars)))
+        if extract is not None:
+            state.extracted = AttachmentTexts(extract, extract_depth)
     except Exception as exc:
         return ParsedMessage(
             date=_utc_arrival(arrival), date_source="arrival", parse_error=_error_text(exc)
@@ -589,6 +604,13 @@ def _attachment(
     state.recorded.add(id(part))
     if data is None:
         data = _payload_bytes(part)
+    text_chars, extract_error = 0, None
+    if state.extracted is not None:
+        try:
+            charset = part.get_content_charset()
+        except Exception:
+            charset = None
+        text_chars, extract_error = state.extracted.add(data, ctype, filename, charset)
     state.attachments.append(
         AttachmentInfo(
             filename=filename,
@@ -596,6 +618,8 @@ def _attachment(
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             disposition=disposition,
+            text_chars=text_chars,
+            extract_error=extract_error,
         )
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from archiver.models import Source, SourceRecord
+from archiver.models import PendingMark, Source, SourceRecord
 
 Document = dict[str, Any]
 
@@ -34,6 +34,20 @@ class RawStore(Protocol):
     def records(self, sha256: str) -> list[SourceRecord]: ...
 
     def iter_ids(self) -> Iterator[str]: ...
+
+    def mark_pending(self, sha256: str) -> None:
+        """Durably note that a delivery of sha256 still has to be indexed."""
+        ...
+
+    def pending(self) -> Iterator[PendingMark]:
+        """Every pending mark, one per delivery not yet indexed."""
+        ...
+
+    def pending_marks(self, sha256: str) -> list[PendingMark]: ...
+
+    def clear_pending(self, marks: Sequence[PendingMark]) -> None:
+        """Remove exactly these marks; marks made since stay."""
+        ...
 
     def health(self) -> dict[str, Any]: ...
 
@@ -64,7 +78,13 @@ class SearchIndex(Protocol):
 
     def get(self, doc_id: str) -> Document | None: ...
 
-    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Elasticsearch search keyword arguments; with "pit", searches that point in time."""
+        ...
+
+    def open_pit(self, keep_alive: str = "5m") -> str: ...
+
+    def close_pit(self, pit: str) -> None: ...
 
     def scan(
         self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int = 1000

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     max_message_bytes: int = 50 * 1024 * 1024
     max_body_chars: int = 2_000_000
     max_attachment_text_chars: int = 1_000_000
+    # attachment text extraction (archiver/extract.py)
+    extract_attachments: bool = Field(True, description="index the text inside attachments")
+    max_attachment_bytes: int = Field(
+        20 * 1024 * 1024, description="larger attachments are not read (the skip is recorded)"
+    )
+    attachment_timeout_seconds: float = Field(10.0, description="per attachment")
+    attachment_budget_seconds: float = Field(60.0, description="all attachments of a message")
+    max_pdf_pages: int = Field(500, description="pages of a PDF read for text")
     import_batch_size: int = 500
     import_workers: int = Field(0, description="parse/segment processes; 0 means one per core")
     store_threads: int = 16
@@ -41,6 +49,36 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     display_timezone: str = "Asia/Shanghai"
+
+    # IMAP poller (ingest/imap.py, archiver/imap_sync.py)
+    imap_accounts: Path | None = Field(None, description="TOML or JSON file of IMAP accounts")
+    imap_batch_size: int = Field(100, description="messages fetched and stored per checkpoint")
+    imap_batch_bytes: int = Field(32 * 1024 * 1024, description="bytes fetched per batch at most")
+    imap_timeout: float = 60.0
+    imap_retries: int = Field(5, description="reconnects after a lost connection, per poll")
+    imap_backoff: float = Field(1.0, description="first reconnect delay in seconds; doubles")
+
+    # SMTP journaling sink (ingest/smtp.py)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_hostname: str = Field("", description="name announced in the greeting; empty: FQDN")
+    smtp_max_recipients: int = 1000
+    smtp_allowed_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="client networks allowed to deliver (journaling sources); others get 550",
+    )
+    smtp_tls_cert: Path | None = Field(None, description="PEM certificate chain for STARTTLS")
+    smtp_tls_key: Path | None = Field(None, description="PEM private key for STARTTLS")
+    smtp_require_tls: bool = Field(False, description="refuse MAIL before STARTTLS")
+    smtp_auth_user: str = Field("", description="when set, clients must AUTH as this user")
+    smtp_auth_password: str = ""
+    smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
+    smtp_store_threads: int = Field(32, description="concurrent S3 stores of the SMTP sink")
+    celery_queue: str = Field("celery", description="queue the pipeline tasks are sent to")
+    reconcile_interval: float = Field(300.0, description="seconds between scheduled reconciles")
+    reconcile_min_age: float = Field(
+        120.0, description="seconds a pending message is left to the Celery task first"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from archiver import bootstrap, logs
 from archiver.errors import MailvaultError
+from archiver.imap_sync import PollSummary
 from archiver.models import ImportSummary
 from archiver.settings import get_settings
 
@@ -105,6 +107,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_imap_poll(args: argparse.Namespace) -> int:
+    from ingest.imap import poll_accounts
+
+    summaries = poll_accounts(get_settings(), args.account, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False))
+    else:
+        _print_imap_summaries(summaries)
+    return 0 if all(s.ok for s in summaries) else 1
+
+
+def _print_imap_summaries(summaries: Sequence[PollSummary]) -> None:
+    for summary in summaries:
+        print(f"account {summary.account}" + (f": {summary.error}" if summary.error else ""))
+        for f in summary.folders:
+            note = "" if f.complete else " (incomplete)"
+            note += " (UIDVALIDITY changed: resynced)" if f.resynced else ""
+            print(
+                f"  {f.folder}: new {f.new}, duplicates {f.duplicates}, failed {f.failed}"
+                + (f", removed {f.removed}" if f.removed else "")
+                + note
+            )
+            for error in f.errors[:20]:
+                print(f"    {error['message']}: {error['error']}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailvault", description="Mail archive and search")
     parser.add_argument("--log-level", default="WARNING")
@@ -135,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker for the pipeline")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(fn=cmd_worker)
+
+    imap = sub.add_parser("imap", help="archive IMAP mailboxes").add_subparsers(
+        dest="imap_command", required=True
+    )
+    poll = imap.add_parser("poll", help="poll the configured accounts once")
+    poll.add_argument("--account", help="only this account (default: all)")
+    poll.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    poll.add_argument("--batch-size", type=int, help="messages per checkpoint")
+    poll.set_defaults(fn=cmd_imap_poll)
     return parser
 
 

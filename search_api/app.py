@@ -12,14 +12,14 @@ from archiver.errors import (
     IntegrityError,
     InvalidQuery,
     MailvaultError,
-    MessageNotFound,
+    NotFound,
 )
-from search_api.routers import health, messages, search
+from search_api.routers import health, messages, saved_searches, search, threads
 
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[MailvaultError], int]] = [
-    (MessageNotFound, 404),
+    (NotFound, 404),
     (InvalidQuery, 400),
     (BackendUnavailable, 503),
     (IntegrityError, 500),
@@ -44,7 +44,13 @@ def create_app() -> FastAPI:
         version="0.1.0",
     )
     app.add_exception_handler(MailvaultError, _domain_error)
-    for router in (search.router, messages.router, health.router):
+    for router in (
+        search.router,
+        messages.router,
+        threads.router,
+        saved_searches.router,
+        health.router,
+    ):
         app.include_router(router)
     return app
 

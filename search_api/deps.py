@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from archiver import bootstrap
-from archiver.ports import RawStore, SearchIndex
+from archiver.ports import JsonStore, RawStore, SearchIndex
 from archiver.search import SearchService
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
@@ -17,6 +17,11 @@ from archiver.settings import Settings, get_settings
 @lru_cache(maxsize=1)
 def get_raw_store() -> RawStore:
     return bootstrap.raw_store(get_settings())
+
+
+@lru_cache(maxsize=1)
+def get_json_store() -> JsonStore:
+    return bootstrap.json_store(get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +35,7 @@ IndexDep = Annotated[SearchIndex, Depends(get_index)]
 
 
 def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
-    return SearchService(index, get_segmenter(settings.user_dict))
+    return SearchService(index, get_segmenter(settings.user_dict), settings.display_timezone)
 
 
 SearchDep = Annotated[SearchService, Depends(get_search_service)]

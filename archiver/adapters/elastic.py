@@ -6,6 +6,7 @@ the core whitespace analyzer, and updates are client-side partial updates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import wraps
@@ -171,8 +172,19 @@ class ElasticIndex:
         return source
 
     @_translate_errors
+    def open_pit(self, keep_alive: str = "5m") -> str:
+        pit: str = self.client.open_point_in_time(index=self.alias, keep_alive=keep_alive)["id"]
+        return pit
+
+    @_translate_errors
+    def close_pit(self, pit: str) -> None:
+        with contextlib.suppress(NotFoundError):  # already expired
+            self.client.close_point_in_time(id=pit)
+
+    @_translate_errors
     def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        response = self.client.search(index=self.alias, **body)
+        index = None if "pit" in body else self.alias  # a PIT names its own index
+        response = self.client.search(index=index, **body)
         result: Mapping[str, Any] = response.body
         return result
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NoReturn, cast
 
 import urllib3
@@ -14,11 +14,12 @@ from minio import Minio
 from minio.error import S3Error
 
 from archiver.errors import BackendUnavailable, IntegrityError, MessageNotFound
-from archiver.models import Source, SourceRecord
+from archiver.models import PendingMark, Source, SourceRecord
 from archiver.settings import Settings
 
 RAW_PREFIX = "raw/"
 RECORD_PREFIX = "records/"
+PENDING_PREFIX = "pending/"
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 _RECORD_META = "source-record"
 _MAX_META_RECORD = 1800
@@ -38,6 +39,10 @@ def raw_key(sha256: str) -> str:
 
 def record_prefix(sha256: str) -> str:
     return f"{RECORD_PREFIX}{sha256[:2]}/{sha256}/"
+
+
+def pending_key(sha256: str) -> str:
+    return f"{PENDING_PREFIX}{sha256}"
 
 
 def _unavailable(exc: Exception) -> NoReturn:
@@ -139,6 +144,43 @@ class S3RawStore:
                 name: str = obj.object_name
                 yield name.rsplit("/", 1)[-1].removesuffix(".eml")
         except S3Error as exc:
+            _unavailable(exc)
+
+    # Pending marks: an empty object per delivery, written after the bytes and their record and
+    # removed by version once indexed. The bucket is versioned (Object Lock), so every delivery
+    # is its own version and clearing one never hides a delivery marked since. Markers carry no
+    # retention, and the reconciler lists only them, never the whole archive.
+
+    def mark_pending(self, sha256: str) -> None:
+        self._put_bytes(pending_key(sha256), b"", "application/octet-stream", {})
+
+    def pending(self) -> Iterator[PendingMark]:
+        return self._marks(PENDING_PREFIX)
+
+    def pending_marks(self, sha256: str) -> list[PendingMark]:
+        return [m for m in self._marks(pending_key(sha256)) if m.sha256 == sha256]
+
+    def clear_pending(self, marks: Sequence[PendingMark]) -> None:
+        try:
+            for mark in marks:
+                self.client.remove_object(
+                    self.bucket, pending_key(mark.sha256), version_id=mark.version
+                )
+        except Exception as exc:
+            _unavailable(exc)
+
+    def _marks(self, prefix: str) -> Iterator[PendingMark]:
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, include_version=True):
+                name: str = obj.object_name
+                if obj.is_delete_marker or name.endswith("/"):
+                    continue
+                yield PendingMark(
+                    sha256=name.removeprefix(PENDING_PREFIX),
+                    version=obj.version_id,
+                    marked_at=obj.last_modified,
+                )
+        except Exception as exc:
             _unavailable(exc)
 
     def health(self) -> dict[str, Any]:

@@ -5,18 +5,43 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from archiver.models import SearchResult
+from archiver.search import MAX_PAGE_SIZE, Sort
 from search_api.deps import SearchDep
 
 router = APIRouter(prefix="/api", tags=["search"])
+
+QUERY_HELP = """Query language (full reference in README.md, "Search syntax"):
+free words in Chinese and/or English (all must match; Chinese is segmented with jieba like the
+index), `"exact phrase"`, `AND` (default) / `OR` / `NOT`, `-word`, parentheses, and fields:
+`from:` `to:` `cc:` `bcc:` `envelope:` `participant:` (address, `*@example.com`, domain or name),
+`subject:` `body:` `attachment:` `filename:`, `tag:` `department:` `folder:` `source:`
+`message-id:`, `has:attachment`, `larger:10M` `smaller:500K`, `before:2024-03-01`
+`after:2024-01` `date:2024-01..2024-03` (dates in the configured time zone). A syntax error is a
+400 with the position and what was expected."""
 
 
 @router.get("/search", response_model=SearchResult, response_model_by_alias=True)
 def search(
     service: SearchDep,
-    q: Annotated[str, Query(description="Words in Chinese and/or English; all must match")] = "",
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 10,
+    q: Annotated[str, Query(description=QUERY_HELP)] = "",
+    sort: Annotated[Sort, Query(description="relevance, date (newest first) or date_asc")] = (
+        "relevance"
+    ),
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 10,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`*` starts a stable walk over all results (any number); then pass "
+            "back each response's next_cursor"
+        ),
+    ] = None,
+    facets: Annotated[
+        bool,
+        Query(
+            description="add counts by tag, department, sender domain, month, attachment and source"
+        ),
+    ] = False,
 ) -> SearchResult:
-    """Full-text search. Chinese is segmented with jieba exactly as the index was, so a word
-    matches only where it is a word of the text. Snippets are HTML with matches in ``<em>``."""
-    return service.search(q, page=page, size=size)
+    """Full-text search. Snippets and subject_highlight are HTML with matches in `<em>`."""
+    return service.search(q, sort=sort, page=page, size=size, cursor=cursor, facets=facets)

@@ -1,0 +1,332 @@
+"""A private Dovecot IMAP server for tests: its own config, state and maildirs in a temp dir.
+
+Started with ``dovecot -F -c <conf>`` on free loopback ports; the system Dovecot (/etc/dovecot)
+is never touched. As root, mail is owned by the system user ``mailvault-imap`` (created when
+missing), because Dovecot refuses to access mail as root; as any other user, Dovecot runs
+entirely as that user.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+MAIL_USER = "mailvault-imap"
+PASSWORD = "secret-pw"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll condition() until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _mail_owner() -> tuple[str, int, int]:
+    """The user mail is stored as (Dovecot will not run mail processes as root)."""
+    if os.geteuid() != 0:
+        entry = pwd.getpwuid(os.geteuid())
+        return entry.pw_name, entry.pw_uid, entry.pw_gid
+    try:
+        entry = pwd.getpwnam(MAIL_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                MAIL_USER,
+            ],
+            check=True,
+        )
+        entry = pwd.getpwnam(MAIL_USER)
+    return entry.pw_name, entry.pw_uid, entry.pw_gid
+
+
+def make_tls_files(root: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it."""
+    ca_key, ca_pem = root / "ca.key", root / "ca.pem"
+    key, csr, pem = root / "server.key", root / "server.csr", root / "server.pem"
+    ext = root / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl = ["openssl"]
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(
+        [
+            *openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mailvault test CA",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca_pem,
+        ],
+        **quiet,
+    )
+    subprocess.run(
+        [
+            *openssl,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+        ],
+        **quiet,
+    )
+    subprocess.run(
+        [
+            *openssl,
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca_pem,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+            "-out",
+            pem,
+        ],
+        **quiet,
+    )
+    return ca_pem, pem, key
+
+
+class Dovecot:
+    """One private Dovecot: plain IMAP (STARTTLS offered) and implicit-TLS IMAP on loopback."""
+
+    def __init__(self) -> None:
+        if not shutil.which("dovecot"):
+            raise RuntimeError("dovecot is not installed (scripts/setup.sh installs dovecot-imapd)")
+        # Not under pytest's tmp_path: that is private to root, and the mail user must reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="mailvault-dovecot-"))
+        self.root.chmod(0o755)
+        self.mail_root = self.root / "mail"
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.users: dict[str, str] = {}
+        self.owner, self.uid, self.gid = _mail_owner()
+        self.ca_file, cert, key = make_tls_files(self.root)
+        self.conf = self.root / "dovecot.conf"
+        self.passwd = self.root / "passwd"
+        self.log = self.root / "dovecot.log"
+        self._write_config(cert, key)
+        self.passwd.write_text("")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self, cert: Path, key: Path) -> None:
+        internal = "dovecot" if os.geteuid() == 0 else self.owner
+        login = "dovenull" if os.geteuid() == 0 else self.owner
+        self.mail_root.mkdir()
+        os.chown(self.mail_root, self.uid, self.gid)
+        self.conf.write_text(
+            f"""# private test instance, generated by tests/support/dovecot.py
+protocols = imap
+listen = 127.0.0.1
+base_dir = {self.root}/run
+state_dir = {self.root}/state
+instance_name = mailvault-test-{self.port}
+log_path = {self.log}
+default_internal_user = {internal}
+default_login_user = {login}
+first_valid_uid = {min(self.uid, 500)}
+first_valid_gid = {min(self.gid, 500)}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+mail_location = maildir:{self.mail_root}/%u
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.passwd}
+}}
+userdb {{
+  driver = static
+  args = uid={self.uid} gid={self.gid} home={self.mail_root}/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
+  }}
+}}
+"""
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["dovecot", "-F", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "dovecot.stderr", "wb"),  # noqa: SIM115
+        )
+        wait_for(self._greets, what=f"dovecot on port {self.port} (log: {self.log})")
+
+    def _greets(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(
+                f"dovecot exited: {(self.root / 'dovecot.stderr').read_text()} "
+                f"{self.log.read_text() if self.log.exists() else ''}"
+            )
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                return sock.recv(100).startswith(b"* OK")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- test data -------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str = PASSWORD) -> None:
+        """passwd-file is re-read by Dovecot when it changes: no reload needed."""
+        self.users[name] = password
+        self.passwd.write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items()))
+
+    @contextmanager
+    def client(self, user: str) -> Iterator[imaplib.IMAP4]:
+        """A logged-in client for setting up and inspecting mailboxes."""
+        imap = imaplib.IMAP4(self.host, self.port, timeout=10)
+        try:
+            imap.login(user, self.users[user])
+            yield imap
+        finally:
+            with suppress(imaplib.IMAP4.error, OSError):
+                imap.logout()
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+class TcpProxy:
+    """A TCP forwarder on loopback for real connection failures at chosen points.
+
+    cut_first_after: drop the first connection after that many bytes from the server (later
+    connections pass), so a client that reconnects recovers. down(): cut every connection and
+    refuse new ones until up().
+    """
+
+    def __init__(self, target: tuple[str, int], cut_first_after: int | None = None) -> None:
+        self.target = target
+        self.cut_first_after = cut_first_after
+        self.cuts = 0
+        self.connections = 0
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self.port = 0
+        self.up()
+
+    def up(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self.port = int(self._server.getsockname()[1])
+        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            for sock in list(self._open):
+                _close(sock)
+            self._open.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # down()
+            self.connections += 1
+            limit = self.cut_first_after if self.connections == 1 else None
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, limit), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        sent = 0
+        with suppress(OSError):
+            while data := src.recv(65536):
+                if limit is not None and sent + len(data) > limit:
+                    dst.sendall(data[: limit - sent])
+                    self.cuts += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        _close(src)
+        _close(dst)
+
+    def close(self) -> None:
+        self.down()
+
+
+def _close(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
