@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
+from functools import partial
 
 from archiver.adapters.elastic import ElasticIndex
 from archiver.adapters.s3 import S3JsonStore, S3RawStore
 from archiver.pipeline import Archiver
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
+from archiver.tagging.keywords import read_stop_words
+from archiver.tagging.service import TaggingOptions, TaggingService
+from archiver.tagging.store import TaggingStore
 
 
 def raw_store(settings: Settings | None = None) -> S3RawStore:
@@ -25,19 +30,31 @@ def search_index(settings: Settings | None = None) -> ElasticIndex:
     return ElasticIndex(settings or get_settings())
 
 
-def analyser_pool(settings: Settings) -> Executor | None:
-    """Processes for parsing and segmenting (CPU-bound); None to run them inline."""
+def analyser_pool(settings: Settings) -> Callable[[], Executor] | None:
+    """A factory of process pools for parsing and segmenting (CPU-bound); None: run inline."""
     workers = settings.import_workers or os.cpu_count() or 1
     if workers <= 1:
         return None
     # spawn, not fork: the parent holds client connection pools and their locks
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(
+    return partial(
+        ProcessPoolExecutor,
         max_workers=workers,
         mp_context=context,
         initializer=get_segmenter,
         initargs=(settings.user_dict,),
     )
+
+
+def tagging(settings: Settings | None = None) -> TaggingService:
+    settings = settings or get_settings()
+    options = TaggingOptions(
+        topics_count=settings.topics_count,
+        stop_words=read_stop_words(settings.topics_stop_words),
+        batch_size=settings.tagging_batch_size,
+        user_dict=settings.user_dict,
+    )
+    return TaggingService(search_index(settings), TaggingStore(json_store(settings)), options)
 
 
 def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Archiver:
@@ -49,6 +66,7 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
         max_body_chars=settings.max_body_chars,
         analysers=analyser_pool(settings) if parallel else None,
         store_threads=settings.store_threads,
+        tagger=tagging(settings).tagger() if settings.tagging_enabled else None,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from archiver.extract import ExtractLimits, configured_limits
 from archiver.models import Address, ParsedMessage, Source
 from archiver.parsing import parse_message
 from archiver.ports import Document
@@ -101,6 +102,11 @@ def build_document(
         "has_html": parsed.has_html,
         "attachments": [a.model_dump() for a in parsed.attachments],
         "attachment_names_terms": segmenter.index_text(filenames),
+        "attachment_text": parsed.attachment_text,
+        "attachment_terms": segmenter.index_text(parsed.attachment_text),
+        "attachment_words": segmenter.index_text(parsed.attachment_text, "precise"),
+        "extract_errors": parsed.extract_errors,
+        "extract_failed": bool(parsed.extract_errors),
         "has_attachment": bool(parsed.attachments),
         "attachment_count": len(parsed.attachments),
         "size": parsed.size,
@@ -148,10 +154,13 @@ def analyse(
     arrival: datetime,
     user_dict: Path | None,
     max_body_chars: int,
+    extract_limits: ExtractLimits | None = None,
 ) -> Document:
-    """Parse and segment one message. Top-level so a process pool can run it."""
+    """Parse and segment one message. Top-level so a process pool can run it. Attachment text
+    is extracted within extract_limits, by default those of the settings."""
     try:
-        parsed = parse_message(raw, arrival, max_body_chars=max_body_chars)
+        limits = extract_limits or configured_limits()
+        parsed = parse_message(raw, arrival, max_body_chars=max_body_chars, extract=limits)
         return build_document(sha256, parsed, get_segmenter(user_dict))
     except Exception as exc:  # the message must stay findable whatever went wrong
         return fallback_document(sha256, len(raw), f"{type(exc).__name__}: {exc}", arrival)

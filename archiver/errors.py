@@ -111,7 +111,7 @@ class InvalidTagging(MailvaultError):
         self.location = location
 
 
-class RuleNotFound(MailvaultError):
+class RuleNotFound(NotFound):
     def __init__(self, name: str, version: int | None = None) -> None:
         which = f" version {version}" if version is not None else ""
         super().__init__(f"no tagging rule {name!r}{which}")

@@ -287,7 +287,6 @@ class _Context:
     limits: ExtractLimits
     depth: int
     charset: str | None
-    timeout_s: float
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
@@ -324,7 +323,7 @@ def extract_text(
             kind=kind, error=f"skipped: {len(data)} bytes, over the {limits.max_bytes}-byte limit"
         )
     sink = _Sink(max(int(max_chars), 0), time.monotonic() + timeout_s)
-    context = _Context(limits, depth, charset, timeout_s)
+    context = _Context(limits, depth, charset)
     truncated = False
     error: str | None = None
     try:
@@ -344,15 +343,27 @@ def extract_text(
 
 # ---------------------------------------------------------------------------------------------
 # Extractors: each writes into the sink and returns "truncated" when it stopped at a limit of its
-# own (PDF pages), else None.
+# own (PDF pages, text cut before decoding), else None.
 
 Extractor = Callable[[bytes, _Sink, _Context], "str | None"]
 
 
+def _head(data: bytes, max_chars: int) -> bytes:
+    """The first bytes of a text that can hold max_chars characters (4 bytes each at most in
+    UTF-8 and GB18030), cut after a newline, which is never part of a multibyte character in
+    those or Big5: decoding and charset detection then see whole characters only."""
+    limit = 4 * max_chars + 4
+    if len(data) <= limit:
+        return data
+    newline = data.rfind(b"\n", max(limit - 4096, 0), limit)
+    return data[: newline + 1] if newline > 0 else data[:limit]
+
+
 def _text(data: bytes, sink: _Sink, context: _Context) -> str | None:
-    text, _, _ = decode_bytes(data, context.charset)
+    head = _head(data, sink.room)
+    text, _, _ = decode_bytes(head, context.charset)
     sink.add(text)
-    return None
+    return "truncated" if len(head) < len(data) else None
 
 
 def _html(data: bytes, sink: _Sink, context: _Context) -> str | None:
@@ -362,7 +373,7 @@ def _html(data: bytes, sink: _Sink, context: _Context) -> str | None:
 
 
 def _pdf(data: bytes, sink: _Sink, context: _Context) -> str | None:
-    from pypdf import PdfReader, PasswordType  # imported when needed: it takes 0.2 s
+    from pypdf import PasswordType, PdfReader  # imported when needed: it takes 0.2 s
 
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
@@ -372,7 +383,7 @@ def _pdf(data: bytes, sink: _Sink, context: _Context) -> str | None:
     for number, page in enumerate(pages):
         if number >= limit:
             return "truncated"
-        sink.add(page.extract_text() or "")
+        sink.add((page.extract_text() or "").strip())
     return None
 
 
@@ -605,7 +616,9 @@ class AttachmentTexts:
             if detect_kind(data, content_type, filename) == "unsupported":
                 return 0, None
             limit = "text" if room <= 0 else "time"
-            return 0, self._error(label, f"skipped: the message's attachment {limit} limit is used up")
+            return 0, self._error(
+                label, f"skipped: the message's attachment {limit} limit is used up"
+            )
         started = time.monotonic()
         result = extract_text(
             data,

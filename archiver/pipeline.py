@@ -10,6 +10,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from archiver.ports import Document, RawStore, SearchIndex
 log = logging.getLogger(__name__)
 
 Analyser = Callable[[str, bytes, datetime, Path | None, int], Document]
+# Tags (and topics) new documents before they are indexed; see archiver/tagging/service.py.
+Tagger = Callable[[list[Document]], list[Document]]
 _MERGE_ATTEMPTS = 5
 
 
@@ -59,20 +62,23 @@ class Archiver:
         *,
         user_dict: Path | None = None,
         max_body_chars: int = 2_000_000,
-        analysers: Executor | None = None,
+        analysers: Callable[[], Executor] | None = None,
         store_threads: int = 16,
+        tagger: Tagger | None = None,
     ) -> None:
         self.store = store
+        self.tagger = tagger
         self.index = index
         self.user_dict = user_dict
         self.max_body_chars = max_body_chars
-        self._analysers = analysers
+        self._new_pool = analysers
+        self._pool: Executor | None = None
         self._store_pool = ThreadPoolExecutor(max_workers=store_threads)
 
     def close(self) -> None:
         self._store_pool.shutdown(wait=True)
-        if self._analysers is not None:
-            self._analysers.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # -- storing -----------------------------------------------------------------------------
 
@@ -138,11 +144,34 @@ class Archiver:
 
     def _analyse_later(self, item: Stored) -> Future[Document]:
         args = (item.sha256, item.raw, item.arrival, self.user_dict, self.max_body_chars)
-        if self._analysers is not None:
-            return self._analysers.submit(analyse, *args)
-        done: Future[Document] = Future()
-        done.set_result(analyse(*args))
-        return done
+        if self._new_pool is None:
+            done: Future[Document] = Future()
+            done.set_result(analyse(*args))
+            return done
+        if self._pool is None:
+            self._pool = self._new_pool()
+        try:
+            return self._pool.submit(analyse, *args)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            return self._pool.submit(analyse, *args)
+
+    def _analysis(self, item: Stored, pending: Future[Document]) -> Document:
+        """The document, even when a worker process died (a crash in a parser library, memory):
+        the batch's other messages are analysed again, one at a time in a fresh pool, and the
+        message that kills its worker again is indexed bare with the reason."""
+        try:
+            return pending.result()
+        except BrokenProcessPool:
+            log.error("analyser process died; retrying alone", extra={"sha256": item.sha256})
+        self._pool = None
+        try:
+            return self._analyse_later(item).result()
+        except BrokenProcessPool:
+            self._pool = None
+            return fallback_document(
+                item.sha256, len(item.raw), "analysis crashed its worker process", item.arrival
+            )
 
     def _index(
         self,
@@ -153,7 +182,12 @@ class Archiver:
         outcomes: list[IngestOutcome] = []
         duplicates = [s for s in batch if s.sha256 in existing]
         new = [s for s in batch if s.sha256 not in existing]
-        docs = {s.sha256: with_participants(pending[s.sha256].result(), s.sources) for s in new}
+        docs = {
+            s.sha256: with_participants(self._analysis(s, pending[s.sha256]), s.sources)
+            for s in new
+        }
+        if self.tagger is not None and docs:
+            docs = {d["id"]: d for d in self.tagger(list(docs.values()))}
         statuses = self.index.create_many(list(docs.values()))
         for item in new:
             status = statuses.get(item.sha256, "not indexed")

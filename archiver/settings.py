@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         120.0, description="seconds a pending message is left to the Celery task first"
     )
 
+    # tagging (archiver/tagging/)
+    tagging_enabled: bool = Field(True, description="tag and pick topics of new mail on indexing")
+    tagging_batch_size: int = Field(500, description="messages per batch of a rule preview/apply")
+    topics_count: int = Field(8, description="keywords kept per message in 'topics'")
+    topics_stop_words: Path | None = Field(
+        None, description="extra stop words for topics, one per line (added to the built-in list)"
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -22,6 +22,7 @@ from archiver.parsing import parse_message
 from archiver.pipeline import Incoming
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
+from bench.cleanup import drop_bucket, drop_index
 from bench.mailgen import GeneratedMessage, generate
 
 
@@ -73,8 +74,8 @@ def main() -> None:
         stages(settings, messages, total)
     finally:
         index = bootstrap.search_index(settings)
-        index.client.indices.delete(index=f"{settings.es_index}-*", ignore_unavailable=True)
-        index.client.indices.delete_index_template(name=f"{settings.es_index}-template")
+        drop_index(index.client, settings.es_index)
+        drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
 
 
 def end_to_end(
@@ -148,8 +149,8 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
             total,
         )
     finally:
-        index.client.indices.delete(index=f"{index.alias}-*", ignore_unavailable=True)
-        index.client.indices.delete_index_template(name=f"{index.alias}-template")
+        drop_index(index.client, index.alias)
+        drop_bucket(store.client, store.bucket)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from archiver import bootstrap, logs
 from archiver.errors import MailvaultError
@@ -107,6 +108,82 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smtp(args: argparse.Namespace) -> int:
+    from ingest.smtp import serve
+    from ingest.tasks import enqueue_archive
+
+    settings = get_settings()
+    updates = {"smtp_host": args.host, "smtp_port": args.port}
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    bootstrap.raw_store(settings).ensure_ready()
+    archiver = bootstrap.archiver(settings)
+    try:
+        serve(archiver, settings, enqueue_archive)
+    finally:
+        archiver.close()
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    from ingest.tasks import app
+
+    app.start(["beat", "--loglevel", "INFO", "--schedule", args.schedule])
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from archiver.failures import FailureLog
+    from archiver.reconcile import reconcile, reconcile_all
+
+    settings = get_settings()
+    archiver = bootstrap.archiver(settings)
+    failures = FailureLog(bootstrap.json_store(settings))
+    try:
+        if args.all:
+            summary = reconcile_all(archiver, failures=failures)
+        else:
+            summary = reconcile(
+                archiver, min_age=timedelta(seconds=args.min_age), failures=failures
+            )
+    finally:
+        archiver.close()
+    print(summary.model_dump_json())
+    return 0 if summary.failed == 0 else 1
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from archiver.failures import FailureLog
+    from archiver.reconcile import needs_indexing, retry_failures
+    from ingest.tasks import enqueue_archive
+
+    settings = get_settings()
+    archiver = bootstrap.archiver(settings)
+    failures = FailureLog(bootstrap.json_store(settings))
+    try:
+        unresolved = partial(needs_indexing, archiver)
+        if args.retry:
+            found = retry_failures(failures, unresolved, enqueue_archive)
+        else:
+            found = failures.open(unresolved)
+    finally:
+        archiver.close()
+    for failure in found:
+        if args.json:
+            print(failure.model_dump_json())
+        else:
+            print(
+                f"{failure.failed_at.isoformat()}  {failure.sha256}  {failure.task}  "
+                f"attempts={failure.attempts}  {failure.error}"
+            )
+    if args.retry and not args.json:
+        print(f"re-sent {len(found)} to the pipeline", file=sys.stderr)
+    return 0
+
+
 def cmd_imap_poll(args: argparse.Namespace) -> int:
     from ingest.imap import poll_accounts
 
@@ -131,6 +208,74 @@ def _print_imap_summaries(summaries: Sequence[PollSummary]) -> None:
             )
             for error in f.errors[:20]:
                 print(f"    {error['message']}: {error['error']}", file=sys.stderr)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    """A tagging preview/apply report: messages changed, tags gained and lost."""
+    if as_json:
+        print(report.model_dump_json())
+        return
+    print(
+        f"{report.job}: {report.scanned} scanned, {report.changed} changed, {report.failed} failed"
+    )
+    for direction in ("gained", "lost"):
+        for tag, count in sorted(getattr(report, direction).items()):
+            print(f"  {direction} {tag}: {count}")
+            for sample in report.samples[direction].get(tag, [])[:3]:
+                print(f"      {sample.id[:12]}  {sample.subject}")
+
+
+def _progress(report: Any) -> None:
+    print(
+        f"  batch {report.batches}: {report.scanned} scanned, {report.changed} changed",
+        file=sys.stderr,
+    )
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    service = bootstrap.tagging(get_settings())
+    if args.rules_command == "list":
+        for version in service.store.current_rules():
+            print(f"{version.name}  v{version.version}  {version.saved_at:%Y-%m-%d %H:%M}")
+        return 0
+    if args.rules_command == "save":
+        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        saved = service.save_rule(data, args.user)
+        print(f"saved {saved.name} v{saved.version}")
+        return 0
+    if args.rules_command == "preview":
+        draft = json.loads(Path(args.file).read_text(encoding="utf-8")) if args.file else None
+        _print_report(service.preview_rule(args.name, draft), args.json)
+        return 0
+    report = service.apply_rule(args.name, restart=args.restart, progress=_progress)
+    _print_report(report, args.json)
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_directory(args: argparse.Namespace) -> int:
+    service = bootstrap.tagging(get_settings())
+    if args.directory_command == "import":
+        path = Path(args.file)
+        data = service.import_directory(
+            path.read_bytes(),
+            "json" if path.suffix.lower() == ".json" else "csv",
+            scope=args.scope,
+            replace=args.replace,
+            user=args.user,
+        )
+        print(f"directory v{data.version}: {len(data.people)} people, departments of {data.scope}")
+        if not args.apply:
+            return 0
+    report = service.apply_directory(progress=_progress)
+    _print_report(report, False)
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    service = bootstrap.tagging(get_settings())
+    report = service.apply_topics(restart=args.restart, progress=_progress)
+    _print_report(report, False)
+    return 0 if report.failed == 0 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(fn=cmd_worker)
 
+    smtp = sub.add_parser("smtp", help="run the journaling SMTP sink")
+    smtp.add_argument("--host", help="listen address (default MAILVAULT_SMTP_HOST)")
+    smtp.add_argument("--port", type=int, help="listen port (default MAILVAULT_SMTP_PORT)")
+    smtp.set_defaults(fn=cmd_smtp)
+
+    beat = sub.add_parser("beat", help="run the Celery beat scheduler (the reconciler)")
+    beat.add_argument("--schedule", default="celerybeat-schedule", help="beat's state file")
+    beat.set_defaults(fn=cmd_beat)
+
+    rec = sub.add_parser("reconcile", help="index stored messages that are not indexed yet")
+    rec.add_argument(
+        "--min-age", type=float, default=0.0, help="skip marks younger than this (seconds)"
+    )
+    rec.add_argument(
+        "--all", action="store_true", help="check every stored message, not only pending ones"
+    )
+    rec.set_defaults(fn=cmd_reconcile)
+
+    fail = sub.add_parser("failures", help="list pipeline tasks that gave up")
+    fail.add_argument("--retry", action="store_true", help="send them to the pipeline again")
+    fail.add_argument("--json", action="store_true", help="one JSON object per line")
+    fail.set_defaults(fn=cmd_failures)
+
     imap = sub.add_parser("imap", help="archive IMAP mailboxes").add_subparsers(
         dest="imap_command", required=True
     )
@@ -172,7 +340,46 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--json", action="store_true", help="print the summaries as JSON")
     poll.add_argument("--batch-size", type=int, help="messages per checkpoint")
     poll.set_defaults(fn=cmd_imap_poll)
+    _add_tagging_parsers(sub)
     return parser
+
+
+def _add_tagging_parsers(sub: Any) -> None:
+    rules = sub.add_parser("rules", help="tagging rules").add_subparsers(
+        dest="rules_command", required=True
+    )
+    rules.add_parser("list", help="current rules").set_defaults(fn=cmd_rules)
+    save = rules.add_parser("save", help="validate and save a rule (JSON file): a new version")
+    save.add_argument("file")
+    save.add_argument("--user", default="")
+    save.set_defaults(fn=cmd_rules)
+    for name, text in (("preview", "what applying would change"), ("apply", "re-tag past mail")):
+        cmd = rules.add_parser(name, help=text)
+        cmd.add_argument("name", nargs="?" if name == "preview" else None)
+        cmd.add_argument("--json", action="store_true")
+        if name == "preview":
+            cmd.add_argument("--file", help="preview an unsaved rule (JSON file)")
+        else:
+            cmd.add_argument("--restart", action="store_true", help="do not resume, start over")
+        cmd.set_defaults(fn=cmd_rules)
+
+    directory = sub.add_parser("directory", help="department directory").add_subparsers(
+        dest="directory_command", required=True
+    )
+    imp = directory.add_parser("import", help="import people from a CSV or JSON file")
+    imp.add_argument("file")
+    imp.add_argument("--scope", choices=["sender", "participants"])
+    imp.add_argument("--replace", action="store_true", help="the file is the whole directory")
+    imp.add_argument("--apply", action="store_true", help="re-tag past mail at once")
+    imp.add_argument("--user", default="")
+    imp.set_defaults(fn=cmd_directory)
+    directory.add_parser("apply", help="re-tag past mail by department").set_defaults(
+        fn=cmd_directory
+    )
+
+    topics = sub.add_parser("topics", help="compute topics (keywords) of past mail")
+    topics.add_argument("--restart", action="store_true")
+    topics.set_defaults(fn=cmd_topics)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

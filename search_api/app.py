@@ -9,18 +9,31 @@ from fastapi.responses import JSONResponse
 
 from archiver.errors import (
     BackendUnavailable,
+    ConcurrentEdit,
     IntegrityError,
     InvalidQuery,
+    InvalidTagging,
     MailvaultError,
     NotFound,
 )
-from search_api.routers import health, messages, saved_searches, search, threads
+from search_api.routers import (
+    directory,
+    health,
+    messages,
+    rules,
+    saved_searches,
+    search,
+    tags,
+    threads,
+)
 
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[MailvaultError], int]] = [
     (NotFound, 404),
     (InvalidQuery, 400),
+    (InvalidTagging, 422),
+    (ConcurrentEdit, 409),
     (BackendUnavailable, 503),
     (IntegrityError, 500),
 ]
@@ -50,6 +63,9 @@ def create_app() -> FastAPI:
         threads.router,
         saved_searches.router,
         health.router,
+        tags.router,
+        rules.router,
+        directory.router,
     ):
         app.include_router(router)
     return app

@@ -12,6 +12,7 @@ from archiver.ports import JsonStore, RawStore, SearchIndex
 from archiver.search import SearchService
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
+from archiver.tagging.service import TaggingService
 
 
 @lru_cache(maxsize=1)
@@ -39,3 +40,11 @@ def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
 
 
 SearchDep = Annotated[SearchService, Depends(get_search_service)]
+
+
+@lru_cache(maxsize=1)
+def get_tagging() -> TaggingService:
+    return bootstrap.tagging(get_settings())
+
+
+TaggingDep = Annotated[TaggingService, Depends(get_tagging)]

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bench.cleanup import drop_bucket, drop_index
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -20,6 +21,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 # Set before any archiver module reads the settings; never the archive a user's data is in.
 os.environ["MAILVAULT_ES_INDEX"] = f"mailvault-test-{RUN_ID}"
 os.environ["MAILVAULT_S3_BUCKET"] = f"mailvault-test-{RUN_ID}"
+os.environ["MAILVAULT_CELERY_QUEUE"] = f"mailvault-test-{RUN_ID}"  # no other run's worker
 
 
 def corpus_files() -> list[Path]:
@@ -64,22 +66,5 @@ def backends(settings):  # type: ignore[no-untyped-def]
     bootstrap.init_backends(settings)
     index = bootstrap.search_index(settings)
     yield
-    index.client.indices.delete(index=f"{settings.es_index}-*", ignore_unavailable=True)
-    index.client.indices.delete_index_template(name=f"{settings.es_index}-template")
+    drop_index(index.client, settings.es_index)
     drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
-
-
-def drop_bucket(client, bucket: str) -> None:  # type: ignore[no-untyped-def]
-    """Remove a test bucket: every object version (none is under retention), then the bucket."""
-    for obj in client.list_objects(bucket, recursive=True, include_version=True):
-        client.remove_object(bucket, obj.object_name, version_id=obj.version_id)
-    client.remove_bucket(bucket)
-
-
-@pytest.fixture(scope="session")
-def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from archiver import bootstrap
-
-    instance = bootstrap.archiver(settings, parallel=False)
-    yield instance
-    instance.close()

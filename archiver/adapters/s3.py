@@ -135,8 +135,10 @@ class S3RawStore:
             if exc.code in _MISSING:
                 raise MessageNotFound(sha256) from exc
             _unavailable(exc)
-        found.sort(key=lambda r: r.source.received_at)
-        return found
+        # The first source rides in the metadata; offering the same source again (a retry after
+        # a crash) also writes it as a record object: one source, one record.
+        unique = {r.source.key(): r for r in reversed(found)}
+        return sorted(unique.values(), key=lambda r: r.source.received_at)
 
     def iter_ids(self) -> Iterator[str]:
         try:

@@ -63,6 +63,7 @@ class TagDefinition(BaseModel):
 
 
 ByKind = Literal["rule", "manual", "directory"]
+Action = Literal["add", "remove"]
 
 
 class By(BaseModel):
@@ -82,7 +83,7 @@ class By(BaseModel):
 
 class TagEvent(BaseModel):
     tag: str
-    action: Literal["add", "remove"]
+    action: Action
     by: By
     at: datetime
 
@@ -111,6 +112,7 @@ class TagState:
         return state
 
     def apply(self, event: TagEvent) -> None:
+        self.legacy.discard(event.tag)  # explained from now on
         if event.by.kind == "manual":
             self.manual[event.tag] = event.action
             return
@@ -132,9 +134,7 @@ class TagState:
         return automatic | manual | self.legacy
 
 
-def tag_fields(
-    state: TagState, events: Sequence[TagEvent], previous: Sequence[Any]
-) -> Document:
+def tag_fields(state: TagState, events: Sequence[TagEvent], previous: Sequence[Any]) -> Document:
     """The document fields that change when events are appended to a message's history."""
     tags = sorted(state.effective())
     return {

@@ -277,7 +277,9 @@ def _leaf(data: Mapping[str, Any], segmenter: Segmenter, location: str) -> tuple
     spec = field_spec(name) if isinstance(name, str) else None
     if spec is None:
         known = ", ".join([*FIELDS, "header:NAME"])
-        raise InvalidTagging("rule", f"unknown field {name!r} (known: {known})", f"{location}.field")
+        raise InvalidTagging(
+            "rule", f"unknown field {name!r} (known: {known})", f"{location}.field"
+        )
     if op not in OPERATORS[spec.kind]:
         allowed = ", ".join(OPERATORS[spec.kind])
         raise InvalidTagging(

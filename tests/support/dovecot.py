@@ -149,14 +149,11 @@ class Dovecot:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port()
-        self.users: dict[str, str] = {}
         self.owner, self.uid, self.gid = _mail_owner()
         self.ca_file, cert, key = make_tls_files(self.root)
         self.conf = self.root / "dovecot.conf"
-        self.passwd = self.root / "passwd"
         self.log = self.root / "dovecot.log"
         self._write_config(cert, key)
-        self.passwd.write_text("")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _write_config(self, cert: Path, key: Path) -> None:
@@ -182,10 +179,12 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:{self.mail_root}/%u
+# every user name exists, with one password: a test makes up a fresh user per mailbox
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd}
+  driver = static
+  args = password={PASSWORD}
 }}
+auth_failure_delay = 0
 userdb {{
   driver = static
   args = uid={self.uid} gid={self.gid} home={self.mail_root}/%u
@@ -238,17 +237,12 @@ service imap-login {{
 
     # -- test data -------------------------------------------------------------------------
 
-    def add_user(self, name: str, password: str = PASSWORD) -> None:
-        """passwd-file is re-read by Dovecot when it changes: no reload needed."""
-        self.users[name] = password
-        self.passwd.write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items()))
-
     @contextmanager
     def client(self, user: str) -> Iterator[imaplib.IMAP4]:
         """A logged-in client for setting up and inspecting mailboxes."""
         imap = imaplib.IMAP4(self.host, self.port, timeout=10)
         try:
-            imap.login(user, self.users[user])
+            imap.login(user, PASSWORD)
             yield imap
         finally:
             with suppress(imaplib.IMAP4.error, OSError):
@@ -258,54 +252,34 @@ service imap-login {{
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-class TcpProxy:
-    """A TCP forwarder on loopback for real connection failures at chosen points.
+class CuttingProxy:
+    """A TCP forwarder on loopback that drops its first connection after `cut_after` bytes from
+    the server; later connections pass untouched. A real connection loss in the middle of a
+    session, at a deterministic point, that a reconnecting client recovers from. (For a backend
+    that goes down and comes back, see tests/support/tcpproxy.py.)"""
 
-    cut_first_after: drop the first connection after that many bytes from the server (later
-    connections pass), so a client that reconnects recovers. down(): cut every connection and
-    refuse new ones until up().
-    """
-
-    def __init__(self, target: tuple[str, int], cut_first_after: int | None = None) -> None:
+    def __init__(self, target: tuple[str, int], cut_after: int) -> None:
         self.target = target
-        self.cut_first_after = cut_first_after
+        self.cut_after = cut_after
         self.cuts = 0
         self.connections = 0
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._server: socket.socket | None = None
-        self.port = 0
-        self.up()
-
-    def up(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._server.getsockname()[1])
-        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        with self._lock:
-            for sock in list(self._open):
-                _close(sock)
-            self._open.clear()
-
-    def _accept(self, server: socket.socket) -> None:
+    def _accept(self) -> None:
         while True:
             try:
-                client, _ = server.accept()
+                client, _ = self._server.accept()
             except OSError:
-                return  # down()
+                return  # closed
             self.connections += 1
-            limit = self.cut_first_after if self.connections == 1 else None
+            limit = self.cut_after if self.connections == 1 else None
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
                 _close(client)
                 continue
-            with self._lock:
-                self._open |= {client, upstream}
             threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, limit), daemon=True).start()
 
@@ -323,7 +297,7 @@ class TcpProxy:
         _close(dst)
 
     def close(self) -> None:
-        self.down()
+        _close(self._server)
 
 
 def _close(sock: socket.socket) -> None:

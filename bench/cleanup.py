@@ -1,0 +1,45 @@
+"""Removing the throwaway buckets and indices that tests and benchmarks create. Never used on
+an archive: the application itself has no way to delete raw mail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+from minio.deleteobjects import DeleteObject
+
+SEAWEED_MASTER = "127.0.0.1:9333"  # scripts/services.sh
+
+
+def drop_bucket(client: Any, bucket: str) -> None:
+    """Every object version (none is under retention), then the bucket. SeaweedFS's admin shell
+    drops a whole bucket at once; object by object is the portable (slow) way."""
+    if not client.bucket_exists(bucket):
+        return
+    weed = shutil.which("weed")
+    if weed:
+        subprocess.run(
+            [weed, "shell", f"-master={SEAWEED_MASTER}"],
+            check=False,
+            timeout=120,
+            input=f"s3.bucket.delete -name {bucket}\n",
+            capture_output=True,
+            text=True,
+        )
+        if not client.bucket_exists(bucket):
+            return
+    versions = (
+        DeleteObject(o.object_name, o.version_id)
+        for o in client.list_objects(bucket, recursive=True, include_version=True)
+    )
+    errors = list(client.remove_objects(bucket, versions))
+    if errors:
+        raise RuntimeError(f"could not empty bucket {bucket}: {errors[:3]}")
+    client.remove_bucket(bucket)
+
+
+def drop_index(client: Any, alias: str) -> None:
+    client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+    if client.indices.exists_index_template(name=f"{alias}-template"):
+        client.indices.delete_index_template(name=f"{alias}-template")
