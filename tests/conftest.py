@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,12 @@ def backends(settings):  # type: ignore[no-untyped-def]
     yield
     drop_index(index.client, settings.es_index)
     drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+
+
+@pytest.fixture(scope="session")
+def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from archiver import bootstrap
+
+    instance = bootstrap.archiver(settings, parallel=False)
+    yield instance
+    instance.close()

@@ -199,17 +199,25 @@ class ElasticIndex:
             after: list[Any] | None = None
             while True:
                 response = self.client.search(
-                    query=dict(query), pit={"id": pit, "keep_alive": "5m"}, size=batch_size,
-                    sort=["_shard_doc"], search_after=after, source_includes=list(fields),
-                    seq_no_primary_term=True, track_total_hits=False,
+                    query=dict(query),
+                    pit={"id": pit, "keep_alive": "5m"},
+                    size=batch_size,
+                    sort=["_shard_doc"],
+                    search_after=after,
+                    source_includes=list(fields),
+                    seq_no_primary_term=True,
+                    track_total_hits=False,
                 )
                 hits = response["hits"]["hits"]
                 if not hits:
                     return
                 pit = response.get("pit_id", pit)
                 yield [
-                    {**h["_source"], "id": h["_id"],
-                     VERSION_TOKEN: f"{h['_seq_no']}:{h['_primary_term']}"}
+                    {
+                        **h["_source"],
+                        "id": h["_id"],
+                        VERSION_TOKEN: f"{h['_seq_no']}:{h['_primary_term']}",
+                    }
                     for h in hits
                 ]
                 after = hits[-1]["sort"]
