@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 from archiver.segment import HAN_RUN, Segmenter
@@ -23,17 +24,60 @@ def _word_pattern(term: str) -> re.Pattern[str]:
 
 def token_spans(text: str, terms: set[str], segmenter: Segmenter) -> list[tuple[int, int]]:
     """Spans of text where one of terms occurs as a token."""
-    spans: set[tuple[int, int]] = set()
     han_tokens: dict[int, set[tuple[str, int, int]]] = {}
+    spans = {span for term in terms for span in _occurrences(text, term, 0, segmenter, han_tokens)}
+    return _without_overlaps(sorted(spans))
+
+
+def _occurrences(
+    text: str,
+    term: str,
+    pos: int,
+    segmenter: Segmenter,
+    han_tokens: dict[int, set[tuple[str, int, int]]],
+) -> Iterator[tuple[int, int]]:
+    """Spans where term occurs as a token, in order, from pos on; lazily, so a caller that
+    needs only the first ones does not scan (and segment) the whole text."""
+    if _HAN_CHAR.search(term):
+        start = text.find(term, pos)
+        while start != -1:
+            if _is_han_token(text, term, start, segmenter, han_tokens):
+                yield start, start + len(term)
+            start = text.find(term, start + 1)
+    else:
+        yield from (m.span() for m in _word_pattern(term).finditer(text, pos))
+
+
+def _first_start(
+    text: str,
+    terms: set[str],
+    segmenter: Segmenter,
+    han_tokens: dict[int, set[tuple[str, int, int]]],
+) -> int | None:
+    """Where the first token of terms starts (token_spans(...)[0][0]), or None."""
+    firsts = (next(_occurrences(text, t, 0, segmenter, han_tokens), None) for t in terms)
+    return min((span[0] for span in firsts if span is not None), default=None)
+
+
+def _spans_within(
+    text: str,
+    terms: set[str],
+    lo: int,
+    hi: int,
+    segmenter: Segmenter,
+    han_tokens: dict[int, set[tuple[str, int, int]]],
+) -> list[tuple[int, int]]:
+    """token_spans(text, ...) clipped to [lo, hi), scanning only around that window."""
+    spans: set[tuple[int, int]] = set()
     for term in terms:
-        if _HAN_CHAR.search(term):
-            start = text.find(term)
-            while start != -1:
-                if _is_han_token(text, term, start, segmenter, han_tokens):
-                    spans.add((start, start + len(term)))
-                start = text.find(term, start + 1)
-        else:
-            spans.update(m.span() for m in _word_pattern(term).finditer(text))
+        # a match is len(term) long (case-insensitive matching never changes lengths)
+        for start, end in _occurrences(
+            text, term, max(0, lo - len(term) + 1), segmenter, han_tokens
+        ):
+            if start >= hi:
+                break
+            if end > lo:
+                spans.add((max(start, lo), min(end, hi)))
     return _without_overlaps(sorted(spans))
 
 
@@ -87,14 +131,17 @@ def snippet(
     """A fragment around the first match, escaped and marked; without a match, the start of
     text (or "" when fallback is False)."""
     scan = text[:MAX_SCAN_CHARS]
-    spans = token_spans(scan, terms, segmenter) if terms else []
-    if not spans and not fallback:
+    han_tokens: dict[int, set[tuple[str, int, int]]] = {}
+    first = _first_start(scan, terms, segmenter, han_tokens)
+    if first is None and not fallback:
         return ""
-    start = max(0, spans[0][0] - length // 4) if spans else 0
+    start = max(0, first - length // 4) if first is not None else 0
     end = min(len(scan), start + length)
-    inside = [
-        (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
-    ]
+    # Only the window is marked, so only the window is scanned: long bodies stay cheap.
+    spans = (
+        _spans_within(scan, terms, start, end, segmenter, han_tokens) if first is not None else []
+    )
+    inside = [(s - start, e - start) for s, e in spans]
     fragment = scan[start:end]
     marked = mark(fragment, inside)
     prefix = "…" if start > 0 else ""

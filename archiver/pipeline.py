@@ -148,13 +148,18 @@ class Archiver:
             done: Future[Document] = Future()
             done.set_result(analyse(*args))
             return done
-        if self._pool is None:
-            self._pool = self._new_pool()
-        try:
-            return self._pool.submit(analyse, *args)
-        except BrokenProcessPool:
-            self._pool = self._new_pool()
-            return self._pool.submit(analyse, *args)
+        return self._working_pool().submit(analyse, *args)
+
+    def _working_pool(self) -> Executor:
+        assert self._new_pool is not None
+        if self._pool is not None:
+            try:
+                self._pool.submit(int)  # raises at once when a worker of this pool has died
+                return self._pool
+            except BrokenProcessPool:
+                self._pool.shutdown(wait=False)
+        self._pool = self._new_pool()
+        return self._pool
 
     def _analysis(self, item: Stored, pending: Future[Document]) -> Document:
         """The document, even when a worker process died (a crash in a parser library, memory):
@@ -164,11 +169,9 @@ class Archiver:
             return pending.result()
         except BrokenProcessPool:
             log.error("analyser process died; retrying alone", extra={"sha256": item.sha256})
-        self._pool = None
         try:
             return self._analyse_later(item).result()
         except BrokenProcessPool:
-            self._pool = None
             return fallback_document(
                 item.sha256, len(item.raw), "analysis crashed its worker process", item.arrival
             )

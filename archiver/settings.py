@@ -74,7 +74,17 @@ class Settings(BaseSettings):
     smtp_auth_password: str = ""
     smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
     smtp_store_threads: int = Field(32, description="concurrent S3 stores of the SMTP sink")
+    smtp_batch_window: float = Field(
+        0.1, description="seconds the sink gathers accepted messages into one indexing task"
+    )
+    smtp_batch_size: int = Field(200, description="messages per indexing task at most")
     celery_queue: str = Field("celery", description="queue the pipeline tasks are sent to")
+    pipeline_max_retries: int = Field(
+        12, description="retries of a pipeline task on a transient error before it is recorded"
+    )
+    pipeline_retry_backoff: int = Field(
+        2, description="seconds of the first retry delay; doubles (with jitter) up to 600"
+    )
     reconcile_interval: float = Field(300.0, description="seconds between scheduled reconciles")
     reconcile_min_age: float = Field(
         120.0, description="seconds a pending message is left to the Celery task first"

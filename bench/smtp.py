@@ -26,8 +26,8 @@ from archiver import bootstrap
 from archiver.pipeline import Archiver
 from archiver.settings import get_settings
 from bench.mailgen import generate
-from ingest.smtp import JournalHandler, SinkController
-from ingest.tasks import enqueue_archive
+from ingest.smtp import JournalHandler, SinkController, sink_settings
+from ingest.tasks import enqueue_archive_batch
 
 
 async def _send(port: int, messages: list[bytes], accepted: dict[int, float], base: int) -> None:
@@ -102,12 +102,12 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    archiver = bootstrap.archiver(settings)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        settings = settings.model_copy(update={"smtp_port": probe.getsockname()[1]})
+        settings = sink_settings(settings, port=probe.getsockname()[1])
+    archiver = bootstrap.archiver(settings)
     handler = JournalHandler(
-        archiver, settings, partial(enqueue_archive, queue=settings.celery_queue)
+        archiver, settings, partial(enqueue_archive_batch, queue=settings.celery_queue)
     )
     sink = SinkController(handler, settings)
     sink.start()
@@ -120,6 +120,7 @@ def main() -> None:
     )
     watcher.start()
     try:
+        print(f"load average before: {_load()}")
         start = time.monotonic()
         asyncio.run(_send_all(settings.smtp_port, raws, accepted, args.concurrency))
         elapsed = time.monotonic() - start
@@ -132,6 +133,7 @@ def main() -> None:
             time.sleep(0.2)
         done.set()
         watcher.join()
+        print(f"load average after: {_load()} (other processes share the machine)")
         latencies = sorted(searchable[i] - accepted[i] for i in searchable)
         if latencies:
             print(
@@ -180,6 +182,10 @@ def _watch(
             for hit in hits:
                 searchable.setdefault(position[hit["_id"]], now)
         time.sleep(0.05)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _drop_bucket(archiver: Archiver) -> None:

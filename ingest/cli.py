@@ -109,16 +109,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_smtp(args: argparse.Namespace) -> int:
-    from ingest.smtp import serve
-    from ingest.tasks import enqueue_archive
+    from ingest.smtp import serve, sink_settings
+    from ingest.tasks import enqueue_archive_batch
 
-    settings = get_settings()
-    updates = {"smtp_host": args.host, "smtp_port": args.port}
-    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    settings = sink_settings(get_settings(), host=args.host, port=args.port)
     bootstrap.raw_store(settings).ensure_ready()
     archiver = bootstrap.archiver(settings)
     try:
-        serve(archiver, settings, enqueue_archive)
+        serve(archiver, settings, enqueue_archive_batch)
     finally:
         archiver.close()
     return 0

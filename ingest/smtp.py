@@ -3,7 +3,9 @@
 Durability contract: ``250`` is answered only once the raw bytes, the envelope record and the
 pending mark are in S3 (archiver/reconcile.py: accept_for_indexing). If that fails the answer is
 ``451`` and the sending MTA keeps the message queued. Parsing and indexing happen afterwards in
-the Celery worker; when Redis is down the pending mark lets the reconciler do it later.
+the Celery worker, in batches (one archive_batch task per SMTP_BATCH_WINDOW of accepted mail);
+the batch waiting to be sent is only an optimisation: when it is lost (Redis down, a crash) the
+pending marks let the reconciler index those messages later.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import queue
 import secrets
 import signal
 import ssl
@@ -35,7 +38,7 @@ from archiver.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[list[str]], None]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFERRED = "451 4.3.0 Archive storage unavailable, try again later"
@@ -64,16 +67,20 @@ class JournalHandler:
     ) -> None:
         self.archiver = archiver
         self.settings = settings
-        self.enqueue = enqueue
         self.networks: list[Network] = [
             ipaddress.ip_network(n, strict=False) for n in settings.smtp_allowed_networks
         ]
-        self.pool = ThreadPoolExecutor(
-            max_workers=threads or settings.smtp_store_threads, thread_name_prefix="smtp-store"
-        )
+        threads = threads or settings.smtp_store_threads
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smtp-store")
+        # marks are written while the bytes are (see accept_for_indexing); a pool of their own,
+        # so a store never waits for a thread its own siblings hold
+        self.marks = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smtp-mark")
+        self.batcher = Batcher(enqueue, settings.smtp_batch_window, settings.smtp_batch_size)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.marks.shutdown(wait=True)
+        self.batcher.close()
 
     # -- hooks (aiosmtpd calls these by name) -------------------------------------------------
 
@@ -158,9 +165,9 @@ class JournalHandler:
                 "store_ms": round((time.perf_counter() - start) * 1000, 1),
             },
         )
-        # Not awaited: indexing is the worker's business, and a lost send is recovered by the
-        # reconciler from the pending marks.
-        loop.run_in_executor(self.pool, self.send, stored, queue_id)
+        # Indexing is the worker's business: handed to the batcher, and a lost send is
+        # recovered by the reconciler from the pending marks.
+        self.batcher.add(stored)
         return f"250 2.0.0 OK queued as {queue_id}"
 
     # -- blocking work (thread pool) ----------------------------------------------------------
@@ -170,7 +177,7 @@ class JournalHandler:
         reported envelope). Returns the sha256s stored, the delivered message last."""
         report = journal.unwrap(raw) if self.settings.smtp_unwrap_journal else None
         if report is None:
-            return [accept_for_indexing(self.archiver, raw, source)]
+            return [accept_for_indexing(self.archiver, raw, source, self.marks)]
         assert source.envelope is not None
         inner_source = source.model_copy(
             update={
@@ -181,19 +188,9 @@ class JournalHandler:
                 "attributes": {**report.attributes(), "journal_report": "inner"},
             }
         )
-        inner = accept_for_indexing(self.archiver, report.inner, inner_source)
+        inner = accept_for_indexing(self.archiver, report.inner, inner_source, self.marks)
         outer_source = source.model_copy(update={"attributes": {"journal_inner": inner}})
-        return [inner, accept_for_indexing(self.archiver, raw, outer_source)]
-
-    def send(self, stored: list[str], queue_id: str) -> None:
-        for sha256 in stored:
-            try:
-                self.enqueue(sha256)
-            except Exception as exc:
-                log.warning(
-                    "could not queue indexing; the reconciler will index it",
-                    extra={"queue_id": queue_id, "sha256": sha256, "error": str(exc)},
-                )
+        return [inner, accept_for_indexing(self.archiver, raw, outer_source, self.marks)]
 
     def allowed(self, session: SmtpSession) -> bool:
         try:
@@ -203,6 +200,57 @@ class JournalHandler:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         return any(address in network for network in self.networks)
+
+
+class Batcher:
+    """Gathers accepted sha256s into one indexing task per window (or per `size` messages):
+    the worker indexes a batch with one bulk request instead of one task per message."""
+
+    def __init__(self, send: Enqueue, window: float, size: int) -> None:
+        self.send = send
+        self.window = window
+        self.size = max(1, size)
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="smtp-enqueue", daemon=True)
+        self._thread.start()
+
+    def add(self, shas: list[str]) -> None:
+        for sha256 in shas:
+            self._queue.put(sha256)
+
+    def close(self) -> None:
+        """Send what is gathered, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch, stop = self._gather(first)
+            self._flush(batch)
+            if stop:
+                return
+
+    def _gather(self, first: str) -> tuple[list[str], bool]:
+        batch = [first]
+        deadline = time.monotonic() + self.window
+        while len(batch) < self.size and (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _flush(self, batch: list[str]) -> None:
+        try:
+            self.send(batch)
+        except Exception as exc:  # the marks keep the work; the reconciler will do it
+            log.warning(
+                "could not queue indexing; the reconciler will index these",
+                extra={"messages": len(batch), "sha256s": batch[:5], "error": str(exc)},
+            )
 
 
 def _client(session: SmtpSession) -> str:
@@ -277,6 +325,17 @@ class SinkController(Controller):
 
     def factory(self) -> SMTP:
         return JournalSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def sink_settings(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> Settings:
+    """The sink's settings: listen address overrides, and an S3 connection pool as large as the
+    stores and marks in flight (urllib3 otherwise drops and reopens the connections beyond it)."""
+    updates: dict[str, Any] = {"smtp_host": host, "smtp_port": port}
+    updates = {k: v for k, v in updates.items() if v is not None}
+    updates["store_threads"] = max(settings.store_threads, 2 * settings.smtp_store_threads)
+    return settings.model_copy(update=updates)
 
 
 def serve(archiver: Archiver, settings: Settings, enqueue: Enqueue) -> None:

@@ -19,7 +19,7 @@ from archiver.failures import FailureLog
 from archiver.imap_accounts import load_accounts
 from archiver.models import TaskFailure
 from archiver.pipeline import Archiver
-from archiver.reconcile import index_pending, reconcile
+from archiver.reconcile import index_pending, index_pending_many, reconcile
 from archiver.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,10 @@ def _archiver() -> Archiver:
 @app.task(  # type: ignore[untyped-decorator]
     name="mailvault.archive_raw",
     autoretry_for=(BackendUnavailable,),
-    retry_backoff=2,
+    retry_backoff=settings.pipeline_retry_backoff,
     retry_backoff_max=600,
     retry_jitter=True,
-    max_retries=12,
+    max_retries=settings.pipeline_max_retries,
 )
 def archive_raw(sha256: str) -> dict[str, Any]:
     """Parse, segment and index one message already in the raw store (and clear its pending
@@ -92,6 +92,26 @@ def archive_raw(sha256: str) -> dict[str, Any]:
         extra={"sha256": sha256, "status": outcome.status, "parse_error": outcome.parse_error},
     )
     return outcome.model_dump()
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name="mailvault.archive_batch",
+    autoretry_for=(BackendUnavailable,),
+    retry_backoff=settings.pipeline_retry_backoff,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.pipeline_max_retries,
+)
+def archive_batch(shas: list[str]) -> dict[str, Any]:
+    """archive_raw for many messages at once (what the SMTP sink sends): parallel S3 reads, one
+    bulk request to the index. A message that fails here goes on alone as archive_raw, with
+    that task's retries and failure record."""
+    summary = index_pending_many(_archiver(), shas)
+    for error in summary.errors:
+        log.warning("batch member failed; retried alone", extra=error)
+        archive_raw.apply_async((error["sha256"],), queue=get_settings().celery_queue)
+    log.info("archived batch", extra=summary.model_dump(exclude={"errors"}))
+    return summary.model_dump()
 
 
 @lru_cache(maxsize=1)
@@ -117,18 +137,21 @@ def _record_failure(
     args: tuple[Any, ...] | None = None,
     **_: Any,
 ) -> None:
-    """archive_raw gave up (retries exhausted or a permanent error): keep it visible in S3."""
-    if sender is None or sender.name != archive_raw.name or not args:
+    """archive_raw or archive_batch gave up (retries exhausted or a permanent error): keep each
+    message visible in S3."""
+    if sender is None or sender.name not in {archive_raw.name, archive_batch.name} or not args:
         return
-    _failures().record_safely(
-        TaskFailure(
-            sha256=str(args[0]),
-            task=sender.name,
-            error=f"{type(exception).__name__}: {exception}",
-            attempts=int(getattr(sender.request, "retries", 0) or 0) + 1,
-            failed_at=datetime.now(UTC),
+    shas = args[0] if isinstance(args[0], list) else [args[0]]
+    for sha256 in shas:
+        _failures().record_safely(
+            TaskFailure(
+                sha256=str(sha256),
+                task=sender.name,
+                error=f"{type(exception).__name__}: {exception}",
+                attempts=int(getattr(sender.request, "retries", 0) or 0) + 1,
+                failed_at=datetime.now(UTC),
+            )
         )
-    )
 
 
 # Sending fails fast when Redis is down: the pending mark, not the queue, keeps the work.
@@ -139,16 +162,27 @@ def enqueue_archive(
     sha256: str, *, queue: str | None = None, broker_url: str | None = None
 ) -> None:
     """Send archive_raw for a stored message; raises when the broker cannot be reached."""
+    _send(archive_raw, (sha256,), queue, broker_url)
+
+
+def enqueue_archive_batch(
+    shas: list[str], *, queue: str | None = None, broker_url: str | None = None
+) -> None:
+    """Send archive_batch for stored messages; raises when the broker cannot be reached."""
+    _send(archive_batch, (shas,), queue, broker_url)
+
+
+def _send(task: Task, args: tuple[Any, ...], queue: str | None, broker_url: str | None) -> None:
     options: dict[str, Any] = {
         "queue": queue or get_settings().celery_queue,
         "retry_policy": _SEND_RETRY,
         "ignore_result": True,
     }
     if broker_url is None:
-        archive_raw.apply_async((sha256,), **options)
+        task.apply_async(args, **options)
         return
     with app.connection_for_write(broker_url) as connection:
-        archive_raw.apply_async((sha256,), connection=connection, **options)
+        task.apply_async(args, connection=connection, **options)
 
 
 @app.task(name="mailvault.imap_poll")  # type: ignore[untyped-decorator]

@@ -9,6 +9,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,25 @@ def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped
     instance = bootstrap.archiver(settings, parallel=False)
     yield instance
     instance.close()
+
+
+@contextmanager
+def own_archive(settings, name: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """An archiver on an index and bucket of its own, for tests whose assertions need to know
+    every message in the index (other tests ingest generated mail with the same keywords)."""
+    from archiver import bootstrap
+
+    own = settings.model_copy(
+        update={
+            "es_index": f"{settings.es_index}-{name}",
+            "s3_bucket": f"{settings.s3_bucket}-{name}",
+        }
+    )
+    bootstrap.init_backends(own)
+    instance = bootstrap.archiver(own)
+    try:
+        yield instance
+    finally:
+        instance.close()
+        drop_index(instance.index.client, own.es_index)
+        drop_bucket(instance.store.client, own.s3_bucket)

@@ -63,7 +63,8 @@ class ElasticIndex:
         """Install the template if missing or older, and the first index behind the alias."""
         template = load_template()
         version = int(template["version"])
-        template["index_patterns"] = [f"{self.alias}-*"]
+        # only this alias's own versioned indices, never another alias that shares the prefix
+        template["index_patterns"] = [f"{self.alias}-v*"]
         try:
             found = self.client.indices.get_index_template(name=self._template_name())
             current = found["index_templates"][0]["index_template"].get("version")

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, cast
 
 import urllib3
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from archiver.errors import BackendUnavailable, IntegrityError, MessageNotFound
@@ -163,13 +164,14 @@ class S3RawStore:
         return [m for m in self._marks(pending_key(sha256)) if m.sha256 == sha256]
 
     def clear_pending(self, marks: Sequence[PendingMark]) -> None:
+        # One multi-object delete per 1000 marks (minio batches them), not a request per mark.
+        targets = [DeleteObject(pending_key(m.sha256), m.version) for m in marks]
         try:
-            for mark in marks:
-                self.client.remove_object(
-                    self.bucket, pending_key(mark.sha256), version_id=mark.version
-                )
+            errors = list(self.client.remove_objects(self.bucket, targets))
         except Exception as exc:
             _unavailable(exc)
+        if errors:
+            _unavailable(RuntimeError(f"{len(errors)} marks not removed, e.g. {errors[0]}"))
 
     def _marks(self, prefix: str) -> Iterator[PendingMark]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +14,9 @@ from archiver.models import Source
 from archiver.pipeline import Archiver, Incoming
 from archiver.search import SearchService
 from archiver.segment import get_segmenter
+from archiver.settings import Settings
 from bench.mailgen import POSITIVE_CASES, PRECISION_CASES, GeneratedMessage, generate
+from tests.conftest import own_archive
 
 pytestmark = pytest.mark.services
 CORPUS_SIZE = 600
@@ -23,6 +26,12 @@ MARKER = "precisioncase"  # in every case message's subject, to search among the
 
 def _source() -> Source:
     return Source(kind="import", detail="test_search", received_at=datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def archiver(settings: Settings, backends: None) -> Iterator[Archiver]:
+    with own_archive(settings, "search") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")

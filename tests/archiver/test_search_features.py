@@ -126,7 +126,7 @@ def service(archiver: Archiver) -> SearchService:
 
 
 def found(service: SearchService, query: str, **options: object) -> set[str]:
-    result = service.search(f"{query} {MARK}", size=50, **options)
+    result = service.search(f"({query}) {MARK}", size=50, **options)
     return {NAME[h.id] for h in result.hits}
 
 

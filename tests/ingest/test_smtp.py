@@ -64,7 +64,7 @@ def sent() -> list[str]:
 
 @pytest.fixture
 def sink(archiver: Archiver, settings: Settings, sent: list[str]) -> Iterator[Settings]:
-    with running_sink(archiver, settings, sent.append) as sink_settings:
+    with running_sink(archiver, settings, sent.extend) as sink_settings:
         yield sink_settings
 
 

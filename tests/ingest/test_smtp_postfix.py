@@ -141,7 +141,7 @@ def test_postfix_journals_byte_exact_with_every_recipient_including_bcc(
     token = f"pf{uuid.uuid4().hex[:10]}"
     with (
         witness() as copies,
-        running_sink(archiver, settings, sent.append) as sink,
+        running_sink(archiver, settings, sent.extend) as sink,
     ):
         postfix = mail_system(sink.smtp_port, copies.port)
         swaks(postfix, token)
@@ -210,7 +210,7 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
     queue: str,
     mail_system: Callable[[int, int], PrivatePostfix],
 ) -> None:
-    from ingest.tasks import enqueue_archive
+    from ingest.tasks import enqueue_archive_batch
 
     token = f"es{uuid.uuid4().hex[:10]}"
     total = 12
@@ -223,7 +223,9 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
         behind = sink_settings.model_copy(update={"es_url": f"http://{es.address}"})
         cut_off = bootstrap.archiver(behind)
         enqueue = partial(
-            enqueue_archive, queue=f"{queue}-unserved", broker_url=f"redis://{redis.address}/0"
+            enqueue_archive_batch,
+            queue=f"{queue}-unserved",
+            broker_url=f"redis://{redis.address}/0",
         )
         with running_sink(cut_off, settings, enqueue) as sink:
             postfix = mail_system(sink.smtp_port, copies.port)

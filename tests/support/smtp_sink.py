@@ -4,7 +4,7 @@ exactly what it was sent (to compare with what the archive kept)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,13 +13,13 @@ from aiosmtpd.controller import Controller
 
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
-from ingest.smtp import JournalHandler, SinkController
+from ingest.smtp import Enqueue, JournalHandler, SinkController
 from tests.support.postfix import free_port
 
 
 @contextmanager
 def running_sink(
-    archiver: Archiver, settings: Settings, enqueue: Callable[[str], None], **overrides: Any
+    archiver: Archiver, settings: Settings, enqueue: Enqueue, **overrides: Any
 ) -> Iterator[Settings]:
     """The sink on a free loopback port; yields its settings (smtp_port set)."""
     settings = settings.model_copy(

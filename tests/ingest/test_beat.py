@@ -1,0 +1,61 @@
+"""`mailvault beat` schedules the reconciler and a real `mailvault worker` runs it: a message that
+was stored and marked but never queued (Redis was down when it arrived) gets indexed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from archiver.models import Envelope, Source
+from archiver.pipeline import Archiver
+from archiver.reconcile import accept_for_indexing
+from archiver.settings import Settings
+from tests.support.processes import mailvault, mailvault_env, wait_until
+
+pytestmark = pytest.mark.services
+
+
+def test_scheduled_reconcile_indexes_a_stored_but_never_queued_message(
+    archiver: Archiver, settings: Settings, tmp_path: Path
+) -> None:
+    token = f"beat{uuid.uuid4().hex[:10]}"
+    raw = f"From: a@example.com\r\nSubject: {token}\r\n\r\nscheduled {token}\r\n".encode()
+    source = Source(
+        kind="smtp",
+        detail=token,
+        received_at=datetime.now(UTC),
+        envelope=Envelope(mail_from="a@example.com", rcpt_to=["hidden@example.com"]),
+    )
+    sha256 = accept_for_indexing(archiver, raw, source)  # no task sent: only the mark holds it
+    env = mailvault_env(
+        celery_queue=f"{settings.celery_queue}-beat", reconcile_interval="1", reconcile_min_age="0"
+    )
+    schedule = tmp_path / "beat-schedule"
+
+    with (
+        mailvault("worker", ["worker", "--concurrency", "1"], env, tmp_path) as worker,
+        mailvault("beat", ["beat", "--schedule", str(schedule)], env, tmp_path) as beat,
+    ):
+        wait_until(
+            lambda: archiver.index.get(sha256) is not None,
+            120,
+            worker,
+            beat,
+            what="the message indexed by the scheduled reconcile",
+        )
+        wait_until(
+            lambda: archiver.store.pending_marks(sha256) == [],
+            30,
+            worker,
+            beat,
+            what="its mark cleared",
+        )
+        assert "Sending due task reconcile (mailvault.reconcile)" in beat.log_text()
+        assert "mailvault.reconcile" in worker.log_text()
+
+    doc = archiver.index.get(sha256)
+    assert doc is not None and doc["envelope_to"] == ["hidden@example.com"]
+    assert doc["sources"][0]["detail"] == token

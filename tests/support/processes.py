@@ -1,0 +1,91 @@
+"""Run real `mailvault` processes (worker, beat, CLI commands) as a user would, with their own
+environment, and wait for conditions with a deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mailvault_env(**settings: str) -> dict[str, str]:
+    """This process's environment (the session's index, bucket and queue) with MAILVAULT_
+    settings overridden: mailvault_env(reconcile_interval="1")."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.update({f"MAILVAULT_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run `mailvault ARGS` to completion; returns stdout (raises with its output on failure)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"mailvault {' '.join(args)} exited {done.returncode}:\n{done}")
+    return done.stdout
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._out = log.open("wb")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self._out.close()
+
+
+@contextmanager
+def mailvault(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[Process]:
+    """A long-running `mailvault ARGS` (worker, beat), stopped on exit."""
+    process = Process(name, args, env, logs / f"{name}.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float,
+    *watching: Process,
+    what: str = "condition",
+) -> None:
+    """Poll until condition() is true; on timeout fail with the watched processes' logs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in watching:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"{process.name} exited:\n{process.log_text()}")
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {p.name}:\n{p.log_text()}" for p in watching)
+            raise TimeoutError(f"{what} not met within {timeout} s\n{logs}")
+        time.sleep(0.2)
