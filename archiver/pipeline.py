@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -41,6 +41,17 @@ class Incoming:
     raw: bytes
     source: Source
     label: str = ""
+
+
+@dataclass
+class _InFlight:
+    """A batch begun (looked up, being analysed and stored) but not yet indexed."""
+
+    items: Sequence[Incoming]
+    batch: list[Stored]
+    existing: dict[str, Document]
+    pending: dict[str, Future[Document]]
+    stores: list[tuple[Incoming, Future[str]]]
 
 
 @dataclass
@@ -89,9 +100,17 @@ class Archiver:
 
     def store_many(self, items: Sequence[Incoming]) -> tuple[list[Stored], list[IngestOutcome]]:
         """Store in parallel. Returns what was stored and a failure outcome for the rest."""
-        futures = [
+        return self._stored(self._store_later(items))
+
+    def _store_later(self, items: Sequence[Incoming]) -> list[tuple[Incoming, Future[str]]]:
+        return [
             (item, self._store_pool.submit(self.accept, item.raw, item.source)) for item in items
         ]
+
+    @staticmethod
+    def _stored(
+        futures: list[tuple[Incoming, Future[str]]],
+    ) -> tuple[list[Stored], list[IngestOutcome]]:
         stored: list[Stored] = []
         failed: list[IngestOutcome] = []
         for item, future in futures:
@@ -111,6 +130,21 @@ class Archiver:
 
     def ingest_many(self, items: Sequence[Incoming]) -> list[IngestOutcome]:
         """Store and index a batch, parsing new messages while their bytes are being stored."""
+        return self._finish(self._begin(items))
+
+    def ingest_stream(self, batches: Iterable[Sequence[Incoming]]) -> Iterator[list[IngestOutcome]]:
+        """Outcomes batch by batch, the next batch being parsed and stored while this one is
+        indexed, so neither the CPU nor the backends wait for each other."""
+        in_flight: _InFlight | None = None
+        for items in batches:
+            started = self._begin(items)
+            if in_flight is not None:
+                yield self._finish(in_flight)
+            in_flight = started
+        if in_flight is not None:
+            yield self._finish(in_flight)
+
+    def _begin(self, items: Sequence[Incoming]) -> _InFlight:
         batch = _merge_same_bytes(
             Stored(
                 hashlib.sha256(i.raw).hexdigest(), i.raw, [i.source], i.label, i.source.received_at
@@ -119,14 +153,18 @@ class Archiver:
         )
         existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
         pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
-        stored, failed = self.store_many(
+        stores = self._store_later(
             [Incoming(s.raw, src, s.label) for s in batch for src in s.sources]
         )
+        return _InFlight(items, batch, existing, pending, stores)
+
+    def _finish(self, flight: _InFlight) -> list[IngestOutcome]:
+        stored, failed = self._stored(flight.stores)
         stored_ids = {s.sha256 for s in stored}
         outcomes = failed + self._index(
-            [s for s in batch if s.sha256 in stored_ids], existing, pending
+            [s for s in flight.batch if s.sha256 in stored_ids], flight.existing, flight.pending
         )
-        return outcomes + _repeat_duplicates(items, batch)
+        return outcomes + _repeat_duplicates(flight.items, flight.batch)
 
     def index_stored(self, items: Sequence[Stored]) -> list[IngestOutcome]:
         """Index messages already in the raw store (the Celery task and the reconciler)."""

@@ -91,8 +91,9 @@ def end_to_end(
     statuses: dict[str, int] = {}
 
     def run() -> None:
-        for start in range(8, len(items), batch_size):
-            for outcome in archiver.ingest_many(items[start : start + batch_size]):
+        batches = (items[start : start + batch_size] for start in range(8, len(items), batch_size))
+        for outcomes in archiver.ingest_stream(batches):
+            for outcome in outcomes:
                 statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
 
     seconds = _timed(run)

@@ -30,7 +30,11 @@ from ingest.smtp import JournalHandler, SinkController, sink_settings
 from ingest.tasks import enqueue_archive_batch
 
 
-async def _send(port: int, messages: list[bytes], accepted: dict[int, float], base: int) -> None:
+async def _send(
+    port: int, messages: list[bytes], accepted: dict[int, float], base: int, interval: float
+) -> None:
+    """One SMTP connection sending its share; with an interval, one message per interval at
+    most (a paced run measures the pipeline's latency below its capacity)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
     async def reply() -> str:
@@ -42,7 +46,10 @@ async def _send(port: int, messages: list[bytes], accepted: dict[int, float], ba
     await reply()
     writer.write(b"EHLO bench.example\r\n")
     await reply()
+    begin = time.monotonic()
     for i, raw in enumerate(messages):
+        if (wait := begin + i * interval - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
         # PIPELINING: MAIL and RCPT in one write
         writer.write(b"MAIL FROM:<bench@example.com>\r\nRCPT TO:<journal@archive.test>\r\nDATA\r\n")
         for _ in range(3):
@@ -62,6 +69,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="send at most this many msg/s (0: as fast as accepted)",
+    )
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -122,11 +135,12 @@ def main() -> None:
     try:
         print(f"load average before: {_load()}")
         start = time.monotonic()
-        asyncio.run(_send_all(settings.smtp_port, raws, accepted, args.concurrency))
+        asyncio.run(_send_all(settings.smtp_port, raws, accepted, args.concurrency, args.rate))
         elapsed = time.monotonic() - start
         print(
             f"accepted: {len(accepted)}/{len(raws)} in {elapsed:.1f} s = "
-            f"{len(accepted) / elapsed:.0f} msg/s (concurrency {args.concurrency})"
+            f"{len(accepted) / elapsed:.0f} msg/s (concurrency {args.concurrency}"
+            f"{f', paced at {args.rate:g} msg/s' if args.rate else ''})"
         )
         deadline = time.monotonic() + max(120.0, elapsed * 3)
         while len(searchable) < len(accepted) and time.monotonic() < deadline:
@@ -156,11 +170,15 @@ def main() -> None:
 
 
 async def _send_all(
-    port: int, raws: list[bytes], accepted: dict[int, float], concurrency: int
+    port: int, raws: list[bytes], accepted: dict[int, float], concurrency: int, rate: float
 ) -> None:
     share = -(-len(raws) // concurrency)
+    interval = concurrency / rate if rate else 0.0
     await asyncio.gather(
-        *(_send(port, raws[i : i + share], accepted, i) for i in range(0, len(raws), share))
+        *(
+            _send(port, raws[i : i + share], accepted, i, interval)
+            for i in range(0, len(raws), share)
+        )
     )
 
 

@@ -29,16 +29,24 @@ def run_import(
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     summary = ImportSummary()
-    for batch in _batches(read_paths(paths, max_bytes=max_bytes, progress=progress), batch_size):
-        for item in batch:
-            if item.error:
-                summary.add(
-                    IngestOutcome(sha256=None, status="failed", label=item.label, error=item.error)
-                )
-        readable = [Incoming(i.raw, i.source, i.label) for i in batch if i.raw is not None]
-        for outcome in archiver.ingest_many(readable):
+
+    def readable_batches() -> Iterator[list[Incoming]]:
+        items = read_paths(paths, max_bytes=max_bytes, progress=progress)
+        for batch in _batches(items, batch_size):
+            for item in batch:
+                if item.error:
+                    summary.add(
+                        IngestOutcome(
+                            sha256=None, status="failed", label=item.label, error=item.error
+                        )
+                    )
+            readable = [Incoming(i.raw, i.source, i.label) for i in batch if i.raw is not None]
+            summary.bytes += sum(len(i.raw) for i in readable)
+            yield readable
+
+    for outcomes in archiver.ingest_stream(readable_batches()):
+        for outcome in outcomes:
             summary.add(outcome)
             if outcome.status == "failed":
                 log.warning("import failed", extra={"item": outcome.label, "error": outcome.error})
-        summary.bytes += sum(len(i.raw) for i in readable if i.raw)
     return summary
