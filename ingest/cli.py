@@ -74,8 +74,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from archiver.segment import get_segmenter
 
     settings = get_settings()
-    service = SearchService(bootstrap.search_index(settings), get_segmenter(settings.user_dict))
-    result = service.search(args.query, page=args.page, size=args.size)
+    service = SearchService(
+        bootstrap.search_index(settings),
+        get_segmenter(settings.user_dict),
+        settings.display_timezone,
+    )
+    result = service.search(args.query, page=args.page, size=args.size, sort=args.sort)
     if args.json:
         print(result.model_dump_json(by_alias=True))
         return 0
@@ -296,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true")
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--size", type=int, default=10)
+    search.add_argument("--sort", choices=["relevance", "date", "date_asc"], default="relevance")
     search.set_defaults(fn=cmd_search)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
