@@ -16,14 +16,14 @@ mailvault import "$SAMPLE"
 if [ -d ../shared/corpora ]; then
   echo "== importing the test corpora in ../shared/corpora"
   mailvault import ../shared/corpora/spamscope-mail-parser/tests/mails \
-    ../shared/corpora/stalwart-mail-parser/resources/eml || true
+    ../shared/corpora/stalwart-mail-parser/resources/eml/*.eml || true
 fi
 PORT=${MAILVAULT_API_PORT:-8080}
 cat <<MSG
 
 The archive is ready. Try:
   mailvault search 会议
-  curl -s 'http://127.0.0.1:$PORT/api/search?q=合同审批' | python -m json.tool
+  curl -s -G http://127.0.0.1:$PORT/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
   open http://127.0.0.1:$PORT/docs for the API documentation
 Serving the API on http://127.0.0.1:$PORT (Ctrl-C to stop; 'bash scripts/services.sh down' stops the services).
 MSG
