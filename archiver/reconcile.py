@@ -188,8 +188,7 @@ class _Read:
     marks: list[PendingMark] = field(default_factory=list)
     stored: Stored | None = None
     outcome: IngestOutcome | None = None  # a failure to read it
-    unstored: bool = False  # marked but its bytes are not in S3 (yet, or ever)
-    orphan: bool = False  # unstored with marks older than ORPHAN_AGE: drop them
+    orphan: bool = False  # marked, bytes never stored, marks older than ORPHAN_AGE
 
 
 def _read_all(
@@ -204,8 +203,7 @@ def _read_all(
                 found.marks = archiver.store.pending_marks(sha256)
             raw = archiver.store.get(sha256)
             sources = [r.source for r in archiver.store.records(sha256)]
-        except MessageNotFound:
-            found.unstored = True
+        except MessageNotFound:  # not stored (yet: the mark is written alongside the bytes)
             oldest = min((m.marked_at for m in found.marks), default=None)
             found.orphan = oldest is not None and oldest < now - ORPHAN_AGE
             if not found.marks:  # asked for by id and neither stored nor marked

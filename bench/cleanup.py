@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from minio.deleteobjects import DeleteObject
+
+from archiver import bootstrap
+from archiver.pipeline import Archiver
+from archiver.settings import Settings
 
 SEAWEED_MASTER = "127.0.0.1:9333"  # scripts/services.sh
 
@@ -43,3 +49,21 @@ def drop_index(client: Any, alias: str) -> None:
     client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
     if client.indices.exists_index_template(name=f"{alias}-template"):
         client.indices.delete_index_template(name=f"{alias}-template")
+
+
+def throwaway_settings(base: Settings, name: str) -> Settings:
+    """Settings naming an index alias and a bucket of their own."""
+    return base.model_copy(update={"es_index": name, "s3_bucket": name})
+
+
+@contextmanager
+def throwaway_archive(settings: Settings, *, parallel: bool = False) -> Iterator[Archiver]:
+    """An archiver on the settings' index and bucket, both created now and dropped after."""
+    bootstrap.init_backends(settings)
+    archiver = bootstrap.archiver(settings, parallel=parallel)
+    try:
+        yield archiver
+    finally:
+        archiver.close()
+        drop_index(archiver.index.client, settings.es_index)
+        drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)

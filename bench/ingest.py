@@ -15,14 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from archiver import bootstrap
 from archiver.documents import build_document
 from archiver.models import Source
 from archiver.parsing import parse_message
 from archiver.pipeline import Incoming
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
-from bench.cleanup import drop_bucket, drop_index
+from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import GeneratedMessage, generate
 
 
@@ -48,12 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
-    settings = get_settings().model_copy(
-        update={
-            "es_index": f"mailvault-bench-{run}",
-            "s3_bucket": f"mailvault-bench-{run}",
-            "import_workers": args.workers,
-        }
+    settings = throwaway_settings(get_settings(), f"mailvault-bench-{run}").model_copy(
+        update={"import_workers": args.workers}
     )
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -68,36 +63,30 @@ def main() -> None:
         f"generated in {time.perf_counter() - start:.1f} s"
     )
 
-    bootstrap.init_backends(settings)
-    try:
-        end_to_end(settings, messages, total, args.batch_size)
-        stages(settings, messages, total)
-    finally:
-        index = bootstrap.search_index(settings)
-        drop_index(index.client, settings.es_index)
-        drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+    end_to_end(settings, messages, total, args.batch_size)
+    stages(throwaway_settings(settings, f"mailvault-benchstage-{run}"), messages, total)
 
 
 def end_to_end(
     settings: Settings, messages: list[GeneratedMessage], total: int, batch_size: int
 ) -> None:
-    archiver = bootstrap.archiver(settings, parallel=True)
     now = datetime.now(UTC)
     items = [
         Incoming(m.raw, Source(kind="import", detail=f"bench#{m.index}", received_at=now))
         for m in messages
     ]
-    archiver.ingest_many(items[:8])  # start the worker processes before the clock runs
     statuses: dict[str, int] = {}
+    with throwaway_archive(settings, parallel=True) as archiver:
+        archiver.ingest_many(items[:8])  # start the worker processes before the clock runs
 
-    def run() -> None:
-        batches = (items[start : start + batch_size] for start in range(8, len(items), batch_size))
-        for outcomes in archiver.ingest_stream(batches):
-            for outcome in outcomes:
-                statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        def run() -> None:
+            starts = range(8, len(items), batch_size)
+            batches = (items[start : start + batch_size] for start in starts)
+            for outcomes in archiver.ingest_stream(batches):
+                for outcome in outcomes:
+                    statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
 
-    seconds = _timed(run)
-    archiver.close()
+        seconds = _timed(run)
     print(
         f"end to end (workers={settings.import_workers or os.cpu_count()}, "
         f"batch={batch_size}): {statuses}"
@@ -125,22 +114,17 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
         len(messages),
         total,
     )
-    store = bootstrap.raw_store(
-        settings.model_copy(update={"s3_bucket": settings.s3_bucket.replace("bench", "benchstage")})
-    )
-    store.ensure_ready()
-    with ThreadPoolExecutor(settings.store_threads) as pool:
+    with (
+        throwaway_archive(settings) as archiver,
+        ThreadPoolExecutor(settings.store_threads) as pool,
+    ):
+        store, index = archiver.store, archiver.index
         _line(
             f"store ({settings.store_threads} threads)",
             _timed(lambda: list(pool.map(lambda m: store.put(m.raw), messages))),
             len(messages),
             total,
         )
-    index = bootstrap.search_index(
-        settings.model_copy(update={"es_index": settings.es_index.replace("bench", "benchstage")})
-    )
-    index.ensure_ready()
-    try:
         _line(
             "index (bulk 500)",
             _timed(
@@ -149,9 +133,6 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
             len(messages),
             total,
         )
-    finally:
-        drop_index(index.client, index.alias)
-        drop_bucket(store.client, store.bucket)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from archiver.pipeline import Archiver, Incoming
 from archiver.search import SearchService
 from archiver.segment import get_segmenter
 from archiver.settings import Settings, get_settings
-from bench.cleanup import drop_bucket, drop_index
+from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import PRECISION_CASES, generate
 
 QUERIES_PATH = Path(__file__).resolve().parents[1] / "tests" / "relevance" / "queries.json"
@@ -259,29 +259,30 @@ def standard_baseline(
 
 
 def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
-    bootstrap.init_backends(settings)
-    archiver = bootstrap.archiver(settings, parallel=True)
-    try:
+    """Index the corpus on the settings' (throwaway) index and bucket, score both systems,
+    drop everything again."""
+    with throwaway_archive(settings, parallel=True) as archiver:
         labels = ingest_corpus(archiver)
-    finally:
-        archiver.close()
+        service = SearchService(archiver.index, get_segmenter(settings.user_dict))
+        baseline, drop = standard_baseline(settings, archiver, labels)
+        try:
+            return {
+                system: _scores(run)
+                for system, run in (
+                    ("jieba (mailvault)", ours(service, labels)),
+                    ("standard analyzer", baseline),
+                )
+            }
+        finally:
+            drop()
+
+
+def _scores(run: Callable[[str], list[Label]]) -> dict[str, Scores]:
     queries = load_queries()
-    service = SearchService(archiver.index, get_segmenter(settings.user_dict))
-    baseline, drop = standard_baseline(settings, archiver, labels)
-    try:
-        kinds = sorted({q.kind for q in queries})
-        report: dict[str, dict[str, Scores]] = {}
-        for system, run in (
-            ("jieba (mailvault)", ours(service, labels)),
-            ("standard analyzer", baseline),
-        ):
-            report[system] = {"all": score(queries, run)}
-            report[system].update(
-                {k: score([q for q in queries if q.kind == k], run) for k in kinds}
-            )
-        return report
-    finally:
-        drop()
+    by_kind = {"all": score(queries, run)}
+    for kind in sorted({q.kind for q in queries}):
+        by_kind[kind] = score([q for q in queries if q.kind == kind], run)
+    return by_kind
 
 
 def main() -> None:
@@ -296,15 +297,7 @@ def main() -> None:
         print(f"wrote {len(queries)} labelled queries to {QUERIES_PATH}")
         return
     run = uuid.uuid4().hex[:8]
-    settings = get_settings().model_copy(
-        update={"es_index": f"mailvault-relevance-{run}", "s3_bucket": f"mailvault-relevance-{run}"}
-    )
-    try:
-        report = evaluate(settings)
-    finally:
-        client = bootstrap.search_index(settings).client
-        drop_index(client, settings.es_index)
-        drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+    report = evaluate(throwaway_settings(get_settings(), f"mailvault-relevance-{run}"))
     print(
         f"corpus: {CORPUS_SIZE} generated messages (seed {SEED}) + "
         f"{2 * len(WORD_SENTENCES)} word-boundary messages"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cleanup import drop_bucket, drop_index
+from bench.cleanup import drop_bucket, drop_index, throwaway_archive, throwaway_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -85,19 +85,5 @@ def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped
 def own_archive(settings, name: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """An archiver on an index and bucket of its own, for tests whose assertions need to know
     every message in the index (other tests ingest generated mail with the same keywords)."""
-    from archiver import bootstrap
-
-    own = settings.model_copy(
-        update={
-            "es_index": f"{settings.es_index}-{name}",
-            "s3_bucket": f"{settings.s3_bucket}-{name}",
-        }
-    )
-    bootstrap.init_backends(own)
-    instance = bootstrap.archiver(own)
-    try:
-        yield instance
-    finally:
-        instance.close()
-        drop_index(instance.index.client, own.es_index)
-        drop_bucket(instance.store.client, own.s3_bucket)
+    with throwaway_archive(throwaway_settings(settings, f"{settings.es_index}-{name}")) as archiver:
+        yield archiver

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from archiver import bootstrap
 from archiver.settings import Settings
-from bench.cleanup import drop_bucket, drop_index
+from bench.cleanup import throwaway_settings
 from bench.relevance import evaluate, load_queries
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def report(settings: Settings) -> Iterator[dict]:  # type: ignore[type-arg]
-    own = settings.model_copy(update={"es_index": settings.es_index + "-relevance",
-                                      "s3_bucket": settings.s3_bucket + "-relevance"})
-    try:
-        yield evaluate(own)
-    finally:
-        drop_index(bootstrap.search_index(own).client, own.es_index)
-        drop_bucket(bootstrap.raw_store(own).client, own.s3_bucket)
+def report(settings: Settings) -> dict:  # type: ignore[type-arg]
+    return evaluate(throwaway_settings(settings, f"{settings.es_index}-relevance"))
 
 
 def test_the_labelled_set_covers_every_kind_of_query() -> None:
