@@ -547,3 +547,19 @@ def test_stalwart_corpus_subjects() -> None:
     assert compared >= 70
     assert not unexpected
     assert matched / compared >= 0.93
+
+
+def test_why_not_mail_parser_gbk_labelled_gb2312_is_read_without_mojibake() -> None:
+    """mail-parser (the package) decodes by the declared label, so GBK bytes labelled gb2312
+    come out as mojibake; archiver.parsing reads them as GB18030, the superset."""
+    mailparser = pytest.importorskip("mailparser")
+    path = SPAMSCOPE / "mail_test_9"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {path}")
+    raw = path.read_bytes()
+    theirs = mailparser.parse_from_bytes(raw)
+    ours = parse_message(raw, ARRIVAL)
+    assert ours.subject.startswith("我把镜头拉近些")
+    assert "\ufffd" not in ours.body_text
+    assert not theirs.subject.startswith("我把镜头拉近些")
+    assert "\ufffd" in theirs.body
