@@ -82,6 +82,7 @@ def test_healthz_reports_each_backend(client: TestClient) -> None:
     backends = response.json()["backends"]
     assert backends["elasticsearch"]["version"].startswith("9.")
     assert backends["s3"]["status"] == "ok"
+    assert backends["redis"]["status"] == "ok"
 
 
 def test_unavailable_backend_is_a_503_with_a_message(settings: Settings) -> None:
@@ -92,10 +93,16 @@ def test_unavailable_backend_is_a_503_with_a_message(settings: Settings) -> None
     app = create_app()
     app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(dead)
     app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(dead)
+    app.dependency_overrides[deps.get_settings] = lambda: settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:9/0"}
+    )
     with TestClient(app) as dead_client:
         health = dead_client.get("/healthz")
         assert health.status_code == 503
-        assert health.json()["backends"]["elasticsearch"]["status"] == "unavailable"
+        backends = health.json()["backends"]
+        assert backends["elasticsearch"]["status"] == "unavailable"
+        assert backends["s3"]["status"] == "unavailable"
+        assert backends["redis"]["status"] == "unavailable"
         raw = dead_client.get(f"/api/messages/{SHA}/raw")
         assert raw.status_code == 503
         assert raw.json()["error"] == "BackendUnavailable"
