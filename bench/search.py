@@ -400,9 +400,11 @@ def measure(settings: Settings, args: argparse.Namespace) -> bool:
             sampler = LoadSampler()
             sampler.start()
             timings = Timings()
+            cpu = _cpu_seconds(server.pid)
             start = time.perf_counter()
             run_workload(client, workload, timings)
             seconds = time.perf_counter() - start
+            cpu = _cpu_seconds(server.pid) - cpu
             sampler.stopped.set()
             load = sampler.samples or [os.getloadavg()[0]]
             print(f"load after:  {_uptime()}")
@@ -414,7 +416,18 @@ def measure(settings: Settings, args: argparse.Namespace) -> bool:
         server.terminate()
         server.wait(timeout=30)
     print(f"latency through the HTTP API ({args.warmup} warm-up requests excluded):")
-    return report(timings, seconds)
+    met = report(timings, seconds)
+    requests = sum(len(v) for v in timings.by_kind.values())
+    # CPU time does not grow with the machine's load, unlike latency
+    print(f"  API server CPU: {cpu / max(requests, 1) * 1000:.1f} ms per request")
+    return met
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -564,3 +577,7 @@ def profile(settings: Settings, args: argparse.Namespace) -> None:
             + f"{kind:<10}"
             + "".join(f"{phases[n] / counts[kind] * 1000:18.1f}" for n in names)
         )
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,6 +117,8 @@ def cmd_smtp(args: argparse.Namespace) -> int:
     from ingest.smtp import serve, sink_settings
     from ingest.tasks import enqueue_archive_batch
 
+    if args.log_level == "WARNING":  # not chosen: a sink logs every transaction (INFO)
+        logging.getLogger("ingest.smtp").setLevel(logging.INFO)
     settings = sink_settings(get_settings(), host=args.host, port=args.port)
     bootstrap.raw_store(settings).ensure_ready()
     archiver = bootstrap.archiver(settings)

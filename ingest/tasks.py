@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 from celery import Celery, Task
-from celery.signals import task_failure
+from celery.signals import task_failure, worker_process_init
 
 from archiver import bootstrap
 from archiver.errors import BackendUnavailable, ImapAccountsError
@@ -20,7 +20,9 @@ from archiver.imap_accounts import load_accounts
 from archiver.models import TaskFailure
 from archiver.pipeline import Archiver
 from archiver.reconcile import index_pending, index_pending_many, reconcile
+from archiver.segment import get_segmenter
 from archiver.settings import get_settings
+from archiver.tagging.keywords import idf_table
 
 log = logging.getLogger(__name__)
 _IMAP_LOCK_SECONDS = 6 * 3600  # a first sync of a large mailbox takes long
@@ -73,6 +75,14 @@ app.conf.beat_schedule.update(imap_schedule(settings.imap_accounts))
 @lru_cache(maxsize=1)
 def _archiver() -> Archiver:
     return bootstrap.archiver(get_settings())
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _warm_up(**_: Any) -> None:
+    """Load the dictionaries (segmenter, topic IDF: seconds on a busy machine) when a worker
+    process starts, so the first mail after a start does not wait for them."""
+    get_segmenter(get_settings().user_dict)
+    idf_table()
 
 
 @app.task(  # type: ignore[untyped-decorator]
