@@ -74,3 +74,14 @@ def test_offsets_point_at_original_text() -> None:
     for token in Segmenter().tokens(text, "search"):
         original = text[token.start : token.end]
         assert token.term == original.lower() or token.term == "hello"
+
+
+@pytest.mark.parametrize("mode", ["search", "precise"])
+@pytest.mark.parametrize("backend", ["rjieba", "jieba"])
+def test_terms_fast_path_equals_the_tokens_with_offsets(
+    corpus_texts: list[str], mode: str, backend: str
+) -> None:
+    segmenter = Segmenter(backend=backend)  # type: ignore[arg-type]
+    extra = [MIXED, "Ｈｅｌｌｏ ＡＢＣ-１２３ Straße İstanbul ﬁle ①②", "", "。，！", "a_b c__d"]
+    for text in corpus_texts + extra:
+        assert segmenter.terms(text, mode) == [t.term for t in segmenter.tokens(text, mode)]  # type: ignore[arg-type]
