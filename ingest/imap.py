@@ -12,7 +12,7 @@ import imaplib
 import logging
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
@@ -178,8 +178,7 @@ class ImapMailbox:
         try:
             if account.oauth2_token is not None:
                 token = account.oauth2_token.get_secret_value()
-                blob = f"user={account.username}\x01auth=Bearer {token}\x01\x01".encode()
-                self.imap.authenticate("XOAUTH2", lambda _challenge: blob)
+                self.imap.authenticate("XOAUTH2", xoauth2_responder(account.username, token))
             else:
                 assert account.password is not None  # the account model guarantees one of them
                 self.imap.login(account.username, account.password.get_secret_value())
@@ -199,6 +198,23 @@ class ImapMailbox:
         # the session is over either way
         with suppress(imaplib.IMAP4.error, OSError, EOFError):
             self.imap.logout()
+
+
+def xoauth2_responder(username: str, token: str) -> Callable[[bytes], bytes]:
+    """The client side of SASL XOAUTH2 for imaplib's authenticate(): the credentials answer the
+    server's empty first challenge. A rejected token draws a second challenge, a JSON error
+    report; the protocol answers it with an empty response (sending the token again is wrong),
+    after which the server completes the command with NO."""
+    blob = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+
+    def respond(challenge: bytes) -> bytes:
+        if challenge:
+            report = challenge[:300].decode("utf-8", "replace")
+            log.info("xoauth2 token rejected", extra={"username": username, "report": report})
+            return b""
+        return blob
+
+    return respond
 
 
 def _parse_info(line: bytes) -> MessageInfo | None:

@@ -9,6 +9,7 @@ entirely as that user.
 from __future__ import annotations
 
 import imaplib
+import json
 import os
 import pwd
 import shutil
@@ -21,7 +22,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 MAIL_USER = "mailvault-imap"
 PASSWORD = "secret-pw"
@@ -137,9 +140,14 @@ def make_tls_files(root: Path) -> tuple[Path, Path, Path]:
 
 
 class Dovecot:
-    """One private Dovecot: plain IMAP (STARTTLS offered) and implicit-TLS IMAP on loopback."""
+    """One private Dovecot: plain IMAP (STARTTLS offered) and implicit-TLS IMAP on loopback.
 
-    def __init__(self) -> None:
+    With ``oauth2_url`` (an OAuth2 token introspection endpoint, see Introspection) it also
+    offers XOAUTH2/OAUTHBEARER, checked by Dovecot's oauth2 passdb against that endpoint;
+    passwords (PLAIN/LOGIN) keep working as without it.
+    """
+
+    def __init__(self, oauth2_url: str | None = None) -> None:
         if not shutil.which("dovecot"):
             raise RuntimeError("dovecot is not installed (scripts/setup.sh installs dovecot-imapd)")
         # Not under pytest's tmp_path: that is private to root, and the mail user must reach it.
@@ -153,6 +161,7 @@ class Dovecot:
         self.ca_file, cert, key = make_tls_files(self.root)
         self.conf = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
+        self.oauth2_url = oauth2_url
         self._write_config(cert, key)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -174,15 +183,16 @@ default_login_user = {login}
 first_valid_uid = {min(self.uid, 500)}
 first_valid_gid = {min(self.gid, 500)}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth2_url else ""}
 ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:{self.mail_root}/%u
+{self._oauth2_passdb()}
 # every user name exists, with one password: a test makes up a fresh user per mailbox
 passdb {{
   driver = static
-  args = password={PASSWORD}
+  args = password={PASSWORD}{self._password_mechanisms()}
 }}
 auth_failure_delay = 0
 userdb {{
@@ -202,6 +212,38 @@ service imap-login {{
 }}
 """
         )
+
+    def _oauth2_passdb(self) -> str:
+        """Tokens are checked by asking the introspection endpoint (RFC 7662, form POST)."""
+        if self.oauth2_url is None:
+            return ""
+        conf = self.root / "dovecot-oauth2.conf.ext"
+        conf.write_text(
+            f"""introspection_url = {self.oauth2_url}
+introspection_mode = post
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+        )
+        # Rejecting tokens is what these tests do, and Dovecot delays each login from an IP with
+        # recent failures (2, 4, 8, then 15 s) past the tests' client timeouts. Auth skips the
+        # penalty when it cannot reach anvil's penalty socket; login_trusted_networks does not
+        # exempt anyone in 2.3.
+        return f"""service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {conf}
+}}"""
+
+    def _password_mechanisms(self) -> str:
+        # Without this, a rejected token would be tried as a password on the static passdb.
+        return "\n  mechanisms = plain login" if self.oauth2_url else ""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -250,6 +292,54 @@ service imap-login {{
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+class Introspection:
+    """A real OAuth2 token introspection endpoint (RFC 7662) on loopback, for Dovecot's oauth2
+    passdb: a token granted here answers ``{"active": true, "username": ...}``, any other token
+    (never granted, or revoked: as good as expired) ``{"active": false}``."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.asked: list[str] = []  # every token Dovecot asked about, in order
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/introspect"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def grant(self, token: str, user: str) -> None:
+        self.tokens[token] = user
+
+    def revoke(self, token: str) -> None:
+        self.tokens.pop(token, None)
+
+    def answer(self, token: str) -> dict[str, object]:
+        self.asked.append(token)
+        user = self.tokens.get(token)
+        return {"active": True, "username": user} if user else {"active": False}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                [token] = parse_qs(body.decode("ascii")).get("token") or [""]
+                reply = json.dumps(endpoint.answer(token)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: the tests look at `asked`
+
+        return Handler
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class CuttingProxy:
