@@ -11,6 +11,7 @@ cost. The subject counts twice: it is what the sender chose to say the message i
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -68,11 +69,13 @@ def read_stop_words(path: Path | None) -> frozenset[str]:
 
 def top_keywords(words: Iterable[str], count: int, stop_words: frozenset[str]) -> list[str]:
     """jieba's TF-IDF ranking of already segmented words (ties keep first-seen order)."""
-    freq: dict[str, float] = {}
-    for word in words:
-        if len(word.strip()) < 2 or word.lower() in stop_words or NUMBER.match(word):
-            continue
-        freq[word] = freq.get(word, 0.0) + 1.0
+    # Count first (in C), then judge each distinct word once: a body has far fewer distinct
+    # words than words. Counter keeps first-seen order, which breaks ties.
+    freq = {
+        word: float(n)
+        for word, n in Counter(words).items()
+        if len(word.strip()) >= 2 and word.lower() not in stop_words and not NUMBER.match(word)
+    }
     total = sum(freq.values())
     if not total:
         return []
