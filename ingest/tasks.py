@@ -85,14 +85,18 @@ def _warm_up(**_: Any) -> None:
     idf_table()
 
 
-@app.task(  # type: ignore[untyped-decorator]
-    name="mailvault.archive_raw",
-    autoretry_for=(BackendUnavailable,),
-    retry_backoff=settings.pipeline_retry_backoff,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=settings.pipeline_max_retries,
-)
+# Transient backend errors are retried with exponential backoff and jitter; a task that runs
+# out of retries is recorded (see _record_failure) so `mailvault failures` shows it.
+PIPELINE_RETRIES: dict[str, Any] = {
+    "autoretry_for": (BackendUnavailable,),
+    "retry_backoff": settings.pipeline_retry_backoff,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": settings.pipeline_max_retries,
+}
+
+
+@app.task(name="mailvault.archive_raw", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
 def archive_raw(sha256: str) -> dict[str, Any]:
     """Parse, segment and index one message already in the raw store (and clear its pending
     marks, see archiver/reconcile.py)."""
@@ -104,14 +108,7 @@ def archive_raw(sha256: str) -> dict[str, Any]:
     return outcome.model_dump()
 
 
-@app.task(  # type: ignore[untyped-decorator]
-    name="mailvault.archive_batch",
-    autoretry_for=(BackendUnavailable,),
-    retry_backoff=settings.pipeline_retry_backoff,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=settings.pipeline_max_retries,
-)
+@app.task(name="mailvault.archive_batch", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
 def archive_batch(shas: list[str]) -> dict[str, Any]:
     """archive_raw for many messages at once (what the SMTP sink sends): parallel S3 reads, one
     bulk request to the index. A message that fails here goes on alone as archive_raw, with
