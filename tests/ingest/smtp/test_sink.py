@@ -18,27 +18,9 @@ from archiver.pipeline import Archiver
 from archiver.reconcile import reconcile
 from archiver.settings import Settings
 from tests.support.journal_report import INNER, journal_report
-from tests.support.seaweed import archive_on_private_s3
 from tests.support.smtp_sink import running_sink
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="module")
-def private_archive(settings: Settings, backends: None) -> Iterator[tuple[Archiver, Settings]]:
-    with archive_on_private_s3(settings) as archive:
-        yield archive
-
-
-@pytest.fixture(scope="module")
-def archiver(private_archive: tuple[Archiver, Settings]) -> Archiver:
-    """This module's archive: a private S3, the session's index."""
-    return private_archive[0]
-
-
-@pytest.fixture(scope="module")
-def sink_settings(private_archive: tuple[Archiver, Settings]) -> Settings:
-    return private_archive[1]
 
 
 def message(token: str, size: int = 0) -> bytes:
