@@ -28,8 +28,25 @@ class IntegrityError(MailvaultError):
         self.actual = actual
 
 
+class SpoolCorrupt(MailvaultError):
+    """A spool segment that cannot be read back as it was written (kept for inspection)."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"spool segment {key} is corrupt: {detail}")
+        self.key = key
+        self.detail = detail
+
+
 class NotFound(MailvaultError):
     """Something asked for by name or id does not exist (HTTP 404)."""
+
+
+class SpoolSegmentNotFound(NotFound):
+    """Filed (and removed) already, e.g. by the reconciler while the task waited."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no spool segment {key}")
+        self.key = key
 
 
 class SavedSearchNotFound(NotFound):

@@ -1,7 +1,8 @@
 """Pipeline work that gave up, kept where operators can see it: in the archive's own S3 bucket.
 
 Redis holds task results only for a day and loses them on restart; a failure record under
-"meta/failures/" survives both. One record per message (the latest failure wins).
+"meta/failures/" survives both. One record per message, or per spool segment for the task that
+files segments (the latest failure wins).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ class FailureLog:
         self.store = store
 
     def record(self, failure: TaskFailure) -> None:
-        self.store.put_json(PREFIX + failure.sha256, failure.model_dump(mode="json"))
+        self.store.put_json(PREFIX + failure.subject(), failure.model_dump(mode="json"))
         log.error("pipeline gave up", extra=failure.model_dump(mode="json"))
 
     def record_safely(self, failure: TaskFailure) -> None:
-        """Record, or log when the store is down too (the pending mark still holds the work)."""
+        """Record, or log when the store is down too (the spool or the raw store keeps the work)."""
         try:
             self.record(failure)
         except MailvaultError as exc:
@@ -44,16 +45,16 @@ class FailureLog:
                 found.append(TaskFailure.model_validate(value))
         return sorted(found, key=lambda f: f.failed_at)
 
-    def clear(self, sha256: str) -> None:
-        self.store.delete(PREFIX + sha256)
+    def clear(self, failure: TaskFailure) -> None:
+        self.store.delete(PREFIX + failure.subject())
 
-    def open(self, unresolved: Callable[[str], bool]) -> list[TaskFailure]:
-        """Failures whose message still needs work; records of resolved ones (indexed since,
-        e.g. by the reconciler) are removed."""
+    def open(self, unresolved: Callable[[TaskFailure], bool]) -> list[TaskFailure]:
+        """Failures whose message (or segment) still needs work; records of resolved ones
+        (indexed since, e.g. by the reconciler) are removed."""
         still: list[TaskFailure] = []
         for failure in self.all():
-            if unresolved(failure.sha256):
+            if unresolved(failure):
                 still.append(failure)
             else:
-                self.clear(failure.sha256)
+                self.clear(failure)
         return still

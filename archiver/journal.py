@@ -23,6 +23,7 @@ _RECIPIENT_FIELDS = {"to": "to", "cc": "cc", "bcc": "bcc", "recipient": "recipie
 _LINE = re.compile(r"^(?P<name>[A-Za-z-]+):[ \t]*(?P<value>.*?)\s*$")
 _SUFFIX = re.compile(r",\s*(?P<kind>Expanded|Forwarded):\s*", re.IGNORECASE)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_ATTACHED_MESSAGE = re.compile(rb"message/rfc822", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class JournalReport:
 def unwrap(raw: bytes) -> JournalReport | None:
     """The journal report in raw, or None when raw is not one (an ordinary message)."""
     head, body = _split(raw)
+    # The sink asks this of every message: most are answered from the header block alone.
+    if b"multipart" not in head.lower() or not _ATTACHED_MESSAGE.search(body):
+        return None
     headers = BytesHeaderParser().parsebytes(head + b"\r\n")
     boundary = headers.get_param("boundary")
     if headers.get_content_maintype() != "multipart" or not isinstance(boundary, str):

@@ -137,22 +137,30 @@ class FacetValue(BaseModel):
     count: int
 
 
-class PendingMark(BaseModel):
-    """A delivery whose message is stored but not yet known to be indexed (reconciler input)."""
+class SpoolSegment(BaseModel):
+    """A written spool segment (archiver/spool.py): its key and object version."""
 
-    sha256: str
-    version: str | None = None  # the marker object's version: one per delivery
-    marked_at: datetime
+    key: str
+    version: str | None = None
+    written_at: datetime | None = None
 
 
 class TaskFailure(BaseModel):
-    """A pipeline task that gave up (retries exhausted or a permanent error)."""
+    """A pipeline task that gave up (retries exhausted or a permanent error), about one
+    message or, for the spool task, one segment (whose messages it could not read)."""
 
-    sha256: str
+    sha256: str = ""
+    segment: SpoolSegment | None = None
     task: str
     error: str
     attempts: int = 0
     failed_at: datetime
+
+    def subject(self) -> str:
+        """What failed, and the failure's record name."""
+        if self.segment is not None:
+            return self.segment.key.replace("/", "-")
+        return self.sha256
 
 
 class SearchResult(BaseModel):

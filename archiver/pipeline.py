@@ -153,10 +153,18 @@ class Archiver:
         )
         existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
         pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
-        stores = self._store_later(
-            [Incoming(s.raw, src, s.label) for s in batch for src in s.sources]
-        )
+        # one store per message, its sources in turn: stored side by side, two deliveries of
+        # the same bytes would both find it missing and one source would overwrite the other
+        stores = [
+            (Incoming(s.raw, s.sources[0], s.label), self._store_pool.submit(self._accept_all, s))
+            for s in batch
+        ]
         return _InFlight(items, batch, existing, pending, stores)
+
+    def _accept_all(self, item: Stored) -> str:
+        for source in item.sources:
+            self.accept(item.raw, source)
+        return item.sha256
 
     def _finish(self, flight: _InFlight) -> list[IngestOutcome]:
         stored, failed = self._stored(flight.stores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from archiver.models import PendingMark, Source, SourceRecord
+from archiver.models import Source, SourceRecord, SpoolSegment
 
 Document = dict[str, Any]
 
@@ -35,18 +35,20 @@ class RawStore(Protocol):
 
     def iter_ids(self) -> Iterator[str]: ...
 
-    def mark_pending(self, sha256: str) -> None:
-        """Durably note that a delivery of sha256 still has to be indexed."""
+    def write_spool(self, data: bytes) -> SpoolSegment:
+        """Durably write a spool segment (archiver/spool.py) under a new unique key."""
         ...
 
-    def pending(self) -> Iterator[PendingMark]:
-        """Every pending mark, one per delivery not yet indexed."""
+    def read_spool(self, segment: SpoolSegment) -> bytes:
+        """The segment's bytes; SpoolSegmentNotFound once it has been dropped."""
         ...
 
-    def pending_marks(self, sha256: str) -> list[PendingMark]: ...
+    def spooled(self) -> Iterator[SpoolSegment]:
+        """Every segment not yet dropped (filed), oldest first."""
+        ...
 
-    def clear_pending(self, marks: Sequence[PendingMark]) -> None:
-        """Remove exactly these marks; marks made since stay."""
+    def drop_spool(self, segments: Sequence[SpoolSegment]) -> None:
+        """Remove exactly these segments (already-removed ones are no error)."""
         ...
 
     def health(self) -> dict[str, Any]: ...

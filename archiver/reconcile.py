@@ -1,46 +1,43 @@
-"""Stored but not yet indexed: the pending marks that make indexing survive any queue loss.
+"""Filing the spool into the archive, and finding what the fast path left behind.
 
-Whoever accepts a message for later indexing (the SMTP sink) stores it and writes a pending mark
-before confirming; the mark is cleared only once the message is indexed with all its sources.
-The Celery task is the fast path; the reconciler walks the marks left behind (Redis or
-Elasticsearch was down, a worker died, the task gave up) and indexes those messages. Indexing
-is idempotent (the document id is the SHA-256), so a message seen by both is one document.
+The SMTP sink makes accepted mail durable in spool segments (archiver/spool.py) and sends the
+worker an archive_spool task for them. Filing a segment stores each message under its SHA-256
+with its source (like any import), indexes it, and only then drops the segment. The task is the
+fast path; the reconciler files every segment left behind (Redis or Elasticsearch was down, a
+worker died, the task gave up). Filing is idempotent (the document id is the SHA-256 and a
+source is recorded once), so a segment filed twice is still one document per message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-from archiver.errors import MailvaultError, MessageNotFound
+from archiver.errors import MailvaultError, SpoolCorrupt, SpoolSegmentNotFound
 from archiver.failures import FailureLog
-from archiver.models import IngestOutcome, PendingMark, Source, TaskFailure
-from archiver.pipeline import Archiver, Stored
+from archiver.models import IngestOutcome, SpoolSegment, TaskFailure
+from archiver.pipeline import Archiver, Incoming, Stored
+from archiver.spool import SpoolEntry, decode_segment
 
 log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "reconcile"
-# A mark is written alongside the bytes (not after them, to save a round trip before the 250),
-# so a delivery whose store failed (answered 451) can leave a mark without a message. Far older
-# than any store can take, such a mark is dropped; the sender's retry writes its own.
-ORPHAN_AGE = timedelta(minutes=15)
 _READ_THREADS = 16
+T = TypeVar("T")
 
 
 class ReconcileSummary(BaseModel):
-    pending: int = 0  # messages with marks old enough to reconcile
+    segments: int = 0  # spool segments looked at
+    pending: int = 0  # messages found to file or index
     indexed: int = 0
-    duplicates: int = 0  # already indexed (the task got there first); sources merged
+    duplicates: int = 0  # already indexed (another delivery, or filed before); sources merged
     failed: int = 0
-    orphans: int = 0  # marks of deliveries that were never stored (answered 451), dropped
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def add(self, outcome: IngestOutcome) -> None:
@@ -50,71 +47,93 @@ class ReconcileSummary(BaseModel):
             self.duplicates += 1
         else:
             self.failed += 1
-            self.errors.append({"sha256": outcome.sha256 or "", "error": outcome.error or ""})
+            self.errors.append(
+                {"sha256": outcome.sha256 or outcome.label, "error": outcome.error or ""}
+            )
+
+    def merge(self, other: ReconcileSummary) -> None:
+        for name in ("segments", "pending", "indexed", "duplicates", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
 
 
-def accept_for_indexing(
-    archiver: Archiver, raw: bytes, source: Source, pool: Executor | None = None
-) -> str:
-    """Durably store a message and mark it pending; raises BackendUnavailable otherwise.
+def file_spooled(
+    archiver: Archiver,
+    segments: Sequence[SpoolSegment],
+    *,
+    task: str = RECONCILE_TASK,
+    failures: FailureLog | None = None,
+    refresh: bool = False,
+) -> ReconcileSummary:
+    """File segments into the archive and drop each one whose every message is filed.
 
-    With a pool the mark is written while the bytes are: one round trip less before the
-    caller confirms. Either failing means the caller must not confirm; a mark left without its
-    message is harmless (the reconciler drops it once it is ORPHAN_AGE old)."""
-    if pool is None:
-        sha256 = archiver.accept(raw, source)
-        archiver.store.mark_pending(sha256)
-        return sha256
-    mark = pool.submit(archiver.store.mark_pending, hashlib.sha256(raw).hexdigest())
-    try:
-        sha256 = archiver.accept(raw, source)
-    finally:
-        error = mark.exception()  # wait for it either way: no write outlives the answer
-    if error is not None:
-        raise error
-    return sha256
-
-
-def index_pending(archiver: Archiver, sha256: str) -> IngestOutcome:
-    """Index one stored message and clear the marks that existed before it was read.
-
-    Marks are listed first: a delivery marked later may have a source this run did not see, so
-    its mark stays for the next run."""
-    marks = archiver.store.pending_marks(sha256)
-    outcome = archiver.archive_stored(sha256)
-    if outcome.status != "failed" and marks:
-        archiver.store.clear_pending(marks)
-    return outcome
-
-
-def index_pending_many(archiver: Archiver, shas: Iterable[str]) -> ReconcileSummary:
-    """index_pending for a batch: parallel S3 reads, one analysis batch, one bulk request to
-    the index and one request clearing the marks (the Celery fast path, archive_batch)."""
-    wanted = list(dict.fromkeys(shas))
-    summary = ReconcileSummary(pending=len(wanted))
-    _reconcile_batch(archiver, {s: [] for s in wanted}, summary, None, list_marks=True)
+    A segment already dropped (filed meanwhile) is skipped; a corrupt one is kept and its failure
+    recorded. Raises BackendUnavailable when S3 cannot be read. With refresh the index is
+    refreshed once filed, so the mail is searchable now rather than at the next refresh."""
+    summary = ReconcileSummary(segments=len(segments))
+    read = _read_segments(archiver, segments, summary, task, failures)
+    items = [Incoming(e.raw, e.source, label=e.sha256) for _, entries in read for e in entries]
+    summary.pending = len({i.label for i in items})
+    outcomes = archiver.ingest_many(items) if items else []
+    failed: set[str] = set()
+    for outcome in outcomes:
+        summary.add(outcome)
+        if outcome.status == "failed":
+            failed.add(outcome.label)
+            if failures is not None:
+                failures.record_safely(_failure(task, outcome.error or "", sha256=outcome.label))
+    if refresh and summary.indexed:
+        archiver.index.refresh()
+    filed = [s for s, entries in read if not any(e.sha256 in failed for e in entries)]
+    if filed:
+        archiver.store.drop_spool(filed)
     return summary
+
+
+def _read_segments(
+    archiver: Archiver,
+    segments: Sequence[SpoolSegment],
+    summary: ReconcileSummary,
+    task: str,
+    failures: FailureLog | None,
+) -> list[tuple[SpoolSegment, list[SpoolEntry]]]:
+    """Each readable segment with its entries. S3 reads run in parallel."""
+
+    def read(segment: SpoolSegment) -> tuple[SpoolSegment, list[SpoolEntry] | None]:
+        try:
+            return segment, decode_segment(segment.key, archiver.store.read_spool(segment))
+        except SpoolSegmentNotFound:
+            return segment, None
+        except SpoolCorrupt as exc:
+            log.error(
+                "spool segment corrupt; kept", extra={"segment": segment.key, "error": str(exc)}
+            )
+            summary.failed += 1
+            summary.errors.append({"segment": segment.key, "error": str(exc)})
+            if failures is not None:
+                failures.record_safely(_failure(task, str(exc), segment=segment))
+            return segment, None
+
+    with ThreadPoolExecutor(max_workers=min(_READ_THREADS, max(1, len(segments)))) as pool:
+        results = list(pool.map(read, segments))
+    return [(s, entries) for s, entries in results if entries is not None]
 
 
 def reconcile(
     archiver: Archiver,
     *,
     min_age: timedelta = timedelta(0),
-    batch_size: int = 200,
+    batch_size: int = 50,
     failures: FailureLog | None = None,
     now: datetime | None = None,
 ) -> ReconcileSummary:
-    """Index every message with a pending mark older than min_age (younger ones are left to
-    the Celery task, to avoid doing the work twice)."""
-    now = now or datetime.now(UTC)
-    cutoff = now - min_age
-    by_sha: dict[str, list[PendingMark]] = defaultdict(list)
-    for mark in archiver.store.pending():
-        if mark.marked_at <= cutoff:
-            by_sha[mark.sha256].append(mark)
-    summary = ReconcileSummary(pending=len(by_sha))
-    for batch in _batches(list(by_sha), batch_size):
-        _reconcile_batch(archiver, {s: by_sha[s] for s in batch}, summary, failures, now=now)
+    """File every spool segment older than min_age (younger ones are left to the task, to avoid
+    doing the work twice), batch_size segments at a time."""
+    cutoff = (now or datetime.now(UTC)) - min_age
+    due = [s for s in archiver.store.spooled() if s.written_at is None or s.written_at <= cutoff]
+    summary = ReconcileSummary()
+    for batch in _batches(due, batch_size):
+        summary.merge(file_spooled(archiver, batch, failures=failures))
     log.info("reconciled", extra=summary.model_dump(exclude={"errors"}))
     return summary
 
@@ -122,127 +141,75 @@ def reconcile(
 def reconcile_all(
     archiver: Archiver, *, batch_size: int = 500, failures: FailureLog | None = None
 ) -> ReconcileSummary:
-    """Full check, marks or not: every stored message missing from the index is indexed.
-
-    Lists the whole archive, so it is for recovery (messages stored by something that writes no
-    marks, or marks lost), not for the schedule."""
-    summary = ReconcileSummary()
+    """Full check: the spool is filed, then every stored message missing from the index is
+    indexed. Lists the whole archive, so it is for recovery (an index lost or rebuilt), not
+    for the schedule."""
+    summary = reconcile(archiver, failures=failures)
     for batch in _batches(archiver.store.iter_ids(), batch_size):
         known = archiver.index.get_many(batch, ["id"])
-        missing: dict[str, list[PendingMark]] = {s: [] for s in batch if s not in known}
+        missing = [s for s in batch if s not in known]
         summary.pending += len(missing)
         if missing:
-            _reconcile_batch(archiver, missing, summary, failures)
+            for outcome in _index_from_store(archiver, missing):
+                summary.add(outcome)
+                if outcome.status == "failed" and failures is not None:
+                    failures.record_safely(
+                        _failure(RECONCILE_TASK, outcome.error or "", sha256=outcome.label)
+                    )
     log.info("reconciled the whole archive", extra=summary.model_dump(exclude={"errors"}))
     return summary
 
 
-def _reconcile_batch(
-    archiver: Archiver,
-    marks: dict[str, list[PendingMark]],
-    summary: ReconcileSummary,
-    failures: FailureLog | None,
-    *,
-    list_marks: bool = False,
-    now: datetime | None = None,
-) -> None:
-    """Index a batch and clear its marks. With list_marks, each message's marks are listed
-    (before its sources are read) instead of taken from `marks`."""
-    read = _read_all(archiver, marks, list_marks, now or datetime.now(UTC))
-    outcomes = [r.outcome for r in read if r.outcome is not None]
-    loaded = [r.stored for r in read if r.stored is not None]
-    if loaded:
-        outcomes += archiver.index_stored(loaded)
-    orphans = [r for r in read if r.orphan]
-    if orphans:
-        log.warning(
-            "dropped marks of deliveries never stored (answered 451)",
-            extra={"sha256s": [r.sha256 for r in orphans][:20], "count": len(orphans)},
-        )
-    done = [m for r in orphans for m in r.marks]
-    summary.orphans += len(orphans)
-    marks_of = {r.sha256: r.marks for r in read}
-    for outcome in outcomes:
-        summary.add(outcome)
-        sha256 = outcome.sha256 or ""
-        if outcome.status != "failed":
-            done += marks_of.get(sha256, [])
-        elif failures is not None:
-            failures.record_safely(
-                TaskFailure(
-                    sha256=sha256,
-                    task=RECONCILE_TASK,
-                    error=outcome.error or "",
-                    failed_at=datetime.now(UTC),
-                )
-            )
-    if done:
-        archiver.store.clear_pending(done)
+def _index_from_store(archiver: Archiver, shas: list[str]) -> list[IngestOutcome]:
+    """Read the bytes and every source record of each message (in parallel), then index."""
 
-
-@dataclass
-class _Read:
-    """One message of a batch as read from S3: loaded, failed, or not stored at all."""
-
-    sha256: str
-    marks: list[PendingMark] = field(default_factory=list)
-    stored: Stored | None = None
-    outcome: IngestOutcome | None = None  # a failure to read it
-    orphan: bool = False  # marked, bytes never stored, marks older than ORPHAN_AGE
-
-
-def _read_all(
-    archiver: Archiver, marks: dict[str, list[PendingMark]], list_marks: bool, now: datetime
-) -> list[_Read]:
-    """Read the bytes and every source record of each message (S3 round trips, in parallel)."""
-
-    def read(sha256: str) -> _Read:
-        found = _Read(sha256, marks.get(sha256, []))
+    def read(sha256: str) -> Stored | IngestOutcome:
         try:
-            if list_marks:  # before the sources: a mark made later stays for the next run
-                found.marks = archiver.store.pending_marks(sha256)
             raw = archiver.store.get(sha256)
             sources = [r.source for r in archiver.store.records(sha256)]
-        except MessageNotFound:  # not stored (yet: the mark is written alongside the bytes)
-            oldest = min((m.marked_at for m in found.marks), default=None)
-            found.orphan = oldest is not None and oldest < now - ORPHAN_AGE
-            if not found.marks:  # asked for by id and neither stored nor marked
-                found.outcome = _failed(sha256, f"no archived message with id {sha256}")
-            return found
         except MailvaultError as exc:
-            found.outcome = _failed(sha256, str(exc))
-            return found
+            return IngestOutcome(sha256=sha256, status="failed", label=sha256, error=str(exc))
         arrival = sources[0].received_at if sources else datetime.now(UTC)
-        found.stored = Stored(sha256, raw, sources, sha256, arrival)
-        return found
+        return Stored(sha256, raw, sources, sha256, arrival)
 
     with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-        return list(pool.map(read, marks))
+        read_all = list(pool.map(read, shas))
+    loaded = [r for r in read_all if isinstance(r, Stored)]
+    outcomes = [r for r in read_all if isinstance(r, IngestOutcome)]
+    return outcomes + (archiver.index_stored(loaded) if loaded else [])
 
 
-def _failed(sha256: str, error: str) -> IngestOutcome:
-    return IngestOutcome(sha256=sha256, status="failed", label=sha256, error=error)
+def _failure(
+    task: str, error: str, *, sha256: str = "", segment: SpoolSegment | None = None
+) -> TaskFailure:
+    return TaskFailure(
+        sha256=sha256, segment=segment, task=task, error=error, failed_at=datetime.now(UTC)
+    )
 
 
-def _batches(ids: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(ids)
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
 
 
-def needs_indexing(archiver: Archiver, sha256: str) -> bool:
-    """Not indexed yet, or indexed with a delivery still pending."""
-    return archiver.index.get(sha256) is None or bool(archiver.store.pending_marks(sha256))
+def unresolved(archiver: Archiver, failure: TaskFailure) -> bool:
+    """The failure's message is still not indexed, or its segment still not filed."""
+    if failure.segment is not None:
+        return any(s.key == failure.segment.key for s in archiver.store.spooled())
+    return archiver.index.get(failure.sha256) is None
 
 
 def retry_failures(
-    failures: FailureLog, unresolved: Callable[[str], bool], enqueue: Callable[[str], None]
+    failures: FailureLog,
+    unresolved: Callable[[TaskFailure], bool],
+    enqueue: Callable[[TaskFailure], None],
 ) -> list[TaskFailure]:
     """Send every open failure back to the pipeline. Its record is removed once re-sent; a new
     failure records it again. Returns what was re-sent."""
     sent: list[TaskFailure] = []
     for failure in failures.open(unresolved):
-        enqueue(failure.sha256)
-        failures.clear(failure.sha256)
+        enqueue(failure)
+        failures.clear(failure)
         sent.append(failure)
     return sent

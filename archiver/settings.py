@@ -73,11 +73,23 @@ class Settings(BaseSettings):
     smtp_auth_user: str = Field("", description="when set, clients must AUTH as this user")
     smtp_auth_password: str = ""
     smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
-    smtp_store_threads: int = Field(32, description="concurrent S3 stores of the SMTP sink")
-    smtp_batch_window: float = Field(
-        0.1, description="seconds the sink gathers accepted messages into one indexing task"
+    smtp_spool_committers: int = Field(
+        2, description="spool segments the SMTP sink writes at once (see archiver/spool.py)"
     )
-    smtp_batch_size: int = Field(200, description="messages per indexing task at most")
+    smtp_batch_window: float = Field(
+        0.1, description="seconds the sink gathers spooled messages into one filing task"
+    )
+    smtp_batch_size: int = Field(200, description="messages per filing task at most")
+    smtp_refresh_on_file: bool = Field(
+        True,
+        description="refresh the index once a filing task is done: SMTP mail is searchable at "
+        "once, not after the index's refresh interval",
+    )
+    worker_nice: int = Field(
+        10,
+        description="CPU priority (nice) of `mailvault worker`: on a shared machine the SMTP "
+        "sink, which MTAs wait on, comes first and indexing catches up",
+    )
     celery_queue: str = Field("celery", description="queue the pipeline tasks are sent to")
     pipeline_max_retries: int = Field(
         12, description="retries of a pipeline task on a transient error before it is recorded"
@@ -87,7 +99,7 @@ class Settings(BaseSettings):
     )
     reconcile_interval: float = Field(300.0, description="seconds between scheduled reconciles")
     reconcile_min_age: float = Field(
-        120.0, description="seconds a pending message is left to the Celery task first"
+        120.0, description="seconds a spool segment is left to the Celery task first"
     )
 
     # tagging (archiver/tagging/)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -109,13 +110,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from ingest.tasks import app
 
+    # Accepting mail comes before indexing it: an MTA waits on the SMTP sink, while indexing
+    # catches up after a burst. The analyser processes inherit the priority.
+    os.nice(max(0, get_settings().worker_nice))
     app.worker_main(["worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency)])
     return 0
 
 
 def cmd_smtp(args: argparse.Namespace) -> int:
     from ingest.smtp import serve, sink_settings
-    from ingest.tasks import enqueue_archive_batch
+    from ingest.tasks import enqueue_archive_spool
 
     if args.log_level == "WARNING":  # not chosen: a sink logs every transaction (INFO)
         logging.getLogger("ingest.smtp").setLevel(logging.INFO)
@@ -123,7 +127,7 @@ def cmd_smtp(args: argparse.Namespace) -> int:
     bootstrap.raw_store(settings).ensure_ready()
     archiver = bootstrap.archiver(settings)
     try:
-        serve(archiver, settings, enqueue_archive_batch)
+        serve(archiver, settings, enqueue_archive_spool)
     finally:
         archiver.close()
     return 0
@@ -162,18 +166,18 @@ def cmd_failures(args: argparse.Namespace) -> int:
     from functools import partial
 
     from archiver.failures import FailureLog
-    from archiver.reconcile import needs_indexing, retry_failures
-    from ingest.tasks import enqueue_archive
+    from archiver.reconcile import retry_failures, unresolved
+    from ingest.tasks import enqueue_retry
 
     settings = get_settings()
     archiver = bootstrap.archiver(settings)
     failures = FailureLog(bootstrap.json_store(settings))
     try:
-        unresolved = partial(needs_indexing, archiver)
+        still_open = partial(unresolved, archiver)
         if args.retry:
-            found = retry_failures(failures, unresolved, enqueue_archive)
+            found = retry_failures(failures, still_open, enqueue_retry)
         else:
-            found = failures.open(unresolved)
+            found = failures.open(still_open)
     finally:
         archiver.close()
     for failure in found:
@@ -181,7 +185,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
             print(failure.model_dump_json())
         else:
             print(
-                f"{failure.failed_at.isoformat()}  {failure.sha256}  {failure.task}  "
+                f"{failure.failed_at.isoformat()}  {failure.subject()}  {failure.task}  "
                 f"attempts={failure.attempts}  {failure.error}"
             )
     if args.retry and not args.json:

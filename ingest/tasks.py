@@ -17,9 +17,9 @@ from archiver import bootstrap
 from archiver.errors import BackendUnavailable, ImapAccountsError
 from archiver.failures import FailureLog
 from archiver.imap_accounts import load_accounts
-from archiver.models import TaskFailure
+from archiver.models import SpoolSegment, TaskFailure
 from archiver.pipeline import Archiver
-from archiver.reconcile import index_pending, index_pending_many, reconcile
+from archiver.reconcile import file_spooled, reconcile
 from archiver.segment import get_segmenter
 from archiver.settings import get_settings
 from archiver.tagging.keywords import idf_table
@@ -40,7 +40,7 @@ app.conf.update(
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
     task_default_queue=settings.celery_queue,
-    # The reconciler indexes what the fast path (archive_raw) missed; see archiver/reconcile.py.
+    # The reconciler files what the fast path (archive_spool) missed; see archiver/reconcile.py.
     beat_schedule={
         "reconcile": {"task": "mailvault.reconcile", "schedule": settings.reconcile_interval}
     },
@@ -98,26 +98,37 @@ PIPELINE_RETRIES: dict[str, Any] = {
 
 @app.task(name="mailvault.archive_raw", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
 def archive_raw(sha256: str) -> dict[str, Any]:
-    """Parse, segment and index one message already in the raw store (and clear its pending
-    marks, see archiver/reconcile.py)."""
-    outcome = index_pending(_archiver(), sha256)
+    """Parse, segment and index one message already in the raw store, with every source
+    recorded for it (`mailvault failures --retry` sends this)."""
+    outcome = _archiver().archive_stored(sha256)
     log.info(
         "archived",
         extra={"sha256": sha256, "status": outcome.status, "parse_error": outcome.parse_error},
     )
+    if outcome.status == "failed":
+        raise BackendUnavailable("pipeline", outcome.error or "indexing failed")
     return outcome.model_dump()
 
 
-@app.task(name="mailvault.archive_batch", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
-def archive_batch(shas: list[str]) -> dict[str, Any]:
-    """archive_raw for many messages at once (what the SMTP sink sends): parallel S3 reads, one
-    bulk request to the index. A message that fails here goes on alone as archive_raw, with
-    that task's retries and failure record."""
-    summary = index_pending_many(_archiver(), shas)
-    for error in summary.errors:
-        log.warning("batch member failed; retried alone", extra=error)
-        archive_raw.apply_async((error["sha256"],), queue=get_settings().celery_queue)
-    log.info("archived batch", extra=summary.model_dump(exclude={"errors"}))
+@app.task(name="mailvault.archive_spool", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
+def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """File spool segments (what the SMTP sink sends): store each message, index them with one
+    bulk request, drop the segments. A message that failed keeps its segment, and the task is
+    retried; filing again is idempotent."""
+    current = get_settings()
+    summary = file_spooled(
+        _archiver(),
+        [SpoolSegment.model_validate(s) for s in segments],
+        task=archive_spool.name,
+        refresh=current.smtp_refresh_on_file,
+    )
+    log.info("filed spool", extra=summary.model_dump(exclude={"errors"}))
+    if summary.failed and any("sha256" in e for e in summary.errors):
+        first = next(e for e in summary.errors if "sha256" in e)
+        raise BackendUnavailable(
+            "pipeline",
+            f"{summary.failed} messages not filed, e.g. {first['sha256']}: {first['error']}",
+        )
     return summary.model_dump()
 
 
@@ -128,7 +139,7 @@ def _failures() -> FailureLog:
 
 @app.task(name="mailvault.reconcile")  # type: ignore[untyped-decorator]
 def reconcile_pending() -> dict[str, Any]:
-    """Index stored messages whose pending marks the fast path left behind."""
+    """File the spool segments the fast path left behind."""
     summary = reconcile(
         _archiver(),
         min_age=timedelta(seconds=get_settings().reconcile_min_age),
@@ -144,24 +155,25 @@ def _record_failure(
     args: tuple[Any, ...] | None = None,
     **_: Any,
 ) -> None:
-    """archive_raw or archive_batch gave up (retries exhausted or a permanent error): keep each
-    message visible in S3."""
-    if sender is None or sender.name not in {archive_raw.name, archive_batch.name} or not args:
+    """archive_raw or archive_spool gave up (retries exhausted or a permanent error): keep the
+    message (or the segment, which stays in the spool) visible in S3."""
+    if sender is None or sender.name not in {archive_raw.name, archive_spool.name} or not args:
         return
-    shas = args[0] if isinstance(args[0], list) else [args[0]]
-    for sha256 in shas:
-        _failures().record_safely(
-            TaskFailure(
-                sha256=str(sha256),
-                task=sender.name,
-                error=f"{type(exception).__name__}: {exception}",
-                attempts=int(getattr(sender.request, "retries", 0) or 0) + 1,
-                failed_at=datetime.now(UTC),
-            )
-        )
+    common = {
+        "task": sender.name,
+        "error": f"{type(exception).__name__}: {exception}",
+        "attempts": int(getattr(sender.request, "retries", 0) or 0) + 1,
+        "failed_at": datetime.now(UTC),
+    }
+    if sender.name == archive_raw.name:
+        failures = [TaskFailure(sha256=str(args[0]), **common)]
+    else:
+        failures = [TaskFailure(segment=SpoolSegment.model_validate(s), **common) for s in args[0]]
+    for failure in failures:
+        _failures().record_safely(failure)
 
 
-# Sending fails fast when Redis is down: the pending mark, not the queue, keeps the work.
+# Sending fails fast when Redis is down: the spool, not the queue, keeps the work.
 _SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 
 
@@ -172,11 +184,19 @@ def enqueue_archive(
     _send(archive_raw, (sha256,), queue, broker_url)
 
 
-def enqueue_archive_batch(
-    shas: list[str], *, queue: str | None = None, broker_url: str | None = None
+def enqueue_archive_spool(
+    segments: list[SpoolSegment], *, queue: str | None = None, broker_url: str | None = None
 ) -> None:
-    """Send archive_batch for stored messages; raises when the broker cannot be reached."""
-    _send(archive_batch, (shas,), queue, broker_url)
+    """Send archive_spool for written segments; raises when the broker cannot be reached."""
+    _send(archive_spool, ([s.model_dump(mode="json") for s in segments],), queue, broker_url)
+
+
+def enqueue_retry(failure: TaskFailure) -> None:
+    """Send a recorded failure back to the task that gave up on it."""
+    if failure.segment is not None:
+        enqueue_archive_spool([failure.segment])
+    else:
+        enqueue_archive(failure.sha256)
 
 
 def _send(task: Task, args: tuple[Any, ...], queue: str | None, broker_url: str | None) -> None:

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import io
 import json
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn, cast
 
 import urllib3
@@ -14,13 +16,18 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from archiver.errors import BackendUnavailable, IntegrityError, MessageNotFound
-from archiver.models import PendingMark, Source, SourceRecord
+from archiver.errors import (
+    BackendUnavailable,
+    IntegrityError,
+    MessageNotFound,
+    SpoolSegmentNotFound,
+)
+from archiver.models import Source, SourceRecord, SpoolSegment
 from archiver.settings import Settings
+from archiver.spool import SPOOL_PREFIX
 
 RAW_PREFIX = "raw/"
 RECORD_PREFIX = "records/"
-PENDING_PREFIX = "pending/"
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 _RECORD_META = "source-record"
 _MAX_META_RECORD = 1800
@@ -40,10 +47,6 @@ def raw_key(sha256: str) -> str:
 
 def record_prefix(sha256: str) -> str:
     return f"{RECORD_PREFIX}{sha256[:2]}/{sha256}/"
-
-
-def pending_key(sha256: str) -> str:
-    return f"{PENDING_PREFIX}{sha256}"
 
 
 def _unavailable(exc: Exception) -> NoReturn:
@@ -83,20 +86,34 @@ class S3RawStore:
     def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
         sha256 = hashlib.sha256(raw).hexdigest()
         record = SourceRecord(sha256=sha256, source=source) if source else None
-        if self.exists(sha256):
-            if record:
-                self.put_record(record)
-            return sha256, False
-        meta = {"sha256": sha256}
+        meta = {"x-amz-meta-sha256": sha256}
         encoded = _encode_record(record) if record else None
         # The first source rides in the object's metadata (one request instead of two);
         # one too large for S3's 2 KB metadata limit gets an object of its own.
         if encoded and len(encoded) <= _MAX_META_RECORD:
-            meta[_RECORD_META] = encoded
+            meta[f"x-amz-meta-{_RECORD_META}"] = encoded
         elif record:
             self.put_record(record)
-        self._put_bytes(raw_key(sha256), raw, "message/rfc822", meta)
-        return sha256, True
+        if self._put_if_absent(raw_key(sha256), raw, meta):
+            return sha256, True
+        if record and encoded and len(encoded) <= _MAX_META_RECORD:
+            self.put_record(record)  # stored before: this delivery's source on its own
+        return sha256, False
+
+    def _put_if_absent(self, key: str, data: bytes, meta: dict[str, str]) -> bool:
+        """PUT with If-None-Match: one request where a HEAD and a PUT took two, and no second
+        version of existing bytes (with another source in its metadata) can appear."""
+        headers = {**meta, "Content-Type": "message/rfc822", "If-None-Match": "*"}
+        try:
+            # minio's public put_object turns unknown headers into metadata
+            self.client._put_object(self.bucket, key, data, cast(Any, headers))
+        except S3Error as exc:
+            if exc.code == "PreconditionFailed":
+                return False
+            _unavailable(exc)
+        except Exception as exc:
+            _unavailable(exc)
+        return True
 
     def get(self, sha256: str) -> bytes:
         data = self._get_bytes(raw_key(sha256), sha256)
@@ -149,43 +166,61 @@ class S3RawStore:
         except S3Error as exc:
             _unavailable(exc)
 
-    # Pending marks: an empty object per delivery, written after the bytes and their record and
-    # removed by version once indexed. The bucket is versioned (Object Lock), so every delivery
-    # is its own version and clearing one never hides a delivery marked since. Markers carry no
-    # retention, and the reconciler lists only them, never the whole archive.
+    # The spool (archiver/spool.py): segments are written once under unique keys and removed
+    # by version, so dropping one never leaves a version behind in the versioned bucket.
 
-    def mark_pending(self, sha256: str) -> None:
-        self._put_bytes(pending_key(sha256), b"", "application/octet-stream", {})
-
-    def pending(self) -> Iterator[PendingMark]:
-        return self._marks(PENDING_PREFIX)
-
-    def pending_marks(self, sha256: str) -> list[PendingMark]:
-        return [m for m in self._marks(pending_key(sha256)) if m.sha256 == sha256]
-
-    def clear_pending(self, marks: Sequence[PendingMark]) -> None:
-        # One multi-object delete per 1000 marks (minio batches them), not a request per mark.
-        targets = [DeleteObject(pending_key(m.sha256), m.version) for m in marks]
+    def write_spool(self, data: bytes) -> SpoolSegment:
+        now = datetime.now(UTC)
+        key = f"{SPOOL_PREFIX}{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.mvs"
         try:
-            errors = list(self.client.remove_objects(self.bucket, targets))
+            result = self.client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), "application/octet-stream"
+            )
         except Exception as exc:
             _unavailable(exc)
-        if errors:
-            _unavailable(RuntimeError(f"{len(errors)} marks not removed, e.g. {errors[0]}"))
+        return SpoolSegment(key=key, version=result.version_id, written_at=now)
 
-    def _marks(self, prefix: str) -> Iterator[PendingMark]:
+    def read_spool(self, segment: SpoolSegment) -> bytes:
         try:
-            for obj in self.client.list_objects(self.bucket, prefix=prefix, include_version=True):
-                name: str = obj.object_name
-                if obj.is_delete_marker or name.endswith("/"):
+            response = self.client.get_object(self.bucket, segment.key, version_id=segment.version)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise SpoolSegmentNotFound(segment.key) from exc
+            _unavailable(exc)
+        except Exception as exc:
+            _unavailable(exc)
+        try:
+            return bytes(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+
+    def spooled(self) -> Iterator[SpoolSegment]:
+        try:
+            for obj in self.client.list_objects(
+                self.bucket, prefix=SPOOL_PREFIX, include_version=True
+            ):
+                if obj.is_delete_marker or obj.object_name.endswith("/"):
                     continue
-                yield PendingMark(
-                    sha256=name.removeprefix(PENDING_PREFIX),
-                    version=obj.version_id,
-                    marked_at=obj.last_modified,
+                yield SpoolSegment(
+                    key=obj.object_name, version=obj.version_id, written_at=obj.last_modified
                 )
         except Exception as exc:
             _unavailable(exc)
+
+    def drop_spool(self, segments: Sequence[SpoolSegment]) -> None:
+        # one multi-object delete per 1000 segments (minio batches them)
+        targets = [DeleteObject(s.key, s.version) for s in segments]
+        try:
+            errors = [
+                e
+                for e in self.client.remove_objects(self.bucket, targets)
+                if e.code not in _MISSING
+            ]
+        except Exception as exc:
+            _unavailable(exc)
+        if errors:
+            _unavailable(RuntimeError(f"{len(errors)} segments not removed, e.g. {errors[0]}"))
 
     def health(self) -> dict[str, Any]:
         try:

@@ -20,20 +20,28 @@ pytestmark = pytest.mark.services
 
 def _pool(*, dying: bool) -> Executor:
     # a worker that aborts in its initializer is a real process death (BrokenProcessPool)
-    return ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=os.abort if dying else None)
+    return ProcessPoolExecutor(
+        max_workers=2,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=os.abort if dying else None,
+    )
 
 
 def _messages(tag: str) -> list[Incoming]:
     now = datetime.now(UTC)
-    return [Incoming(f"Message-ID: <{tag}-{n}@pool.test>\r\nSubject: 池 {tag} {n}\r\n\r\n正文\r\n"
-                     .encode(), Source(kind="import", detail=f"{tag}-{n}", received_at=now))
-            for n in range(3)]
+    return [
+        Incoming(
+            f"Message-ID: <{tag}-{n}@pool.test>\r\nSubject: 池 {tag} {n}\r\n\r\n正文\r\n".encode(),
+            Source(kind="import", detail=f"{tag}-{n}", received_at=now),
+        )
+        for n in range(3)
+    ]
 
 
 def _archiver(settings: Settings, factory: Callable[[], Executor]) -> Archiver:
-    return Archiver(bootstrap.raw_store(settings), bootstrap.search_index(settings),
-                    analysers=factory)
+    return Archiver(
+        bootstrap.raw_store(settings), bootstrap.search_index(settings), analysers=factory
+    )
 
 
 def test_a_dead_analyser_pool_is_replaced_and_the_batch_analysed(

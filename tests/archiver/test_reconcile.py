@@ -1,5 +1,5 @@
-"""Pending marks and the reconciler, against the real S3 and Elasticsearch: exactly the marked
-messages are indexed, marks go once indexed, a second run does nothing."""
+"""The spool and the reconciler, against the real S3 and Elasticsearch: exactly the spooled
+messages are filed and indexed, segments go once filed, a second run does nothing."""
 
 from __future__ import annotations
 
@@ -11,24 +11,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from archiver import bootstrap
+from archiver.adapters.s3 import S3JsonStore
+from archiver.failures import FailureLog
 from archiver.models import Envelope, Source
 from archiver.pipeline import Archiver
-from archiver.reconcile import (
-    ORPHAN_AGE,
-    accept_for_indexing,
-    index_pending_many,
-    reconcile,
-    reconcile_all,
-)
+from archiver.reconcile import file_spooled, reconcile, reconcile_all
 from archiver.settings import Settings
 from bench.cleanup import drop_bucket
+from tests.support.smtp_sink import spool, spooled
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def own(settings: Settings, backends: None) -> Iterator[Archiver]:
-    """A bucket of this module's own (the session's index): no other test's marks in it, so
+    """A bucket of this module's own (the session's index): no other test's segments in it, so
     counts are exact."""
     own_settings = settings.model_copy(update={"s3_bucket": f"{settings.s3_bucket}-reconcile"})
     bootstrap.raw_store(own_settings).ensure_ready()
@@ -39,10 +36,10 @@ def own(settings: Settings, backends: None) -> Iterator[Archiver]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_pending_before(own: Archiver) -> None:
-    """Each test starts from no marks (a failing earlier test may leave some)."""
+def nothing_spooled_before(own: Archiver) -> None:
+    """Each test starts from an empty spool (a failing earlier test may leave segments)."""
     reconcile(own)
-    own.store.clear_pending(list(own.store.pending()))
+    own.store.drop_spool(list(own.store.spooled()))
 
 
 def message(token: str) -> bytes:
@@ -61,42 +58,50 @@ def smtp_source(*rcpt_to: str) -> Source:
     )
 
 
-def test_reconcile_indexes_exactly_the_marked_messages_and_clears_their_marks(
+def test_reconcile_files_exactly_the_spooled_messages_and_drops_their_segments(
     own: Archiver,
 ) -> None:
-    marked = [
-        accept_for_indexing(own, message(f"marked-{uuid.uuid4().hex}"), smtp_source("a@x.cn"))
-        for _ in range(3)
-    ]
-    unmarked = own.accept(message(f"unmarked-{uuid.uuid4().hex}"), smtp_source("b@x.cn"))
-    assert sorted({m.sha256 for m in own.store.pending()}) == sorted(marked)
+    raws = [message(f"spooled-{uuid.uuid4().hex}") for _ in range(3)]
+    spool(own, (raws[0], smtp_source("a@x.cn")), (raws[1], smtp_source("a@x.cn")))
+    spool(own, (raws[2], smtp_source("a@x.cn")))
+    unspooled = own.accept(message(f"unspooled-{uuid.uuid4().hex}"), smtp_source("b@x.cn"))
 
     summary = reconcile(own)
 
-    assert (summary.pending, summary.indexed, summary.failed) == (3, 3, 0)
-    for sha256 in marked:
+    assert (summary.segments, summary.pending, summary.indexed, summary.failed) == (2, 3, 3, 0)
+    for raw in raws:
+        sha256 = hashlib.sha256(raw).hexdigest()
+        assert own.store.get(sha256) == raw
+        assert [
+            r.source.envelope.rcpt_to for r in own.store.records(sha256) if r.source.envelope
+        ] == [["a@x.cn"]]
         doc = own.index.get(sha256)
         assert doc is not None and doc["envelope_to"] == ["a@x.cn"]
-    assert own.index.get(unmarked) is None  # stored, but nobody asked for it to be indexed
-    assert list(own.store.pending()) == []
+    assert own.index.get(unspooled) is None  # stored, but nobody asked for it to be indexed
+    assert list(own.store.spooled()) == []
 
 
 def test_reconcile_twice_changes_nothing(own: Archiver) -> None:
-    sha256 = accept_for_indexing(own, message(f"twice-{uuid.uuid4().hex}"), smtp_source("a@x.cn"))
+    raw = message(f"twice-{uuid.uuid4().hex}")
+    sha256 = hashlib.sha256(raw).hexdigest()
+    segment = spool(own, (raw, smtp_source("a@x.cn")))
     first = reconcile(own)
     before = own.index.get(sha256)
 
     again = reconcile(own)
+    filed_again = file_spooled(own, [segment])  # a task that arrives after the reconciler
 
     assert first.indexed == 1
-    assert again.model_dump() == {
+    empty = {
+        "segments": 0,
         "pending": 0,
         "indexed": 0,
         "duplicates": 0,
         "failed": 0,
-        "orphans": 0,
         "errors": [],
     }
+    assert again.model_dump() == empty
+    assert filed_again.model_dump() == {**empty, "segments": 1}
     after = own.index.get(sha256)
     assert before is not None and after is not None
     assert after["sources"] == before["sources"] and len(after["sources"]) == 1
@@ -104,10 +109,11 @@ def test_reconcile_twice_changes_nothing(own: Archiver) -> None:
 
 def test_a_later_delivery_of_indexed_bytes_adds_its_envelope(own: Archiver) -> None:
     raw = message(f"again-{uuid.uuid4().hex}")
-    sha256 = accept_for_indexing(own, raw, smtp_source("first@x.cn"))
+    sha256 = hashlib.sha256(raw).hexdigest()
+    spool(own, (raw, smtp_source("first@x.cn")))
     reconcile(own)
 
-    accept_for_indexing(own, raw, smtp_source("bcc@x.cn"))
+    spool(own, (raw, smtp_source("bcc@x.cn")))
     summary = reconcile(own)
 
     assert (summary.pending, summary.duplicates, summary.failed) == (1, 1, 0)
@@ -115,54 +121,53 @@ def test_a_later_delivery_of_indexed_bytes_adds_its_envelope(own: Archiver) -> N
     assert doc is not None
     assert doc["envelope_to"] == ["bcc@x.cn", "first@x.cn"]
     assert len(doc["sources"]) == 2
-    assert own.store.pending_marks(sha256) == []
+    assert len(own.store.records(sha256)) == 2
 
 
-def test_young_marks_are_left_to_the_task(own: Archiver) -> None:
-    sha256 = accept_for_indexing(own, message(f"young-{uuid.uuid4().hex}"), smtp_source("a@x.cn"))
+def test_same_bytes_twice_in_one_segment_keep_both_envelopes(own: Archiver) -> None:
+    raw = message(f"pair-{uuid.uuid4().hex}")
+    sha256 = hashlib.sha256(raw).hexdigest()
+    spool(own, (raw, smtp_source("one@x.cn")), (raw, smtp_source("two@x.cn")))
+
+    summary = reconcile(own)
+
+    assert (summary.pending, summary.indexed, summary.failed) == (1, 1, 0)
+    envelopes = [r.source.envelope for r in own.store.records(sha256)]
+    assert sorted(e.rcpt_to[0] for e in envelopes if e) == ["one@x.cn", "two@x.cn"]
+    doc = own.index.get(sha256)
+    assert doc is not None and doc["envelope_to"] == ["one@x.cn", "two@x.cn"]
+
+
+def test_young_segments_are_left_to_the_task(own: Archiver) -> None:
+    raw = message(f"young-{uuid.uuid4().hex}")
+    spool(own, (raw, smtp_source("a@x.cn")))
 
     summary = reconcile(own, min_age=timedelta(hours=1))
 
-    assert summary.pending == 0
+    assert (summary.segments, summary.pending) == (0, 0)
+    sha256 = hashlib.sha256(raw).hexdigest()
     assert own.index.get(sha256) is None
-    assert [m.sha256 for m in own.store.pending_marks(sha256)] == [sha256]
+    assert sha256 in spooled(own)
 
 
-def test_a_mark_without_its_message_is_kept_while_young_and_dropped_when_old(
-    own: Archiver,
-) -> None:
-    """The sink writes the mark while it writes the bytes; when the bytes fail (451) the mark
-    may stay behind, pointing at nothing."""
-    never_stored = hashlib.sha256(f"lost-{uuid.uuid4().hex}".encode()).hexdigest()
-    own.store.mark_pending(never_stored)
+def test_a_corrupt_segment_is_kept_and_its_failure_recorded(own: Archiver) -> None:
+    good = message(f"good-{uuid.uuid4().hex}")
+    spool(own, (good, smtp_source("a@x.cn")))
+    corrupt = own.store.write_spool(b"mailvault-spool 1\n{not json\n")
+    failures = FailureLog(S3JsonStore(own.store))  # type: ignore[arg-type]
 
-    young = reconcile(own)
-    assert (young.failed, young.orphans) == (0, 0)
-    assert len(own.store.pending_marks(never_stored)) == 1
+    summary = reconcile(own, failures=failures)
 
-    old = reconcile(own, now=datetime.now(UTC) + ORPHAN_AGE + timedelta(minutes=1))
-    assert (old.failed, old.orphans) == (0, 1)
-    assert own.store.pending_marks(never_stored) == []
-
-
-def test_index_pending_many_indexes_a_batch_and_reports_unknown_ids(own: Archiver) -> None:
-    shas = [
-        accept_for_indexing(own, message(f"batch-{uuid.uuid4().hex}"), smtp_source("a@x.cn"))
-        for _ in range(5)
-    ]
-    unknown = "0" * 64
-
-    summary = index_pending_many(own, [*shas, shas[0], unknown])
-
-    assert (summary.pending, summary.indexed, summary.failed) == (6, 5, 1)
-    assert summary.errors == [
-        {"sha256": unknown, "error": f"no archived message with id {unknown}"}
-    ]
-    assert all(own.index.get(s) is not None for s in shas)
-    assert list(own.store.pending()) == []
+    assert (summary.segments, summary.indexed, summary.failed) == (2, 1, 1)
+    assert summary.errors[0]["segment"] == corrupt.key
+    assert "bad header" in summary.errors[0]["error"]
+    assert [s.key for s in own.store.spooled()] == [corrupt.key]  # kept for inspection
+    (recorded,) = [f for f in failures.all() if f.segment and f.segment.key == corrupt.key]
+    assert recorded.task == "reconcile"
+    failures.clear(recorded)
 
 
-def test_reconcile_all_finds_stored_messages_that_were_never_marked(own: Archiver) -> None:
+def test_reconcile_all_finds_stored_messages_that_were_never_indexed(own: Archiver) -> None:
     sha256 = own.accept(message(f"unmarked-{uuid.uuid4().hex}"), smtp_source("c@x.cn"))
     assert own.index.get(sha256) is None
 

@@ -1,8 +1,9 @@
 """`mailvault beat` schedules the reconciler and a real `mailvault worker` runs it: a message that
-was stored and marked but never queued (Redis was down when it arrived) gets indexed."""
+was spooled but never queued (Redis was down when it arrived) gets filed and indexed."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,14 +12,14 @@ import pytest
 
 from archiver.models import Envelope, Source
 from archiver.pipeline import Archiver
-from archiver.reconcile import accept_for_indexing
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, wait_until
+from tests.support.smtp_sink import spool, spooled
 
 pytestmark = pytest.mark.services
 
 
-def test_scheduled_reconcile_indexes_a_stored_but_never_queued_message(
+def test_scheduled_reconcile_files_a_spooled_but_never_queued_message(
     archiver: Archiver, settings: Settings, tmp_path: Path
 ) -> None:
     token = f"beat{uuid.uuid4().hex[:10]}"
@@ -29,7 +30,8 @@ def test_scheduled_reconcile_indexes_a_stored_but_never_queued_message(
         received_at=datetime.now(UTC),
         envelope=Envelope(mail_from="a@example.com", rcpt_to=["hidden@example.com"]),
     )
-    sha256 = accept_for_indexing(archiver, raw, source)  # no task sent: only the mark holds it
+    spool(archiver, (raw, source))  # no task sent: only the spool holds it
+    sha256 = hashlib.sha256(raw).hexdigest()
     env = mailvault_env(
         celery_queue=f"{settings.celery_queue}-beat", reconcile_interval="1", reconcile_min_age="0"
     )
@@ -47,11 +49,11 @@ def test_scheduled_reconcile_indexes_a_stored_but_never_queued_message(
             what="the message indexed by the scheduled reconcile",
         )
         wait_until(
-            lambda: archiver.store.pending_marks(sha256) == [],
+            lambda: sha256 not in spooled(archiver),
             30,
             worker,
             beat,
-            what="its mark cleared",
+            what="its segment dropped",
         )
         assert "Sending due task reconcile (mailvault.reconcile)" in beat.log_text()
         assert "mailvault.reconcile" in worker.log_text()

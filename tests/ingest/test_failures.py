@@ -1,9 +1,11 @@
 """Pipeline tasks that give up are recorded in S3, listed by `mailvault failures` and re-sent by
 `mailvault failures --retry`: a real worker process whose Elasticsearch is cut off (a TCP proxy in
-front of the shared cluster) exhausts its retries, then the retry indexes the message."""
+front of the shared cluster) exhausts its retries filing a spool segment, then the retry files
+it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -16,9 +18,9 @@ from archiver import bootstrap
 from archiver.failures import FailureLog
 from archiver.models import Envelope, Source, TaskFailure
 from archiver.pipeline import Archiver
-from archiver.reconcile import accept_for_indexing
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, run_cli, wait_until
+from tests.support.smtp_sink import spool, spooled
 from tests.support.tcpproxy import proxy
 
 pytestmark = pytest.mark.services
@@ -29,10 +31,10 @@ def failures_listed(env: dict[str, str], *options: str) -> list[TaskFailure]:
     return [TaskFailure.model_validate(json.loads(line)) for line in out.splitlines()]
 
 
-def test_exhausted_retries_are_recorded_and_retry_indexes_the_message(
+def test_exhausted_retries_are_recorded_and_retry_files_the_segment(
     archiver: Archiver, settings: Settings, tmp_path: Path
 ) -> None:
-    from ingest.tasks import enqueue_archive
+    from ingest.tasks import enqueue_archive_spool
 
     token = f"fail{uuid.uuid4().hex[:10]}"
     raw = f"From: a@example.com\r\nSubject: {token}\r\n\r\nretry me {token}\r\n".encode()
@@ -42,7 +44,8 @@ def test_exhausted_retries_are_recorded_and_retry_indexes_the_message(
         received_at=datetime.now(UTC),
         envelope=Envelope(mail_from="a@example.com", rcpt_to=["audit@example.com"]),
     )
-    sha256 = accept_for_indexing(archiver, raw, source)
+    segment = spool(archiver, (raw, source))
+    sha256 = hashlib.sha256(raw).hexdigest()
     queue = f"{settings.celery_queue}-failures"
     cli_env = mailvault_env(celery_queue=queue)
     log = FailureLog(bootstrap.json_store(settings))
@@ -57,15 +60,15 @@ def test_exhausted_retries_are_recorded_and_retry_indexes_the_message(
             pipeline_retry_backoff="1",
         )
         with mailvault("worker", ["worker", "--concurrency", "1"], worker_env, tmp_path) as worker:
-            enqueue_archive(sha256, queue=queue)
+            enqueue_archive_spool([segment], queue=queue)
             wait_until(
-                lambda: any(f.sha256 == sha256 for f in log.all()),
+                lambda: any(f.segment == segment for f in log.all()),
                 120,
                 worker,
                 what="the failure recorded after the last retry",
             )
-            (failure,) = [f for f in failures_listed(cli_env) if f.sha256 == sha256]
-            assert failure.task == "mailvault.archive_raw"
+            (failure,) = [f for f in failures_listed(cli_env) if f.segment == segment]
+            assert failure.task == "mailvault.archive_spool"
             assert failure.attempts == 3  # the first run and two retries
             assert "elasticsearch unavailable" in failure.error
             assert archiver.index.get(sha256) is None
@@ -73,21 +76,22 @@ def test_exhausted_retries_are_recorded_and_retry_indexes_the_message(
             es_proxy.restore()
             resent = failures_listed(cli_env, "--retry")
 
-            assert sha256 in [f.sha256 for f in resent]
+            assert segment in [f.segment for f in resent]
             wait_until(
                 lambda: archiver.index.get(sha256) is not None,
                 120,
                 worker,
-                what="the re-sent message indexed",
+                what="the re-sent segment filed and indexed",
             )
             wait_until(
-                lambda: archiver.store.pending_marks(sha256) == [],
+                lambda: sha256 not in spooled(archiver),
                 30,
                 worker,
-                what="its pending mark cleared",
+                what="the filed segment dropped",
             )
 
     doc = archiver.index.get(sha256)
     assert doc is not None and doc["envelope_to"] == ["audit@example.com"]
-    assert sha256 not in [f.sha256 for f in failures_listed(cli_env)]
-    assert sha256 not in [f.sha256 for f in log.all()]
+    assert archiver.store.get(sha256) == raw
+    assert segment not in [f.segment for f in failures_listed(cli_env)]
+    assert segment not in [f.segment for f in log.all()]

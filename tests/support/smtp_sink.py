@@ -4,6 +4,7 @@ exactly what it was sent (to compare with what the archive kept)."""
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,8 +12,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from archiver.models import Source, SpoolSegment
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
+from archiver.spool import SpoolEntry, decode_segment, encode_segment
 from ingest.smtp import Enqueue, JournalHandler, SinkController
 from tests.support.postfix import free_port
 
@@ -25,7 +28,7 @@ def running_sink(
     settings = settings.model_copy(
         update={"smtp_host": "127.0.0.1", "smtp_port": free_port(), **overrides}
     )
-    handler = JournalHandler(archiver, settings, enqueue, threads=8)
+    handler = JournalHandler(archiver, settings, enqueue, committers=2)
     controller = SinkController(handler, settings)
     controller.start()
     try:
@@ -33,6 +36,21 @@ def running_sink(
     finally:
         controller.stop()
         handler.close()
+
+
+def spool(archiver: Archiver, *deliveries: tuple[bytes, Source]) -> SpoolSegment:
+    """Write a segment as the sink does after accepting these deliveries (no task sent)."""
+    entries = [SpoolEntry(raw, source) for raw, source in deliveries]
+    return archiver.store.write_spool(encode_segment(entries))
+
+
+def spooled(archiver: Archiver) -> dict[str, list[tuple[SpoolSegment, SpoolEntry]]]:
+    """What the spool holds now (accepted, not yet filed), by message sha256."""
+    found: dict[str, list[tuple[SpoolSegment, SpoolEntry]]] = defaultdict(list)
+    for segment in archiver.store.spooled():
+        for entry in decode_segment(segment.key, archiver.store.read_spool(segment)):
+            found[entry.sha256].append((segment, entry))
+    return found
 
 
 @dataclass

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from archiver import bootstrap
+from archiver.models import SpoolSegment
 from archiver.pipeline import Archiver
 from archiver.reconcile import reconcile
 from archiver.settings import Settings
 from tests.support.postfix import PrivatePostfix
-from tests.support.smtp_sink import Witness, running_sink, witness
+from tests.support.smtp_sink import Witness, running_sink, spooled, witness
 from tests.support.tcpproxy import proxy
 
 pytestmark = pytest.mark.services
@@ -119,7 +120,7 @@ def test_postfix_journals_byte_exact_with_every_recipient_including_bcc(
     sink_settings: Settings,
     mail_system: Callable[[int, int], PrivatePostfix],
 ) -> None:
-    sent: list[str] = []
+    sent: list[SpoolSegment] = []
     token = f"pf{uuid.uuid4().hex[:10]}"
     with (
         witness() as copies,
@@ -130,9 +131,12 @@ def test_postfix_journals_byte_exact_with_every_recipient_including_bcc(
         copies.wait_for(1)
         delivered = only_copy(copies, token)
         sha256 = hashlib.sha256(delivered).hexdigest()
-        wait_until(lambda: sent == [sha256], postfix)  # handed to the pipeline after the 250
+        wait_until(lambda: sent, postfix)  # handed to the pipeline after the 250...
+        ((segment, entry),) = spooled(archiver)[sha256]  # ...so durable before it
+        assert [s.key for s in sent] == [segment.key]
+        assert entry.raw == delivered
     # The Celery fast path is covered by tests/ingest/test_tasks.py; its worker reads the shared
-    # S3, so here the reconciler indexes (the same index_stored code path).
+    # S3, so here the reconciler files the spool (the same file_spooled code path).
     assert reconcile(archiver).failed == 0
 
     assert archiver.store.get(sha256) == delivered
@@ -147,7 +151,7 @@ def test_postfix_journals_byte_exact_with_every_recipient_including_bcc(
     doc = archiver.index.get(sha256)
     assert doc is not None and "dave@example.com" in doc["envelope_to"]
     assert "dave@example.com" not in [a["address"] for a in doc["to"] + doc["cc"]]
-    assert archiver.store.pending_marks(sha256) == []
+    assert sha256 not in spooled(archiver)
     assert count(archiver, token) == 1
 
 
@@ -169,17 +173,17 @@ def test_s3_down_postfix_keeps_it_queued_then_retries_and_it_is_archived_once(
             wait_until(lambda: "451 4.3.0" in postfix.log_text(), postfix)
             assert postfix.queued()  # Postfix still holds it
             sha256 = hashlib.sha256(only_copy(copies, token)).hexdigest()
-            assert not archiver.store.exists(sha256)
+            assert sha256 not in spooled(archiver)
 
             s3.restore()
             postfix.flush()
             wait_until(lambda: not postfix.queued(), postfix)
         cut_off.close()
 
-    assert archiver.store.exists(sha256)
-    assert len(archiver.store.records(sha256)) == 1
+    assert len(spooled(archiver)[sha256]) == 1  # the retry was accepted, once
     summary = reconcile(archiver)
     assert summary.failed == 0
+    assert len(archiver.store.records(sha256)) == 1
     assert count(archiver, token) == 1
     doc = archiver.index.get(sha256)
     assert doc is not None and len(doc["sources"]) == 1
@@ -192,7 +196,7 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
     queue: str,
     mail_system: Callable[[int, int], PrivatePostfix],
 ) -> None:
-    from ingest.tasks import enqueue_archive_batch
+    from ingest.tasks import enqueue_archive_spool
 
     token = f"es{uuid.uuid4().hex[:10]}"
     total = 12
@@ -205,7 +209,7 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
         behind = sink_settings.model_copy(update={"es_url": f"http://{es.address}"})
         cut_off = bootstrap.archiver(behind)
         enqueue = partial(
-            enqueue_archive_batch,
+            enqueue_archive_spool,
             queue=f"{queue}-unserved",
             broker_url=f"redis://{redis.address}/0",
         )
@@ -221,8 +225,7 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
             hashlib.sha256(m.data).hexdigest() for m in copies.messages if token.encode() in m.data
         }
         assert len(shas) == total
-        pending = {m.sha256 for m in archiver.store.pending() if m.sha256 in shas}
-        assert pending == shas  # nothing was indexed or queued: only the marks hold the work
+        assert shas <= set(spooled(archiver))  # nothing filed or queued: only the spool has them
 
         es.restore()
         redis.restore()
@@ -231,7 +234,7 @@ def test_es_and_redis_down_mail_is_accepted_and_reconciled_exactly_once(
         cut_off.close()
 
     assert summary.failed == 0 and summary.indexed == total
-    assert again.pending == 0
+    assert again.pending == 0 and again.segments == 0
     assert count(archiver, token) == total
     for sha256 in shas:
         doc = archiver.index.get(sha256)

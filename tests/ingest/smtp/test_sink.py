@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from archiver.models import SpoolSegment
 from archiver.pipeline import Archiver
 from archiver.reconcile import reconcile
 from archiver.settings import Settings
 from tests.support.journal_report import INNER, journal_report
-from tests.support.smtp_sink import running_sink
+from tests.support.smtp_sink import running_sink, spooled
 
 pytestmark = pytest.mark.services
 
@@ -40,12 +41,12 @@ def wait_until(condition: Callable[[], object], timeout: float = 30) -> None:
 
 
 @pytest.fixture
-def sent() -> list[str]:
+def sent() -> list[SpoolSegment]:
     return []
 
 
 @pytest.fixture
-def sink(archiver: Archiver, settings: Settings, sent: list[str]) -> Iterator[Settings]:
+def sink(archiver: Archiver, settings: Settings, sent: list[SpoolSegment]) -> Iterator[Settings]:
     with running_sink(archiver, settings, sent.extend) as sink_settings:
         yield sink_settings
 
@@ -69,19 +70,19 @@ def client(sink: Settings) -> smtplib.SMTP:
     return smtplib.SMTP("127.0.0.1", sink.smtp_port, local_hostname="mta.example.net", timeout=30)
 
 
-def test_250_means_stored_with_its_envelope_and_marked_for_indexing(
-    archiver: Archiver, sink: Settings, sent: list[str]
+def test_250_means_spooled_with_its_envelope_then_filed_and_indexed(
+    archiver: Archiver, sink: Settings, sent: list[SpoolSegment]
 ) -> None:
     raw = message("durable-250")
     sha256 = hashlib.sha256(raw).hexdigest()
 
     deliver(sink, "Boss@Example.com", ["team@example.com", "hidden@example.com"], raw)
 
-    # stored before the 250 came back: no waiting here
-    assert archiver.store.get(sha256) == raw
-    (record,) = archiver.store.records(sha256)
-    envelope = record.source.envelope
-    assert envelope is not None and record.source.kind == "smtp"
+    # durable before the 250 came back (no waiting here): bytes and envelope in a spool segment
+    ((segment, entry),) = spooled(archiver)[sha256]
+    assert entry.raw == raw
+    envelope = entry.source.envelope
+    assert envelope is not None and entry.source.kind == "smtp"
     assert envelope.mail_from == "Boss@Example.com"
     assert envelope.rcpt_to == ["team@example.com", "hidden@example.com"]
     assert (envelope.client_address, envelope.helo, envelope.tls) == (
@@ -89,16 +90,19 @@ def test_250_means_stored_with_its_envelope_and_marked_for_indexing(
         "mta.example.net",
         False,
     )
-    assert [m.sha256 for m in archiver.store.pending_marks(sha256)] == [sha256]
-    wait_until(lambda: sent == [sha256])
+    wait_until(lambda: segment.key in {s.key for s in sent})  # the filing task was sent
+    assert not archiver.store.exists(sha256)  # filed by the worker, not by the sink
 
     summary = reconcile(archiver)
 
     assert summary.failed == 0 and summary.indexed >= 1
+    assert archiver.store.get(sha256) == raw
+    (record,) = archiver.store.records(sha256)
+    assert record.source == entry.source
     doc = archiver.index.get(sha256)
     assert doc is not None
     assert doc["envelope_to"] == ["hidden@example.com", "team@example.com"]
-    assert archiver.store.pending_marks(sha256) == []
+    assert sha256 not in spooled(archiver)  # filed segments are dropped
 
 
 def test_same_bytes_with_another_envelope_keeps_both_envelopes(
@@ -136,9 +140,11 @@ def test_utf8_envelope_and_8bit_body_are_archived_byte_exact(
     )
 
     sha256 = hashlib.sha256(raw).hexdigest()
+    ((_, entry),) = spooled(archiver)[sha256]
+    assert entry.raw == raw
+    assert entry.source.envelope is not None and entry.source.envelope.rcpt_to == ["李四@例子.cn"]
+    reconcile(archiver)
     assert archiver.store.get(sha256) == raw
-    envelope = archiver.store.records(sha256)[0].source.envelope
-    assert envelope is not None and envelope.rcpt_to == ["李四@例子.cn"]
 
 
 def test_oversized_message_gets_552_and_nothing_is_stored(
@@ -156,7 +162,7 @@ def test_oversized_message_gets_552_and_nothing_is_stored(
             smtp.rcpt("b@example.com")
             code, _ = smtp.data(raw)
             assert code == 552
-    assert not archiver.store.exists(hashlib.sha256(raw).hexdigest())
+    assert hashlib.sha256(raw).hexdigest() not in spooled(archiver)
 
 
 def test_client_outside_the_allow_list_gets_550(archiver: Archiver, settings: Settings) -> None:
@@ -183,13 +189,17 @@ def test_too_many_recipients_get_452(archiver: Archiver, settings: Settings) -> 
 
 
 def test_journal_report_is_unwrapped_and_both_are_kept(
-    archiver: Archiver, sink: Settings, sent: list[str]
+    archiver: Archiver, sink: Settings, sent: list[SpoolSegment]
 ) -> None:
     report = journal_report()
 
     deliver(sink, "journal-sender@contoso.com", ["journal@archive.example"], report)
 
     inner_sha, report_sha = hashlib.sha256(INNER).hexdigest(), hashlib.sha256(report).hexdigest()
+    spool = spooled(archiver)
+    assert spool[inner_sha][0][0] == spool[report_sha][0][0]  # one delivery, one segment
+    wait_until(lambda: spool[inner_sha][0][0].key in {s.key for s in sent})
+    reconcile(archiver)
     assert archiver.store.get(inner_sha) == INNER
     assert archiver.store.get(report_sha) == report
     inner_source = archiver.store.records(inner_sha)[0].source
@@ -198,10 +208,6 @@ def test_journal_report_is_unwrapped_and_both_are_kept(
     assert "dave@contoso.com" in inner_source.envelope.rcpt_to  # the BCC recipient
     assert inner_source.attributes["journal_bcc"] == "dave@contoso.com"
     assert archiver.store.records(report_sha)[0].source.attributes == {"journal_inner": inner_sha}
-    wait_until(lambda: sorted(sent) == sorted([inner_sha, report_sha]))
-
-    reconcile(archiver)
-
     doc = archiver.index.get(inner_sha)
     assert doc is not None and doc["subject"] == "季度合同审批"
     assert "dave@contoso.com" in doc["envelope_to"]
@@ -243,5 +249,5 @@ def test_starttls_required_before_mail_and_recorded(
         smtp.starttls(context=ssl._create_unverified_context())
         smtp.ehlo()
         assert smtp.sendmail("a@example.com", ["b@example.com"], raw) == {}
-    envelope = archiver.store.records(hashlib.sha256(raw).hexdigest())[0].source.envelope
-    assert envelope is not None and envelope.tls is True
+    ((_, entry),) = spooled(archiver)[hashlib.sha256(raw).hexdigest()]
+    assert entry.source.envelope is not None and entry.source.envelope.tls is True
