@@ -74,10 +74,13 @@ class Settings(BaseSettings):
     smtp_auth_password: str = ""
     smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
     smtp_spool_committers: int = Field(
-        2, description="spool segments the SMTP sink writes at once (see archiver/spool.py)"
+        1, description="spool segments the SMTP sink writes at once (see archiver/spool.py)"
+    )
+    smtp_spool_linger: float = Field(
+        0.02, description="seconds a spool segment waits for more deliveries before it is written"
     )
     smtp_batch_window: float = Field(
-        0.1, description="seconds the sink gathers spooled messages into one filing task"
+        0.3, description="seconds the sink gathers spooled messages into one filing task"
     )
     smtp_batch_size: int = Field(200, description="messages per filing task at most")
     smtp_refresh_on_file: bool = Field(

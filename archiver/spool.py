@@ -22,6 +22,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -101,12 +102,23 @@ class GroupCommit:
     """Writes entries to the spool, several deliveries per segment when they arrive together.
 
     `committers` segments may be in flight at once; each takes everything that arrived while
-    the others were busy (up to max_bytes). Every caller's future resolves when the segment
-    holding its entries is durable, or fails with the write's error."""
+    the others were busy (up to max_bytes), and what arrives within `linger` seconds of its
+    first delivery: between bursts, deliveries a few milliseconds apart then share a segment
+    instead of costing the object store three requests each (write, read, delete). Every
+    caller's future resolves when the segment holding its entries is durable, or fails with
+    the write's error."""
 
-    def __init__(self, write: WriteSegment, *, committers: int = 4, max_bytes: int = 32 << 20):
+    def __init__(
+        self,
+        write: WriteSegment,
+        *,
+        committers: int = 4,
+        max_bytes: int = 32 << 20,
+        linger: float = 0.0,
+    ):
         self.write = write
         self.max_bytes = max_bytes
+        self.linger = linger
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._run, name=f"spool-commit-{i}", daemon=True)
@@ -137,9 +149,12 @@ class GroupCommit:
 
     def _gather(self, first: _Waiting) -> tuple[list[_Waiting], bool]:
         group, size = [first], first.size
+        # Linger only for a delivery that found nobody waiting with it: under load the
+        # queue already holds the next segment's worth, and waiting would only slow it.
+        until = time.monotonic() + (self.linger if self._queue.empty() else 0.0)
         while size < self.max_bytes:
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
             except queue.Empty:
                 break
             if item is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -95,17 +96,23 @@ class Connection:
 
 
 async def _send(
-    port: int, messages: list[bytes], outcomes: Outcomes, base: int, interval: float
+    port: int,
+    messages: list[bytes],
+    outcomes: Outcomes,
+    base: int,
+    interval: float,
+    offset: float = 0.0,
 ) -> None:
     """One SMTP connection sending its share; with an interval, one message per interval at
-    most (a paced run measures the pipeline's latency below its capacity)."""
+    most, starting `offset` seconds in (a paced run measures the pipeline's latency below its
+    capacity; the offsets spread the connections' messages evenly instead of in lockstep)."""
     done = 0
     try:
         conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
         await conn.reply()
         conn.writer.write(b"EHLO bench.example\r\n")
         await conn.reply()
-        begin = time.monotonic()
+        begin = time.monotonic() + offset
         for i, raw in enumerate(messages):
             if (wait := begin + i * interval - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
@@ -128,10 +135,11 @@ async def _send_all(
 ) -> None:
     share = -(-len(raws) // concurrency)
     interval = concurrency / rate if rate else 0.0
+    starts = range(0, len(raws), share)
     await asyncio.gather(
         *(
-            _send(port, raws[i : i + share], outcomes, i, interval)
-            for i in range(0, len(raws), share)
+            _send(port, raws[i : i + share], outcomes, i, interval, interval * n / len(starts))
+            for n, i in enumerate(starts)
         )
     )
 
@@ -407,8 +415,15 @@ def _timed(
     watcher.start()
     print(f"load average before: {_load()}")
     before = proc_cpu.Snapshot.take()
+    worker = next(g for g in groups if g.name == "worker")
     start = time.monotonic()
-    asyncio.run(_send_all(port, raws, outcomes, args.concurrency, args.rate))
+    if args.defer_indexing:
+        _signal_tree(before, worker, signal.SIGSTOP)
+    try:
+        asyncio.run(_send_all(port, raws, outcomes, args.concurrency, args.rate))
+    finally:
+        if args.defer_indexing:
+            _signal_tree(proc_cpu.Snapshot.take(), worker, signal.SIGCONT)
     sent = time.monotonic() - start
     deadline = time.monotonic() + max(120.0, sent * 3)
     while len(watcher.searchable) < len(outcomes.accepted) and time.monotonic() < deadline:
@@ -422,7 +437,8 @@ def _timed(
     print(
         f"accepted: {len(outcomes.accepted)}/{len(raws)} in {sent:.1f} s = "
         f"{len(outcomes.accepted) / sent:.0f} msg/s (concurrency {args.concurrency}"
-        f"{f', paced at {args.rate:g} msg/s' if args.rate else ''})"
+        f"{f', paced at {args.rate:g} msg/s' if args.rate else ''}"
+        f"{', worker stopped until all were sent' if args.defer_indexing else ''})"
     )
     _report_replies(outcomes, len(raws))
     _report_latency(outcomes, watcher.searchable, ids, start)
@@ -431,6 +447,13 @@ def _timed(
         f"took {watcher.took_ms / 1000:.1f} s in Elasticsearch (included in its CPU below)"
     )
     _report_cpu(groups, before, after, wall, len(outcomes.accepted))
+
+
+def _signal_tree(snapshot: proc_cpu.Snapshot, group: proc_cpu.Group, signum: int) -> None:
+    """Stop or resume the worker with its pool processes (--defer-indexing)."""
+    for pid in snapshot.members(group):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def main() -> None:
@@ -450,6 +473,13 @@ def main() -> None:
         default=0.1,
         help="seconds between the watcher's searches: the latency's resolution, and a load on "
         "Elasticsearch",
+    )
+    parser.add_argument(
+        "--defer-indexing",
+        action="store_true",
+        help="stop the worker while mail is sent and resume it after: acceptance measured with "
+        "the machine to itself (as when indexing runs elsewhere); the latency then includes "
+        "the whole backlog",
     )
     args = parser.parse_args()
 

@@ -140,7 +140,9 @@ class JournalHandler:
             ipaddress.ip_network(n, strict=False) for n in settings.smtp_allowed_networks
         ]
         self.spool = GroupCommit(
-            archiver.store.write_spool, committers=committers or settings.smtp_spool_committers
+            archiver.store.write_spool,
+            committers=committers or settings.smtp_spool_committers,
+            linger=settings.smtp_spool_linger,
         )
         self.batcher = Batcher(enqueue, settings.smtp_batch_window, settings.smtp_batch_size)
 
