@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         0.3, description="seconds the sink gathers spooled messages into one filing task"
     )
     smtp_batch_size: int = Field(200, description="messages per filing task at most")
+    smtp_hold_filing_back_to_back: float = Field(
+        0.01,
+        description="while MTAs send their next message within this many seconds of the 250 "
+        "(they have a queue for the sink), filing tasks are held back: accepting comes first "
+        "(0: never hold)",
+    )
+    smtp_hold_filing_max: float = Field(
+        60.0, description="seconds filing tasks are held back at most (below RECONCILE_MIN_AGE)"
+    )
     smtp_refresh_on_file: bool = Field(
         True,
         description="refresh the index once a filing task is done: SMTP mail is searchable at "

@@ -21,6 +21,8 @@ import signal
 import ssl
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -144,7 +146,15 @@ class JournalHandler:
             committers=committers or settings.smtp_spool_committers,
             linger=settings.smtp_spool_linger,
         )
-        self.batcher = Batcher(enqueue, settings.smtp_batch_window, settings.smtp_batch_size)
+        self.batcher = Batcher(
+            enqueue,
+            settings.smtp_batch_window,
+            settings.smtp_batch_size,
+            back_to_back=settings.smtp_hold_filing_back_to_back,
+            max_hold=settings.smtp_hold_filing_max,
+        )
+        # when each connection last had a 250 (gone with the connection)
+        self._answered: weakref.WeakKeyDictionary[SmtpSession, float] = weakref.WeakKeyDictionary()
 
     def close(self) -> None:
         self.spool.close()
@@ -178,6 +188,9 @@ class JournalHandler:
             return NOT_ALLOWED
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        answered = self._answered.get(session)
+        if answered is not None:
+            self.batcher.next_mail_after(time.monotonic() - answered)
         return "250 2.1.0 OK"
 
     async def handle_RCPT(
@@ -237,6 +250,7 @@ class JournalHandler:
         # Filing is the worker's business: handed to the batcher, and a lost send is
         # recovered by the reconciler from the spool.
         self.batcher.add(segment, len(entries))
+        self._answered[session] = time.monotonic()  # see Batcher: is the MTA queueing?
         return f"250 2.0.0 OK queued as {queue_id}"
 
     def entries(self, raw: bytes, source: Source) -> list[SpoolEntry]:
@@ -273,18 +287,44 @@ class JournalHandler:
 
 class Batcher:
     """Gathers written segments into one filing task per window (or per `size` messages): the
-    worker files them with one bulk request instead of a task per delivery."""
+    worker files them with one bulk request instead of a task per delivery.
 
-    def __init__(self, send: Enqueue, window: float, size: int) -> None:
+    Accepting comes first. While the MTAs have queues for the sink, the tasks are held back,
+    for at most `max_hold` seconds: on a shared machine indexing would take the CPU that
+    accepting needs, the spool keeps the mail safe meanwhile, and the worker files the backlog
+    (in full-size tasks) once the burst is over. An MTA with a queue sends its next message the
+    moment it has our 250; so the sink is saturated while, over the last window, the median
+    time from a 250 to the same connection's next MAIL is under `back_to_back` seconds.
+    `back_to_back` 0 never holds."""
+
+    def __init__(
+        self,
+        send: Enqueue,
+        window: float,
+        size: int,
+        *,
+        back_to_back: float = 0.0,
+        max_hold: float = 0.0,
+    ) -> None:
         self.send = send
         self.window = window
         self.size = max(1, size)
+        self.back_to_back = back_to_back
+        self.max_hold = max_hold
+        self._gaps: deque[tuple[float, float]] = deque()  # (when, seconds from 250 to MAIL)
+        self._gaps_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[SpoolSegment, int] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="smtp-enqueue", daemon=True)
         self._thread.start()
 
     def add(self, segment: SpoolSegment, messages: int) -> None:
         self._queue.put((segment, messages))
+
+    def next_mail_after(self, seconds: float) -> None:
+        """A connection sent MAIL this long after its previous message's 250."""
+        if self.back_to_back:
+            with self._gaps_lock:
+                self._gaps.append((time.monotonic(), seconds))
 
     def close(self) -> None:
         """Send what is gathered, then stop."""
@@ -293,25 +333,48 @@ class Batcher:
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
-            batch, stop = self._gather(first)
-            self._flush(list(batch.values()))
+            gathered, stop = self._gather(first)
+            for task in _tasks(gathered, self.size):
+                self._flush(task)
             if stop:
                 return
 
-    def _gather(self, first: tuple[SpoolSegment, int]) -> tuple[dict[str, SpoolSegment], bool]:
-        batch = {first[0].key: first[0]}
-        messages = first[1]
-        deadline = time.monotonic() + self.window
-        while messages < self.size and (left := deadline - time.monotonic()) > 0:
+    def _gather(
+        self, first: tuple[SpoolSegment, int]
+    ) -> tuple[dict[str, tuple[SpoolSegment, int]], bool]:
+        gathered: dict[str, tuple[SpoolSegment, int]] = {}
+        messages, since = 0, time.monotonic()
+        item: tuple[SpoolSegment, int] | None = first
+        deadline = since + self.window
+        while True:
+            if item is not None:
+                known = gathered.get(item[0].key, (item[0], 0))[1]
+                gathered[item[0].key] = (item[0], known + item[1])
+                messages += item[1]
+            left = deadline - time.monotonic()
+            if left <= 0 or messages >= self.size:
+                if not self._saturated(since):
+                    return gathered, False
+                if left <= 0:
+                    deadline = time.monotonic() + self.window
+                    left = self.window
             try:
                 item = self._queue.get(timeout=left)
             except queue.Empty:
-                break
+                item = None
+                continue
             if item is None:
-                return batch, True
-            batch[item[0].key] = item[0]
-            messages += item[1]
-        return batch, False
+                return gathered, True
+
+    def _saturated(self, holding_since: float) -> bool:
+        now = time.monotonic()
+        if not self.back_to_back or now - holding_since >= self.max_hold:
+            return False
+        with self._gaps_lock:
+            while self._gaps and self._gaps[0][0] < now - self.window:
+                self._gaps.popleft()
+            gaps = sorted(gap for _, gap in self._gaps)
+        return len(gaps) >= 2 and gaps[len(gaps) // 2] < self.back_to_back
 
     def _flush(self, batch: list[SpoolSegment]) -> None:
         try:
@@ -321,6 +384,19 @@ class Batcher:
                 "could not queue filing; the reconciler will file these",
                 extra={"segments": [s.key for s in batch][:5], "error": str(exc)},
             )
+
+
+def _tasks(gathered: dict[str, tuple[SpoolSegment, int]], size: int) -> list[list[SpoolSegment]]:
+    """The segments in tasks of at most `size` messages (a segment is never split)."""
+    tasks: list[list[SpoolSegment]] = [[]]
+    filled = 0
+    for segment, count in gathered.values():
+        if tasks[-1] and filled + count > size:
+            tasks.append([])
+            filled = 0
+        tasks[-1].append(segment)
+        filled += count
+    return tasks
 
 
 def _client(session: SmtpSession) -> str:
