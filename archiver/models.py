@@ -143,6 +143,9 @@ class SpoolSegment(BaseModel):
     key: str
     version: str | None = None
     written_at: datetime | None = None
+    # The bytes as written, handed on in memory (and in a small filing task) so the worker need
+    # not read them back from S3; never part of a stored record.
+    data: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class TaskFailure(BaseModel):

@@ -97,11 +97,13 @@ def _read_segments(
     task: str,
     failures: FailureLog | None,
 ) -> list[tuple[SpoolSegment, list[SpoolEntry]]]:
-    """Each readable segment with its entries. S3 reads run in parallel."""
+    """Each readable segment with its entries: the bytes the task carried, or read from S3 (in
+    parallel). Either way each message is checked against its SHA-256."""
 
     def read(segment: SpoolSegment) -> tuple[SpoolSegment, list[SpoolEntry] | None]:
         try:
-            return segment, decode_segment(segment.key, archiver.store.read_spool(segment))
+            data = segment.data if segment.data is not None else archiver.store.read_spool(segment)
+            return segment, decode_segment(segment.key, data)
         except SpoolSegmentNotFound:
             return segment, None
         except SpoolCorrupt as exc:

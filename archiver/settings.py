@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     smtp_hold_filing_max: float = Field(
         60.0, description="seconds filing tasks are held back at most (below RECONCILE_MIN_AGE)"
     )
+    smtp_inline_bytes: int = Field(
+        2 << 20,
+        description="spool bytes a filing task carries itself (saves the worker reading them "
+        "back from S3); more are read from S3",
+    )
     smtp_refresh_on_file: bool = Field(
         True,
         description="refresh the index once a filing task is done: SMTP mail is searchable at "

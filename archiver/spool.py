@@ -164,8 +164,10 @@ class GroupCommit:
         return group, False
 
     def _commit(self, group: list[_Waiting]) -> None:
+        data = encode_segment([e for w in group for e in w.entries])
         try:
-            segment = self.write(encode_segment([e for w in group for e in w.entries]))
+            segment = self.write(data)
+            segment.data = data
         except Exception as exc:  # every waiting delivery must hear of it (and answer 451)
             for waiting in group:
                 waiting.done.set_exception(exc)

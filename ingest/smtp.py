@@ -152,6 +152,7 @@ class JournalHandler:
             settings.smtp_batch_size,
             back_to_back=settings.smtp_hold_filing_back_to_back,
             max_hold=settings.smtp_hold_filing_max,
+            inline_bytes=settings.smtp_inline_bytes,
         )
         # when each connection last had a 250 (gone with the connection)
         self._answered: weakref.WeakKeyDictionary[SmtpSession, float] = weakref.WeakKeyDictionary()
@@ -287,7 +288,9 @@ class JournalHandler:
 
 class Batcher:
     """Gathers written segments into one filing task per window (or per `size` messages): the
-    worker files them with one bulk request instead of a task per delivery.
+    worker files them with one bulk request instead of a task per delivery. Up to
+    `inline_bytes` of each batch's segments travel inside its tasks (the worker need not read
+    them back); the memory a long hold keeps is bounded by it too.
 
     Accepting comes first. While the MTAs have queues for the sink, the tasks are held back,
     for at most `max_hold` seconds: on a shared machine indexing would take the CPU that
@@ -305,8 +308,10 @@ class Batcher:
         *,
         back_to_back: float = 0.0,
         max_hold: float = 0.0,
+        inline_bytes: int = 0,
     ) -> None:
         self.send = send
+        self.inline_bytes = inline_bytes
         self.window = window
         self.size = max(1, size)
         self.back_to_back = back_to_back
@@ -343,11 +348,15 @@ class Batcher:
         self, first: tuple[SpoolSegment, int]
     ) -> tuple[dict[str, tuple[SpoolSegment, int]], bool]:
         gathered: dict[str, tuple[SpoolSegment, int]] = {}
-        messages, since = 0, time.monotonic()
+        messages, since, inline = 0, time.monotonic(), 0
         item: tuple[SpoolSegment, int] | None = first
         deadline = since + self.window
         while True:
             if item is not None:
+                if item[0].key not in gathered:  # bytes beyond the budget: the worker reads S3
+                    inline += len(item[0].data or b"")
+                    if inline > self.inline_bytes:
+                        item[0].data = None
                 known = gathered.get(item[0].key, (item[0], 0))[1]
                 gathered[item[0].key] = (item[0], known + item[1])
                 messages += item[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -118,7 +119,7 @@ def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
     current = get_settings()
     summary = file_spooled(
         _archiver(),
-        [SpoolSegment.model_validate(s) for s in segments],
+        segments_of(segments),
         task=archive_spool.name,
         refresh=current.smtp_refresh_on_file,
     )
@@ -168,7 +169,7 @@ def _record_failure(
     if sender.name == archive_raw.name:
         failures = [TaskFailure(sha256=str(args[0]), **common)]
     else:
-        failures = [TaskFailure(segment=SpoolSegment.model_validate(s), **common) for s in args[0]]
+        failures = [TaskFailure(segment=s, **common) for s in segments_of(args[0])]
     for failure in failures:
         _failures().record_safely(failure)
 
@@ -188,7 +189,30 @@ def enqueue_archive_spool(
     segments: list[SpoolSegment], *, queue: str | None = None, broker_url: str | None = None
 ) -> None:
     """Send archive_spool for written segments; raises when the broker cannot be reached."""
-    _send(archive_spool, ([s.model_dump(mode="json") for s in segments],), queue, broker_url)
+    _send(archive_spool, (task_args(segments),), queue, broker_url)
+
+
+def task_args(segments: list[SpoolSegment]) -> list[dict[str, Any]]:
+    """The segments as archive_spool's JSON argument. Those that still hold their bytes carry
+    them (the sink keeps them for small batches); segments_of reads them back."""
+    return [
+        {
+            **s.model_dump(mode="json"),
+            **({"data": base64.b64encode(s.data).decode()} if s.data else {}),
+        }
+        for s in segments
+    ]
+
+
+def segments_of(task_args: list[dict[str, Any]]) -> list[SpoolSegment]:
+    """The segments an archive_spool task names, with the bytes it carried."""
+    segments: list[SpoolSegment] = []
+    for arg in task_args:
+        data = arg.get("data")
+        segment = SpoolSegment.model_validate({k: v for k, v in arg.items() if k != "data"})
+        segment.data = base64.b64decode(data) if data else None
+        segments.append(segment)
+    return segments
 
 
 def enqueue_retry(failure: TaskFailure) -> None:

@@ -13,10 +13,11 @@ import pytest
 from archiver import bootstrap
 from archiver.adapters.s3 import S3JsonStore
 from archiver.failures import FailureLog
-from archiver.models import Envelope, Source
+from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline import Archiver
 from archiver.reconcile import file_spooled, reconcile, reconcile_all
 from archiver.settings import Settings
+from archiver.spool import SpoolEntry, encode_segment
 from bench.cleanup import drop_bucket
 from tests.support.smtp_sink import spool, spooled
 
@@ -177,3 +178,14 @@ def test_reconcile_all_finds_stored_messages_that_were_never_indexed(own: Archiv
     doc = own.index.get(sha256)
     assert doc is not None and doc["envelope_to"] == ["c@x.cn"]
     assert reconcile_all(own).indexed == 0
+
+
+def test_a_segment_carrying_its_bytes_is_filed_without_reading_s3(own: Archiver) -> None:
+    raw = message(f"inline-{uuid.uuid4().hex}")
+    data = encode_segment([SpoolEntry(raw, smtp_source("a@x.cn"))])
+    never_written = SpoolSegment(key="spool/never-written.mvs", version="none", data=data)
+
+    summary = file_spooled(own, [never_written])
+
+    assert (summary.indexed, summary.failed) == (1, 0)
+    assert own.store.get(hashlib.sha256(raw).hexdigest()) == raw

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from archiver.models import Envelope, Source
+from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline import Archiver
 
 pytestmark = pytest.mark.services
@@ -59,3 +60,18 @@ def test_archive_raw_of_a_missing_object_fails_visibly(worker: None) -> None:
 
     with pytest.raises(Exception, match="no archived message with id"):
         archive_raw.delay("f" * 64).get(timeout=60)
+
+
+def test_filing_tasks_carry_segment_bytes_through_json() -> None:
+    from ingest.tasks import segments_of, task_args
+
+    carrying = SpoolSegment(key="spool/a.mvs", version="v1", data=b"\x00\xffbytes\r\n")
+    plain = SpoolSegment(key="spool/b.mvs", version="v2")
+
+    back = segments_of(json.loads(json.dumps(task_args([carrying, plain]))))
+
+    assert [(s.key, s.version, s.data) for s in back] == [
+        ("spool/a.mvs", "v1", b"\x00\xffbytes\r\n"),
+        ("spool/b.mvs", "v2", None),
+    ]
+    assert "data" not in back[0].model_dump()  # never part of a stored record

@@ -101,3 +101,15 @@ def test_a_hold_ends_after_max_hold_even_if_the_burst_goes_on() -> None:
 
     assert 0.6 <= time.monotonic() - start < 5
     batcher.close()
+
+
+def test_segments_beyond_the_inline_budget_lose_their_bytes_not_their_place() -> None:
+    sent: list[list[SpoolSegment]] = []
+    batcher = Batcher(sent.append, window=30, size=3, inline_bytes=250)
+
+    for i in range(3):
+        batcher.add(SpoolSegment(key=f"spool/{i}.mvs", data=b"x" * 100), 1)
+    batcher.close()
+
+    ((first, second, third),) = sent
+    assert (first.data, second.data, third.data) == (b"x" * 100, b"x" * 100, None)
