@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import cached_property
 
 from archiver.errors import SpoolCorrupt
 from archiver.models import Source, SpoolSegment
@@ -43,7 +44,7 @@ class SpoolEntry:
     raw: bytes
     source: Source
 
-    @property
+    @cached_property  # asked for by the sink's log, the encoder and the filing: hashed once
     def sha256(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
 

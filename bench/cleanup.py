@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from minio.deleteobjects import DeleteObject
 
 from archiver import bootstrap
@@ -49,6 +50,14 @@ def drop_index(client: Any, alias: str) -> None:
     client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
     if client.indices.exists_index_template(name=f"{alias}-template"):
         client.indices.delete_index_template(name=f"{alias}-template")
+
+
+def drop_queue(settings: Settings) -> None:
+    """A throwaway Celery queue and kombu's binding records of it (they outlive the worker)."""
+    name = settings.celery_queue
+    client = redis.Redis.from_url(settings.redis_url)
+    client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    client.close()
 
 
 def throwaway_settings(base: Settings, name: str) -> Settings:

@@ -34,13 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from archiver import bootstrap
 from archiver.adapters.elastic import ElasticIndex
 from archiver.settings import Settings, get_settings
 from bench import proc_cpu
-from bench.cleanup import drop_bucket, drop_index
+from bench.cleanup import drop_bucket, drop_index, drop_queue
 from bench.mailgen import generate
 
 REPLY_TIMEOUT = 120.0
@@ -191,14 +189,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _drop_queue(settings: Settings) -> None:
-    """The run's Celery queue and kombu's binding records of it (they outlive the worker)."""
-    name = settings.celery_queue
-    client = redis.Redis.from_url(settings.redis_url)
-    client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    client.close()
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -521,7 +511,7 @@ def main() -> None:
                 _stop(process)
             drop_index(bootstrap.search_index(settings).client, settings.es_index)
             drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
-            _drop_queue(settings)
+            drop_queue(settings)
         _report_sink_log(sink_log)
 
 

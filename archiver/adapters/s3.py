@@ -20,6 +20,7 @@ from archiver.errors import (
     BackendUnavailable,
     IntegrityError,
     MessageNotFound,
+    NotFound,
     SpoolSegmentNotFound,
 )
 from archiver.models import Source, SourceRecord, SpoolSegment
@@ -90,13 +91,14 @@ class S3RawStore:
         encoded = _encode_record(record) if record else None
         # The first source rides in the object's metadata (one request instead of two);
         # one too large for S3's 2 KB metadata limit gets an object of its own.
-        if encoded and len(encoded) <= _MAX_META_RECORD:
+        in_meta = encoded is not None and len(encoded) <= _MAX_META_RECORD
+        if in_meta and encoded:
             meta[f"x-amz-meta-{_RECORD_META}"] = encoded
         elif record:
             self.put_record(record)
         if self._put_if_absent(raw_key(sha256), raw, meta):
             return sha256, True
-        if record and encoded and len(encoded) <= _MAX_META_RECORD:
+        if record and in_meta:
             self.put_record(record)  # stored before: this delivery's source on its own
         return sha256, False
 
@@ -116,7 +118,7 @@ class S3RawStore:
         return True
 
     def get(self, sha256: str) -> bytes:
-        data = self._get_bytes(raw_key(sha256), sha256)
+        data = self._get_bytes(raw_key(sha256), MessageNotFound(sha256))
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise IntegrityError(sha256, actual)
@@ -147,7 +149,7 @@ class S3RawStore:
             if encoded:
                 found.append(_decode_record(encoded))
             for obj in self.client.list_objects(self.bucket, prefix=record_prefix(sha256)):
-                body = self._get_bytes(obj.object_name, sha256)
+                body = self._get_bytes(obj.object_name, MessageNotFound(sha256))
                 found.append(SourceRecord.model_validate(json.loads(body)))
         except S3Error as exc:
             if exc.code in _MISSING:
@@ -181,19 +183,9 @@ class S3RawStore:
         return SpoolSegment(key=key, version=result.version_id, written_at=now)
 
     def read_spool(self, segment: SpoolSegment) -> bytes:
-        try:
-            response = self.client.get_object(self.bucket, segment.key, version_id=segment.version)
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                raise SpoolSegmentNotFound(segment.key) from exc
-            _unavailable(exc)
-        except Exception as exc:
-            _unavailable(exc)
-        try:
-            return bytes(response.read())
-        finally:
-            response.close()
-            response.release_conn()
+        return self._get_bytes(
+            segment.key, SpoolSegmentNotFound(segment.key), version=segment.version
+        )
 
     def spooled(self) -> Iterator[SpoolSegment]:
         try:
@@ -242,12 +234,13 @@ class S3RawStore:
         except Exception as exc:
             _unavailable(exc)
 
-    def _get_bytes(self, key: str, sha256: str) -> bytes:
+    def _get_bytes(self, key: str, missing: NotFound, *, version: str | None = None) -> bytes:
+        """The object's bytes; `missing` is raised when there is no such object (version)."""
         try:
-            response = self.client.get_object(self.bucket, key)
+            response = self.client.get_object(self.bucket, key, version_id=version)
         except S3Error as exc:
             if exc.code in _MISSING:
-                raise MessageNotFound(sha256) from exc
+                raise missing from exc
             _unavailable(exc)
         except Exception as exc:
             _unavailable(exc)
@@ -273,7 +266,7 @@ class S3JsonStore:
 
     def get_json(self, key: str) -> dict[str, Any] | None:
         try:
-            data = self._store._get_bytes(self.PREFIX + key, key)
+            data = self._store._get_bytes(self.PREFIX + key, MessageNotFound(key))
         except MessageNotFound:
             return None
         value: dict[str, Any] = json.loads(data)

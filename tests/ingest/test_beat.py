@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from archiver.models import Envelope, Source
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, wait_until
-from tests.support.smtp_sink import spool, spooled
+from tests.support.smtp_sink import smtp_delivery, spool, spooled
 
 pytestmark = pytest.mark.services
 
@@ -23,13 +21,7 @@ def test_scheduled_reconcile_files_a_spooled_but_never_queued_message(
     archiver: Archiver, settings: Settings, tmp_path: Path
 ) -> None:
     token = f"beat{uuid.uuid4().hex[:10]}"
-    raw = f"From: a@example.com\r\nSubject: {token}\r\n\r\nscheduled {token}\r\n".encode()
-    source = Source(
-        kind="smtp",
-        detail=token,
-        received_at=datetime.now(UTC),
-        envelope=Envelope(mail_from="a@example.com", rcpt_to=["hidden@example.com"]),
-    )
+    raw, source = smtp_delivery(token, "hidden@example.com")
     spool(archiver, (raw, source))  # no task sent: only the spool holds it
     sha256 = hashlib.sha256(raw).hexdigest()
     env = mailvault_env(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,11 +15,11 @@ import pytest
 
 from archiver import bootstrap
 from archiver.failures import FailureLog
-from archiver.models import Envelope, Source, TaskFailure
+from archiver.models import TaskFailure
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, run_cli, wait_until
-from tests.support.smtp_sink import spool, spooled
+from tests.support.smtp_sink import smtp_delivery, spool, spooled
 from tests.support.tcpproxy import proxy
 
 pytestmark = pytest.mark.services
@@ -37,13 +36,7 @@ def test_exhausted_retries_are_recorded_and_retry_files_the_segment(
     from ingest.tasks import enqueue_archive_spool
 
     token = f"fail{uuid.uuid4().hex[:10]}"
-    raw = f"From: a@example.com\r\nSubject: {token}\r\n\r\nretry me {token}\r\n".encode()
-    source = Source(
-        kind="smtp",
-        detail=token,
-        received_at=datetime.now(UTC),
-        envelope=Envelope(mail_from="a@example.com", rcpt_to=["audit@example.com"]),
-    )
+    raw, source = smtp_delivery(token, "audit@example.com")
     segment = spool(archiver, (raw, source))
     sha256 = hashlib.sha256(raw).hexdigest()
     queue = f"{settings.celery_queue}-failures"

@@ -33,7 +33,7 @@ from archiver.models import Source
 from archiver.pipeline import Archiver, Incoming
 from archiver.settings import Settings
 from ingest.imap import connect, poller, quote
-from tests.support.dovecot import PASSWORD, CuttingProxy, Dovecot
+from tests.support.dovecot import PASSWORD, CuttingProxy, Dovecot, new_user, running_dovecot
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.services
@@ -45,16 +45,13 @@ FOLDERS = ["INBOX", "归档", "归档.二〇二四", "项目 & 合同"]
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.stop()
+    with running_dovecot() as server:
+        yield server
 
 
 @pytest.fixture
 def user(dovecot: Dovecot) -> str:
-    # any user name logs in with PASSWORD; a fresh one is an empty mailbox
-    return f"u{uuid.uuid4().hex[:10]}"
+    return new_user()
 
 
 def account(dovecot: Dovecot, user: str, **changes: Any) -> ImapAccount:

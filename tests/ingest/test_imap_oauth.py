@@ -27,7 +27,7 @@ from tests.ingest.test_imap import (
     message,
     server_state,
 )
-from tests.support.dovecot import Dovecot, Introspection
+from tests.support.dovecot import Dovecot, Introspection, new_user, running_dovecot
 
 pytestmark = pytest.mark.services
 
@@ -43,15 +43,13 @@ def introspection() -> Iterator[Introspection]:
 
 @pytest.fixture(scope="module")
 def dovecot(introspection: Introspection) -> Iterator[Dovecot]:
-    server = Dovecot(oauth2_url=introspection.url)
-    server.start()
-    yield server
-    server.stop()
+    with running_dovecot(oauth2_url=introspection.url) as server:
+        yield server
 
 
 @pytest.fixture
 def user(dovecot: Dovecot) -> str:
-    return f"u{uuid.uuid4().hex[:10]}"
+    return new_user()
 
 
 def token_account(dovecot: Dovecot, user: str, token: str, **changes: Any) -> ImapAccount:

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -292,6 +293,22 @@ passdb {{
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+@contextmanager
+def running_dovecot(oauth2_url: str | None = None) -> Iterator[Dovecot]:
+    """A private Dovecot for a test module, stopped (and its files removed) after."""
+    server = Dovecot(oauth2_url=oauth2_url)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def new_user() -> str:
+    """Any user name logs in with PASSWORD; a fresh one is an empty mailbox."""
+    return f"u{uuid.uuid4().hex[:10]}"
 
 
 class Introspection:

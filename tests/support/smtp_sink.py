@@ -8,11 +8,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from archiver.models import Source, SpoolSegment
+from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
 from archiver.spool import SpoolEntry, decode_segment, encode_segment
@@ -36,6 +37,13 @@ def running_sink(
     finally:
         controller.stop()
         handler.close()
+
+
+def smtp_delivery(token: str, *rcpt_to: str) -> tuple[bytes, Source]:
+    """A small message carrying token, with the envelope an MTA delivered it under."""
+    raw = f"From: a@example.com\r\nSubject: {token}\r\n\r\nbody {token}\r\n".encode()
+    envelope = Envelope(mail_from="a@example.com", rcpt_to=list(rcpt_to))
+    return raw, Source(kind="smtp", detail=token, received_at=datetime.now(UTC), envelope=envelope)
 
 
 def spool(archiver: Archiver, *deliveries: tuple[bytes, Source]) -> SpoolSegment:
