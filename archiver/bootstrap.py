@@ -9,13 +9,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import partial
 
 from archiver.adapters.elastic import ElasticIndex
+from archiver.adapters.imap import connect
 from archiver.adapters.s3 import S3JsonStore, S3RawStore
-from archiver.pipeline import Archiver
-from archiver.segment import get_segmenter
+from archiver.imap.accounts import load_accounts
+from archiver.imap.sync import ImapPoller, PollSummary
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
 from archiver.tagging.service import TaggingOptions, TaggingService
 from archiver.tagging.store import TaggingStore
+from archiver.text.tokenizer import get_tokenizer
 
 
 def raw_store(settings: Settings | None = None) -> S3RawStore:
@@ -41,7 +44,7 @@ def analyser_pool(settings: Settings) -> Callable[[], Executor] | None:
         ProcessPoolExecutor,
         max_workers=workers,
         mp_context=context,
-        initializer=get_segmenter,
+        initializer=get_tokenizer,
         initargs=(settings.user_dict,),
     )
 
@@ -75,3 +78,32 @@ def init_backends(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     raw_store(settings).ensure_ready()
     search_index(settings).ensure_ready()
+
+
+def imap_poller(
+    settings: Settings, archiver: Archiver, *, batch_size: int | None = None
+) -> ImapPoller:
+    return ImapPoller(
+        archiver,
+        json_store(settings),
+        partial(connect, timeout=settings.imap_timeout),
+        batch_size=batch_size or settings.imap_batch_size,
+        batch_bytes=settings.imap_batch_bytes,
+        max_message_bytes=settings.max_message_bytes,
+        retries=settings.imap_retries,
+        backoff=settings.imap_backoff,
+    )
+
+
+def poll_imap_accounts(
+    settings: Settings, account: str | None = None, *, batch_size: int | None = None
+) -> list[PollSummary]:
+    """Poll the configured accounts (or the one named) once each."""
+    accounts = load_accounts(settings.imap_accounts).select(account)
+    init_backends(settings)
+    instance = archiver(settings)
+    try:
+        poller = imap_poller(settings, instance, batch_size=batch_size)
+        return [poller.poll(a) for a in accounts]
+    finally:
+        instance.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -23,7 +24,7 @@ class AttachmentInfo(BaseModel):
     size: int = 0
     sha256: str = ""
     disposition: str = ""  # attachment / inline / ""
-    text_chars: int = 0  # characters of text extracted from it (archiver.extract)
+    text_chars: int = 0  # characters of text extracted from it (archiver.mime.attachments)
     extract_error: str | None = None  # why its text is missing or partial
 
 
@@ -138,7 +139,7 @@ class FacetValue(BaseModel):
 
 
 class SpoolSegment(BaseModel):
-    """A written spool segment (archiver/spool.py): its key and object version."""
+    """A written spool segment (archiver/pipeline/spool.py): its key and object version."""
 
     key: str
     version: str | None = None
@@ -171,3 +172,13 @@ class SearchResult(BaseModel):
     hits: list[SearchHit]
     facets: dict[str, list[FacetValue]] | None = None
     next_cursor: str | None = None  # pass back as `cursor` for the next page of a deep walk
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """What the server says about a message before its body is fetched."""
+
+    uid: int
+    flags: tuple[str, ...]
+    internaldate: datetime
+    size: int

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from archiver.models import Source, SourceRecord, SpoolSegment
+from archiver.imap.accounts import ImapAccount
+from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
 
 Document = dict[str, Any]
 
@@ -36,7 +38,7 @@ class RawStore(Protocol):
     def iter_ids(self) -> Iterator[str]: ...
 
     def write_spool(self, data: bytes) -> SpoolSegment:
-        """Durably write a spool segment (archiver/spool.py) under a new unique key."""
+        """Durably write a spool segment (archiver/pipeline/spool.py) under a new unique key."""
         ...
 
     def read_spool(self, segment: SpoolSegment) -> bytes:
@@ -111,3 +113,41 @@ class JsonStore(Protocol):
     def list_keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class Mailbox(Protocol):
+    """One logged-in IMAP session. Folder names are decoded (Unicode), never modified UTF-7.
+
+    Methods raise ImapConnectionLost when the connection fails, ImapError when the server
+    refuses a command."""
+
+    def folders(self) -> list[str]:
+        """Every selectable folder."""
+        ...
+
+    def select(self, folder: str, *, readonly: bool) -> int:
+        """Open the folder; returns its UIDVALIDITY."""
+        ...
+
+    def uids_after(self, uid: int) -> list[int]:
+        """UIDs greater than uid, ascending."""
+        ...
+
+    def fetch_info(self, uids: Sequence[int]) -> list[MessageInfo]:
+        """Flags, INTERNALDATE and size of those UIDs that still exist."""
+        ...
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """BODY.PEEK[] of each UID (PEEK: \\Seen is never set)."""
+        ...
+
+    def delete(self, uids: Sequence[int]) -> None:
+        """Flag \\Deleted and expunge exactly these UIDs (UID EXPUNGE)."""
+        ...
+
+    def move(self, uids: Sequence[int], folder: str) -> None: ...
+
+    def ensure_folder(self, folder: str) -> None: ...
+
+
+Connect = Callable[[ImapAccount], AbstractContextManager[Mailbox]]

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 50 * 1024 * 1024
     max_body_chars: int = 2_000_000
     max_attachment_text_chars: int = 1_000_000
-    # attachment text extraction (archiver/extract.py)
+    # attachment text extraction (archiver/mime/attachments.py)
     extract_attachments: bool = Field(True, description="index the text inside attachments")
     max_attachment_bytes: int = Field(
         20 * 1024 * 1024, description="larger attachments are not read (the skip is recorded)"
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     api_port: int = 8080
     display_timezone: str = "Asia/Shanghai"
 
-    # IMAP poller (ingest/imap.py, archiver/imap_sync.py)
+    # IMAP poller (archiver/adapters/imap.py, archiver/imap/sync.py)
     imap_accounts: Path | None = Field(None, description="TOML or JSON file of IMAP accounts")
     imap_batch_size: int = Field(100, description="messages fetched and stored per checkpoint")
     imap_batch_bytes: int = Field(32 * 1024 * 1024, description="bytes fetched per batch at most")
@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     smtp_auth_password: str = ""
     smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
     smtp_spool_committers: int = Field(
-        1, description="spool segments the SMTP sink writes at once (see archiver/spool.py)"
+        1,
+        description="spool segments the SMTP sink writes at once (see archiver/pipeline/spool.py)",
     )
     smtp_spool_linger: float = Field(
         0.02, description="seconds a spool segment waits for more deliveries before it is written"

@@ -13,7 +13,7 @@ import redis
 from minio.deleteobjects import DeleteObject
 
 from archiver import bootstrap
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
 
 SEAWEED_MASTER = "127.0.0.1:9333"  # scripts/services.sh

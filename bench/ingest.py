@@ -15,12 +15,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from archiver.documents import build_document
+from archiver.mime.parsing import parse_message
 from archiver.models import Source
-from archiver.parsing import parse_message
-from archiver.pipeline import Incoming
-from archiver.segment import get_segmenter
+from archiver.pipeline.archiver import Incoming
+from archiver.pipeline.documents import build_document
 from archiver.settings import Settings, get_settings
+from archiver.text.tokenizer import get_tokenizer
 from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import GeneratedMessage, generate
 
@@ -104,12 +104,12 @@ def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> 
         len(messages),
         total,
     )
-    segmenter = get_segmenter(settings.user_dict)
+    tokenizer = get_tokenizer(settings.user_dict)
     docs = []
     _line(
         "segment (+doc build)",
         _timed(
-            lambda: docs.extend(build_document(str(i), p, segmenter) for i, p in enumerate(parsed))
+            lambda: docs.extend(build_document(str(i), p, tokenizer) for i, p in enumerate(parsed))
         ),
         len(messages),
         total,

@@ -25,10 +25,10 @@ import jieba
 
 from archiver import bootstrap
 from archiver.models import Source
-from archiver.pipeline import Archiver, Incoming
-from archiver.search import SearchService
-from archiver.segment import get_segmenter
+from archiver.pipeline.archiver import Archiver, Incoming
+from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
+from archiver.text.tokenizer import get_tokenizer
 from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import PRECISION_CASES, generate
 
@@ -86,15 +86,15 @@ def label_queries() -> list[Query]:
     """Derive the labelled set from the generator's ground truth (which message holds which
     keyword), then freeze it in tests/relevance/queries.json."""
     messages = list(generate(CORPUS_SIZE, seed=SEED))
-    segmenter = get_segmenter()
+    tokenizer = get_tokenizer()
     holders: dict[str, set[int]] = defaultdict(set)
     for m in messages:
         for keyword in m.keywords:
             holders[keyword].add(m.index)
 
     def relevant(word: str) -> list[Label]:
-        wanted = set(segmenter.terms(word))
-        found = {i for k, ids in holders.items() if wanted <= set(segmenter.terms(k)) for i in ids}
+        wanted = set(tokenizer.terms(word))
+        found = {i for k, ids in holders.items() if wanted <= set(tokenizer.terms(k)) for i in ids}
         return [f"g{i}" for i in sorted(found)]
 
     zh = sorted(k for k in holders if not k.isascii())
@@ -263,7 +263,7 @@ def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
     drop everything again."""
     with throwaway_archive(settings, parallel=True) as archiver:
         labels = ingest_corpus(archiver)
-        service = SearchService(archiver.index, get_segmenter(settings.user_dict))
+        service = SearchService(archiver.index, get_tokenizer(settings.user_dict))
         baseline, drop = standard_baseline(settings, archiver, labels)
         try:
             return {

@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 from archiver import bootstrap
 from archiver.models import Source
-from archiver.pipeline import Incoming
+from archiver.pipeline.archiver import Incoming
 from archiver.settings import Settings, get_settings
 from bench.cleanup import drop_bucket, drop_index
 from bench.mailgen import BIG5_KEYWORDS, ZH_KEYWORDS, english_keyword, generate
@@ -504,16 +504,16 @@ class _TimedIndex:
 
 def profile(settings: Settings, args: argparse.Namespace) -> None:
     """Run the workload's queries in-process and split each class's time into phases."""
-    from archiver.query.parser import parse_query
-    from archiver.search import SearchService
-    from archiver.segment import get_segmenter
+    from archiver.search.query.parser import parse_query
+    from archiver.search.service import SearchService
+    from archiver.text.tokenizer import get_tokenizer
 
     workload = build_workload(args.requests, args.seed, args.count, walks=0)
     by_kind: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     service = SearchService(
         bootstrap.search_index(settings),
-        get_segmenter(settings.user_dict),
+        get_tokenizer(settings.user_dict),
         settings.display_timezone,
     )
     for request in workload[: args.warmup]:

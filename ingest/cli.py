@@ -13,7 +13,7 @@ from typing import Any
 
 from archiver import bootstrap, logs
 from archiver.errors import MailvaultError
-from archiver.imap_sync import PollSummary
+from archiver.imap.sync import PollSummary
 from archiver.models import ImportSummary
 from archiver.settings import get_settings
 
@@ -25,8 +25,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ingest.files import total_bytes
-    from ingest.importer import run_import
+    from ingest.files import run_import, total_bytes
 
     settings = get_settings()
     if args.workers is not None:
@@ -72,13 +71,13 @@ def _print_summary(summary: ImportSummary, *, as_json: bool) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from archiver.search import SearchService
-    from archiver.segment import get_segmenter
+    from archiver.search.service import SearchService
+    from archiver.text.tokenizer import get_tokenizer
 
     settings = get_settings()
     service = SearchService(
         bootstrap.search_index(settings),
-        get_segmenter(settings.user_dict),
+        get_tokenizer(settings.user_dict),
         settings.display_timezone,
     )
     result = service.search(args.query, page=args.page, size=args.size, sort=args.sort)
@@ -143,8 +142,8 @@ def cmd_beat(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from archiver.failures import FailureLog
-    from archiver.reconcile import reconcile, reconcile_all
+    from archiver.pipeline.failures import FailureLog
+    from archiver.pipeline.reconcile import reconcile, reconcile_all
 
     settings = get_settings()
     archiver = bootstrap.archiver(settings)
@@ -165,8 +164,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_failures(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from archiver.failures import FailureLog
-    from archiver.reconcile import retry_failures, unresolved
+    from archiver.pipeline.failures import FailureLog
+    from archiver.pipeline.reconcile import retry_failures, unresolved
     from ingest.tasks import enqueue_retry
 
     settings = get_settings()
@@ -194,9 +193,10 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_imap_poll(args: argparse.Namespace) -> int:
-    from ingest.imap import poll_accounts
 
-    summaries = poll_accounts(get_settings(), args.account, batch_size=args.batch_size)
+    summaries = bootstrap.poll_imap_accounts(
+        get_settings(), args.account, batch_size=args.batch_size
+    )
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False))
     else:

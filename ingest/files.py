@@ -1,4 +1,6 @@
-"""Reading mail files for import: .eml files, directories of them, mbox files and Maildir folders.
+"""`mailvault import`: reading mail files and archiving them in batches, with progress.
+
+Inputs: .eml files, directories of them, mbox files and Maildir folders.
 
 Everything streams: an mbox is read line by line, so memory depends on the largest message, not on
 the file. Unreadable inputs are reported as items with an error, never raised mid-run.
@@ -6,15 +8,18 @@ the file. Unreadable inputs are reported as items with an error, never raised mi
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.models import Source
+from archiver.models import ImportSummary, IngestOutcome, Source
+from archiver.pipeline.archiver import Archiver, Incoming
 
 # "From sender asctime-date": the date is required, so a body line "From here on..." after a
 # blank line (unquoted by a sloppy writer) does not split a message.
@@ -217,3 +222,46 @@ def _source(
 
 def _failure(path: Path, error: str, label: str | None = None) -> MailItem:
     return MailItem(None, _source(str(path)), label or str(path), error)
+
+
+# -- the import run (mailvault import) --------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+
+def _batches(items: Iterable[MailItem], size: int) -> Iterator[list[MailItem]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def run_import(
+    archiver: Archiver,
+    paths: list[Path],
+    *,
+    batch_size: int,
+    max_bytes: int,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    summary = ImportSummary()
+
+    def readable_batches() -> Iterator[list[Incoming]]:
+        items = read_paths(paths, max_bytes=max_bytes, progress=progress)
+        for batch in _batches(items, batch_size):
+            for item in batch:
+                if item.error:
+                    summary.add(
+                        IngestOutcome(
+                            sha256=None, status="failed", label=item.label, error=item.error
+                        )
+                    )
+            readable = [Incoming(i.raw, i.source, i.label) for i in batch if i.raw is not None]
+            summary.bytes += sum(len(i.raw) for i in readable)
+            yield readable
+
+    for outcomes in archiver.ingest_stream(readable_batches()):
+        for outcome in outcomes:
+            summary.add(outcome)
+            if outcome.status == "failed":
+                log.warning("import failed", extra={"item": outcome.label, "error": outcome.error})
+    return summary

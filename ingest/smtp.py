@@ -1,7 +1,7 @@
 """The journaling SMTP sink (``mailvault smtp``): MTAs send a copy of every message here.
 
 Durability contract: ``250`` is answered only once the raw bytes and the envelope are in S3, in
-a spool segment (archiver/spool.py: deliveries arriving together share one segment, one S3
+a spool segment (archiver/pipeline/spool.py: deliveries arriving together share one segment, one S3
 request). If that fails the answer is ``451`` and the sending MTA keeps the message queued.
 Filing and indexing happen afterwards in the Celery worker (archive_spool, one task per
 SMTP_BATCH_WINDOW of segments); the task waiting to be sent is only an optimisation: when it is
@@ -32,11 +32,11 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 
-from archiver import journal
+from archiver.mime import journal
 from archiver.models import Envelope, Source, SpoolSegment
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.spool import GroupCommit, SpoolEntry
 from archiver.settings import Settings
-from archiver.spool import GroupCommit, SpoolEntry
 
 log = logging.getLogger(__name__)
 

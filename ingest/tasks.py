@@ -16,14 +16,14 @@ from celery.signals import task_failure, worker_process_init
 
 from archiver import bootstrap
 from archiver.errors import BackendUnavailable, ImapAccountsError
-from archiver.failures import FailureLog
-from archiver.imap_accounts import load_accounts
+from archiver.imap.accounts import load_accounts
 from archiver.models import SpoolSegment, TaskFailure
-from archiver.pipeline import Archiver
-from archiver.reconcile import file_spooled, reconcile
-from archiver.segment import get_segmenter
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.failures import FailureLog
+from archiver.pipeline.reconcile import file_spooled, reconcile
 from archiver.settings import get_settings
 from archiver.tagging.keywords import idf_table
+from archiver.text.tokenizer import get_tokenizer
 
 log = logging.getLogger(__name__)
 _IMAP_LOCK_SECONDS = 6 * 3600  # a first sync of a large mailbox takes long
@@ -41,7 +41,7 @@ app.conf.update(
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
     task_default_queue=settings.celery_queue,
-    # The reconciler files what the fast path (archive_spool) missed; see archiver/reconcile.py.
+    # The reconciler files what archive_spool missed (archiver/pipeline/reconcile.py).
     beat_schedule={
         "reconcile": {"task": "mailvault.reconcile", "schedule": settings.reconcile_interval}
     },
@@ -80,9 +80,9 @@ def _archiver() -> Archiver:
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _warm_up(**_: Any) -> None:
-    """Load the dictionaries (segmenter, topic IDF: seconds on a busy machine) when a worker
+    """Load the dictionaries (tokenizer, topic IDF: seconds on a busy machine) when a worker
     process starts, so the first mail after a start does not wait for them."""
-    get_segmenter(get_settings().user_dict)
+    get_tokenizer(get_settings().user_dict)
     idf_table()
 
 
@@ -238,9 +238,8 @@ def _send(task: Task, args: tuple[Any, ...], queue: str | None, broker_url: str 
 
 @app.task(name="mailvault.imap_poll")  # type: ignore[untyped-decorator]
 def imap_poll(account: str) -> list[dict[str, Any]]:
-    """Poll one IMAP account once (see archiver/imap_sync.py). Skipped while an earlier poll of
+    """Poll one IMAP account once (see archiver/imap/sync.py). Skipped while an earlier poll of
     the same account still runs: two polls would fetch the same batches twice."""
-    from ingest.imap import poll_accounts
 
     current = get_settings()
     lock = redis.Redis.from_url(current.redis_url).lock(
@@ -250,7 +249,7 @@ def imap_poll(account: str) -> list[dict[str, Any]]:
         log.info("imap poll still running; skipped", extra={"account": account})
         return []
     try:
-        summaries = poll_accounts(current, account)
+        summaries = bootstrap.poll_imap_accounts(current, account)
     finally:
         with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to release
             lock.release()

@@ -9,10 +9,10 @@ from fastapi import Depends
 
 from archiver import bootstrap
 from archiver.ports import JsonStore, RawStore, SearchIndex
-from archiver.search import SearchService
-from archiver.segment import get_segmenter
+from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.service import TaggingService
+from archiver.text.tokenizer import get_tokenizer
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +36,7 @@ IndexDep = Annotated[SearchIndex, Depends(get_index)]
 
 
 def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
-    return SearchService(index, get_segmenter(settings.user_dict), settings.display_timezone)
+    return SearchService(index, get_tokenizer(settings.user_dict), settings.display_timezone)
 
 
 SearchDep = Annotated[SearchService, Depends(get_search_service)]

@@ -24,8 +24,8 @@ from archiver.errors import (
     SpoolSegmentNotFound,
 )
 from archiver.models import Source, SourceRecord, SpoolSegment
+from archiver.pipeline.spool import SPOOL_PREFIX
 from archiver.settings import Settings
-from archiver.spool import SPOOL_PREFIX
 
 RAW_PREFIX = "raw/"
 RECORD_PREFIX = "records/"
@@ -168,8 +168,8 @@ class S3RawStore:
         except S3Error as exc:
             _unavailable(exc)
 
-    # The spool (archiver/spool.py): segments are written once under unique keys and removed
-    # by version, so dropping one never leaves a version behind in the versioned bucket.
+    # The spool (archiver/pipeline/spool.py): segments are written once under unique keys and
+    # removed by version, so dropping one never leaves a version behind in the versioned bucket.
 
     def write_spool(self, data: bytes) -> SpoolSegment:
         now = datetime.now(UTC)

@@ -1,9 +1,9 @@
 """A message's top keywords ("topics"): jieba's TF-IDF over our own segmentation.
 
 jieba.analyse.extract_tags re-segments the text with the Python jieba (~20x slower than the
-rjieba-based segmenter); the index document already holds the precise-mode words
-(``subject_words``, ``body_words``), which tests/archiver/test_segment.py proves equal to jieba's
-cut. So the weights are jieba's exactly — term frequency times the IDF from
+rjieba-based tokenizer); the index document already holds the precise-mode words
+(``subject_words``, ``body_words``), which tests/archiver/text/test_tokenizer.py proves equal to
+jieba's cut. So the weights are jieba's exactly — term frequency times the IDF from
 ``jieba/analyse/idf.txt``, the median IDF for unknown words (English included) — at no segmenting
 cost. The subject counts twice: it is what the sender chose to say the message is about.
 """

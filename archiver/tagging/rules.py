@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archiver.errors import InvalidTagging
 from archiver.ports import Document
-from archiver.segment import Segmenter
 from archiver.tagging.model import department_tag, normalise_tag
+from archiver.text.tokenizer import Tokenizer
 
 Kind = Literal["text", "number", "words"]
 OPERATORS: dict[Kind, tuple[str, ...]] = {
@@ -195,7 +195,7 @@ class CompiledRule:
         return set(self.tags)
 
 
-def parse_rule(data: Mapping[str, Any], segmenter: Segmenter) -> Rule:
+def parse_rule(data: Mapping[str, Any], tokenizer: Tokenizer) -> Rule:
     """Validate a rule (raises InvalidTagging saying what is wrong and where)."""
     try:
         rule = Rule.model_validate(dict(data))
@@ -210,7 +210,7 @@ def parse_rule(data: Mapping[str, Any], segmenter: Segmenter) -> Rule:
     tags = rule_tags(rule)
     if not tags:
         raise InvalidTagging("rule", "no action: give add_tags or set_department", "actions")
-    compile_condition(rule.when, segmenter)
+    compile_condition(rule.when, tokenizer)
     return rule.model_copy(
         update={"actions": rule.actions.model_copy(update={"add_tags": sorted(tags)})}
     )
@@ -231,13 +231,13 @@ def rule_tags(rule: Rule) -> set[str]:
     return tags
 
 
-def compile_rule(rule: Rule, version: int | None, segmenter: Segmenter) -> CompiledRule:
-    matcher, reads = compile_condition(rule.when, segmenter)
+def compile_rule(rule: Rule, version: int | None, tokenizer: Tokenizer) -> CompiledRule:
+    matcher, reads = compile_condition(rule.when, tokenizer)
     return CompiledRule(rule, version, matcher, frozenset(rule_tags(rule)), frozenset(reads))
 
 
 def compile_condition(
-    data: Any, segmenter: Segmenter, location: str = "when"
+    data: Any, tokenizer: Tokenizer, location: str = "when"
 ) -> tuple[Matcher, set[str]]:
     """A condition as a function of a message, and the document fields it reads."""
     if not isinstance(data, Mapping):
@@ -248,20 +248,20 @@ def compile_condition(
             raise InvalidTagging(
                 "rule", f"'{combinators[0]}' must be the only key of its object", location
             )
-        return _combined(combinators[0], data[combinators[0]], segmenter, location)
-    return _leaf(data, segmenter, location)
+        return _combined(combinators[0], data[combinators[0]], tokenizer, location)
+    return _leaf(data, tokenizer, location)
 
 
 def _combined(
-    kind: str, operand: Any, segmenter: Segmenter, location: str
+    kind: str, operand: Any, tokenizer: Tokenizer, location: str
 ) -> tuple[Matcher, set[str]]:
     where = f"{location}.{kind}"
     if kind == "not":
-        inner, reads = compile_condition(operand, segmenter, where)
+        inner, reads = compile_condition(operand, tokenizer, where)
         return (lambda view: not inner(view)), reads
     if not isinstance(operand, list) or not operand:
         raise InvalidTagging("rule", f"'{kind}' takes a non-empty list of conditions", where)
-    parts = [compile_condition(c, segmenter, f"{where}[{i}]") for i, c in enumerate(operand)]
+    parts = [compile_condition(c, tokenizer, f"{where}[{i}]") for i, c in enumerate(operand)]
     matchers = [m for m, _ in parts]
     reads = set().union(*(r for _, r in parts))
     if kind == "all":
@@ -269,7 +269,7 @@ def _combined(
     return (lambda view: any(m(view) for m in matchers)), reads
 
 
-def _leaf(data: Mapping[str, Any], segmenter: Segmenter, location: str) -> tuple[Matcher, set[str]]:
+def _leaf(data: Mapping[str, Any], tokenizer: Tokenizer, location: str) -> tuple[Matcher, set[str]]:
     unknown = set(data) - {"field", "op", "value", "case_sensitive"}
     if unknown:
         raise InvalidTagging("rule", f"unknown key(s) {sorted(unknown)} in a condition", location)
@@ -285,7 +285,7 @@ def _leaf(data: Mapping[str, Any], segmenter: Segmenter, location: str) -> tuple
         raise InvalidTagging(
             "rule", f"operator {op!r} does not apply to {name} (use {allowed})", f"{location}.op"
         )
-    test = _predicate(spec.kind, str(op), value, bool(data.get("case_sensitive")), segmenter)
+    test = _predicate(spec.kind, str(op), value, bool(data.get("case_sensitive")), tokenizer)
     where = f"{location}.value"
     if isinstance(test, str):
         raise InvalidTagging("rule", test, where)
@@ -296,7 +296,7 @@ def _leaf(data: Mapping[str, Any], segmenter: Segmenter, location: str) -> tuple
 
 
 def _predicate(
-    kind: Kind, op: str, value: Any, case_sensitive: bool, segmenter: Segmenter
+    kind: Kind, op: str, value: Any, case_sensitive: bool, tokenizer: Tokenizer
 ) -> Callable[[Any], bool] | str:
     """A test of one value, or the reason the condition's value is invalid."""
     if kind == "number":
@@ -312,7 +312,7 @@ def _predicate(
     if not isinstance(value, str) or not value:
         return f"{op} needs a non-empty text value, not {value!r}"
     if kind == "words":
-        wanted = set(segmenter.terms(value))
+        wanted = set(tokenizer.terms(value))
         if not wanted:
             return f"{value!r} contains no words"
         return lambda words: wanted <= words

@@ -12,13 +12,13 @@ from typing import Any
 
 from archiver.errors import InvalidTagging, MessageNotFound
 from archiver.ports import Document, SearchIndex
-from archiver.segment import Segmenter, get_segmenter
 from archiver.tagging import apply as jobs
 from archiver.tagging.directory import Directory, Format, Scope, parse_directory
 from archiver.tagging.engine import Evaluation, TagSource, Topics, manual_change, plan
 from archiver.tagging.model import NAMESPACES, TagDefinition, TagEvent, normalise_tag
 from archiver.tagging.rules import compile_rule, parse_rule
 from archiver.tagging.store import DirectoryData, RuleVersion, TaggingStore
+from archiver.text.tokenizer import Tokenizer, get_tokenizer
 
 log = logging.getLogger(__name__)
 MANUAL_FIELDS = ["id", "subject", "tags", "departments", "tag_events"]
@@ -45,14 +45,14 @@ class TaggingService:
         self.options = options or TaggingOptions()
 
     @property
-    def segmenter(self) -> Segmenter:
+    def tokenizer(self) -> Tokenizer:
         # loaded on first use (~0.5 s): only rules on `words` need it
-        return get_segmenter(self.options.user_dict)
+        return get_tokenizer(self.options.user_dict)
 
     # -- rules -------------------------------------------------------------------------------
 
     def save_rule(self, data: Mapping[str, Any], user: str = "") -> RuleVersion:
-        rule = parse_rule(data, self.segmenter)
+        rule = parse_rule(data, self.tokenizer)
         return self.store.save_rule(rule.name, rule, user)
 
     def delete_rule(self, name: str, user: str = "") -> RuleVersion:
@@ -62,7 +62,7 @@ class TaggingService:
     def rule_evaluation(self, version: RuleVersion) -> Evaluation:
         if version.rule is None:
             return Evaluation([TagSource.released(version.name, version.version)])
-        compiled = compile_rule(version.rule, version.version, self.segmenter)
+        compiled = compile_rule(version.rule, version.version, self.tokenizer)
         return Evaluation([TagSource.of_rule(compiled)])
 
     def preview_rule(
@@ -70,8 +70,8 @@ class TaggingService:
     ) -> jobs.Report:
         """What applying a saved rule (or an unsaved draft) would change in the archive."""
         if draft is not None:
-            rule = parse_rule(draft, self.segmenter)
-            compiled = compile_rule(rule, None, self.segmenter)
+            rule = parse_rule(draft, self.tokenizer)
+            compiled = compile_rule(rule, None, self.tokenizer)
             evaluation = Evaluation([TagSource.of_rule(compiled)])
             return self._preview(evaluation, f"rule:{rule.name}:draft")
         if name is None:
@@ -221,7 +221,7 @@ class TaggingService:
     def current_evaluation(self) -> Evaluation:
         """Every current rule, the directory and topics: what new mail gets."""
         sources = [
-            TagSource.of_rule(compile_rule(v.rule, v.version, self.segmenter))
+            TagSource.of_rule(compile_rule(v.rule, v.version, self.tokenizer))
             for v in self.store.current_rules()
             if v.rule is not None and v.rule.enabled
         ]

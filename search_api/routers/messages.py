@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Response
 
-from archiver.reading import message_view
+from archiver.search.reading import message_view
 from search_api.deps import IndexDep, RawStoreDep
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from archiver.ports import JsonStore
-from archiver.saved_searches import SavedSearch, SavedSearches, SavedSearchIn
+from archiver.search.saved import SavedSearch, SavedSearches, SavedSearchIn
 from search_api.deps import get_json_store
 
 router = APIRouter(prefix="/api/saved-searches", tags=["saved searches"])

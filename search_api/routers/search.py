@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from archiver.models import SearchResult
-from archiver.search import MAX_PAGE_SIZE, Sort
+from archiver.search.service import MAX_PAGE_SIZE, Sort
 from search_api.deps import SearchDep
 
 router = APIRouter(prefix="/api", tags=["search"])

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from archiver.threads import thread_of
+from archiver.search.conversations import thread_of
 from search_api.deps import IndexDep
 from search_api.routers.messages import MessageId
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archiver.query.parser import parse_query
-from archiver.query.to_es import Translator
-from archiver.segment import get_segmenter
+from archiver.search.query.parser import parse_query
+from archiver.search.query.to_es import Translator
+from archiver.text.tokenizer import get_tokenizer
 from bench.search import MIX, alias_for, build_workload
 
 
@@ -22,7 +22,7 @@ def test_every_class_is_present_and_walks_are_added() -> None:
 
 
 def test_every_query_parses_and_translates() -> None:
-    translator = Translator(get_segmenter(None))
+    translator = Translator(get_tokenizer(None))
     for request in build_workload(500, seed=1, count=100_000, walks=2):
         translation = translator.translate(parse_query(str(request.params.get("q", ""))))
         assert translation.query, request

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, wait_until
 from tests.support.smtp_sink import smtp_delivery, spool, spooled

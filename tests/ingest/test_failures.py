@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from archiver import bootstrap
-from archiver.failures import FailureLog
 from archiver.models import TaskFailure
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.failures import FailureLog
 from archiver.settings import Settings
 from tests.support.processes import mailvault, mailvault_env, run_cli, wait_until
 from tests.support.smtp_sink import smtp_delivery, spool, spooled

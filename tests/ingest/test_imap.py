@@ -24,15 +24,17 @@ from typing import Any
 
 import pytest
 
-from archiver import bootstrap, utf7
+from archiver import bootstrap
+from archiver.adapters.imap import connect, quote
 from archiver.adapters.s3 import S3JsonStore
+from archiver.bootstrap import imap_poller
 from archiver.errors import ImapAuthError
-from archiver.imap_accounts import ImapAccount
-from archiver.imap_sync import ImapPoller, PollSummary, checkpoint_key
+from archiver.imap import utf7
+from archiver.imap.accounts import ImapAccount
+from archiver.imap.sync import ImapPoller, PollSummary, checkpoint_key
 from archiver.models import Source
-from archiver.pipeline import Archiver, Incoming
+from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
-from ingest.imap import connect, poller, quote
 from tests.support.dovecot import PASSWORD, CuttingProxy, Dovecot, new_user, running_dovecot
 from tests.support.tcpproxy import TcpProxy
 
@@ -70,7 +72,7 @@ def account(dovecot: Dovecot, user: str, **changes: Any) -> ImapAccount:
 
 def make_poller(settings: Settings, archiver: Archiver, batch_size: int = 50) -> ImapPoller:
     quick = settings.model_copy(update={"imap_backoff": 0.05, "imap_timeout": 10.0})
-    return poller(quick, archiver, batch_size=batch_size)
+    return imap_poller(quick, archiver, batch_size=batch_size)
 
 
 def message(tag: str, i: int) -> bytes:
@@ -154,9 +156,9 @@ def test_poll_archives_every_folder_byte_exact_incrementally_and_leaves_flags_al
         for i, raw in enumerate(appended[folder]):
             append(dovecot, user, folder, raw, flags=["", "\\Seen", "\\Flagged $Label1"][i])
     before = {f: server_state(dovecot, user, f) for f in FOLDERS}
-    imap_poller = make_poller(settings, archiver)
+    poller = make_poller(settings, archiver)
 
-    summary = imap_poller.poll(account(dovecot, user))
+    summary = poller.poll(account(dovecot, user))
 
     assert summary.error is None and summary.ok
     assert by_folder(summary) == {f: (3, 0, 0) for f in FOLDERS}
@@ -175,12 +177,12 @@ def test_poll_archives_every_folder_byte_exact_incrementally_and_leaves_flags_al
     # BODY.PEEK[] and EXAMINE: not one flag changed, \Seen included
     assert {f: server_state(dovecot, user, f) for f in FOLDERS} == before
 
-    again = imap_poller.poll(account(dovecot, user))
+    again = poller.poll(account(dovecot, user))
     assert by_folder(again) == {f: (0, 0, 0) for f in FOLDERS}
 
     later = message(f"{user}-later", 0)
     uid = append(dovecot, user, "归档.二〇二四", later)
-    third = imap_poller.poll(account(dovecot, user))
+    third = poller.poll(account(dovecot, user))
     assert by_folder(third) == {f: (int(f == "归档.二〇二四"), 0, 0) for f in FOLDERS}
     assert_archived(archiver, later)
     assert imap_sources(archiver, later)[0].attributes["uid"] == str(uid)
@@ -226,8 +228,8 @@ def test_a_changed_uidvalidity_resyncs_the_folder_without_duplicates(
     create(dovecot, user, folder)
     for raw in old:
         append(dovecot, user, folder, raw)
-    imap_poller = make_poller(settings, archiver)
-    assert by_folder(imap_poller.poll(account(dovecot, user)))[folder] == (3, 0, 0)
+    poller = make_poller(settings, archiver)
+    assert by_folder(poller.poll(account(dovecot, user)))[folder] == (3, 0, 0)
     first_validity = uidvalidity(dovecot, user, folder)
 
     with dovecot.client(user) as imap:  # recreate: same name, new UIDVALIDITY, UIDs from 1
@@ -239,7 +241,7 @@ def test_a_changed_uidvalidity_resyncs_the_folder_without_duplicates(
     second_validity = uidvalidity(dovecot, user, folder)
     assert second_validity != first_validity
 
-    summary = imap_poller.poll(account(dovecot, user))
+    summary = poller.poll(account(dovecot, user))
 
     [resynced] = [f for f in summary.folders if f.folder == folder]
     assert resynced.resynced and (resynced.new, resynced.duplicates, resynced.failed) == (1, 3, 0)
@@ -285,9 +287,9 @@ def test_journal_mode_removes_mail_only_after_it_is_durably_stored(
         append(dovecot, user, "INBOX", raw)
     journal = account(dovecot, user, mode="journal")
     try:
-        imap_poller = ImapPoller(s3_archiver, checkpoints, connect, batch_size=2)
+        poller = ImapPoller(s3_archiver, checkpoints, connect, batch_size=2)
 
-        summary = imap_poller.poll(journal)
+        summary = poller.poll(journal)
 
         # batch 1 stored, then removed; S3 went down: batch 2 stored nothing, removed nothing
         assert summary.error is not None and "storing failed" in summary.error
@@ -300,7 +302,7 @@ def test_journal_mode_removes_mail_only_after_it_is_durably_stored(
             assert not archiver.store.exists(hashlib.sha256(raw).hexdigest())
 
         proxy.restore()
-        summary = imap_poller.poll(journal)
+        summary = poller.poll(journal)
     finally:
         s3_archiver.close()
         proxy.close()
@@ -318,16 +320,16 @@ def test_journal_mode_can_move_archived_mail_to_a_folder_it_does_not_archive(
     for raw in mails:
         append(dovecot, user, "INBOX", raw, flags="\\Seen")
     journal = account(dovecot, user, mode="journal", journal_folder="已归档")
-    imap_poller = make_poller(settings, archiver)
+    poller = make_poller(settings, archiver)
 
-    summary = imap_poller.poll(journal)
+    summary = poller.poll(journal)
 
     assert summary.ok and by_folder(summary) == {"INBOX": (3, 0, 0)}
     assert server_state(dovecot, user, "INBOX") == {}
     moved = server_state(dovecot, user, "已归档")
     assert sorted(raw for _, raw in moved.values()) == sorted(mails)
     assert {flags for flags, _ in moved.values()} == {"\\Seen"}
-    assert by_folder(imap_poller.poll(journal)) == {"INBOX": (0, 0, 0)}
+    assert by_folder(poller.poll(journal)) == {"INBOX": (0, 0, 0)}
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -432,9 +434,8 @@ CRASHING_POLL = """
 import sys, threading
 from archiver import bootstrap
 from archiver.adapters.s3 import S3RawStore
-from archiver.imap_accounts import ImapAccount
+from archiver.imap.accounts import ImapAccount
 from archiver.settings import get_settings
-from ingest.imap import poller
 
 account = ImapAccount.model_validate_json(sys.argv[1])
 batch = int(sys.argv[2])
@@ -451,7 +452,8 @@ def put_then_hang(self, raw, source=None):
     return result
 
 S3RawStore.put = put_then_hang
-poller(get_settings(), bootstrap.archiver(get_settings()), batch_size=batch).poll(account)
+poller = bootstrap.imap_poller(get_settings(), bootstrap.archiver(get_settings()), batch_size=batch)
+poller.poll(account)
 print("finished", flush=True)
 """
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from archiver.adapters.imap import connect, xoauth2_responder
 from archiver.errors import ImapAuthError
-from archiver.imap_accounts import ImapAccount
-from archiver.pipeline import Archiver
+from archiver.imap.accounts import ImapAccount
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
-from ingest.imap import connect, xoauth2_responder
 from tests.ingest.test_imap import (
     account,
     append,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from archiver.pipeline import Archiver
-from archiver.reading import message_view
+from archiver.pipeline.archiver import Archiver
+from archiver.search.reading import message_view
 from archiver.settings import Settings
 from bench.mailgen import generate, write_mbox
-from ingest.importer import run_import
+from ingest.files import run_import
 
 pytestmark = pytest.mark.services
 

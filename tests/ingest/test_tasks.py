@@ -11,7 +11,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from archiver.models import Envelope, Source, SpoolSegment
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
 
 pytestmark = pytest.mark.services
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from archiver import bootstrap
 from archiver.models import Source
-from archiver.pipeline import Archiver, Incoming
+from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
 from search_api import deps
 from search_api.app import create_app

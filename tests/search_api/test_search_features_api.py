@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from archiver.search import SearchService
+from archiver.search.service import SearchService
 from search_api.app import create_app
 from tests.archiver.test_search_features import ID, MARK
 from tests.archiver.test_search_features import service as service

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from archiver.models import Source
-from archiver.pipeline import Archiver, Incoming
+from archiver.pipeline.archiver import Archiver, Incoming
 from search_api.app import create_app
 
 pytestmark = pytest.mark.services

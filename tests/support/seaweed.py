@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from archiver import bootstrap
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
 from tests.support.postfix import free_port
 

@@ -14,9 +14,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from archiver.models import Envelope, Source, SpoolSegment
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.spool import SpoolEntry, decode_segment, encode_segment
 from archiver.settings import Settings
-from archiver.spool import SpoolEntry, decode_segment, encode_segment
 from ingest.smtp import Enqueue, JournalHandler, SinkController
 from tests.support.postfix import free_port
 

@@ -12,7 +12,7 @@ import pytest
 
 from archiver import bootstrap
 from archiver.models import Envelope, Source
-from archiver.pipeline import Archiver, Incoming
+from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
 from archiver.tagging.apply import Report
 from archiver.tagging.service import TaggingService

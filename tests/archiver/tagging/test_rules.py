@@ -10,16 +10,16 @@ from typing import Any
 import jieba.analyse
 import pytest
 
-from archiver.documents import analyse, with_participants
 from archiver.errors import InvalidTagging
 from archiver.models import Envelope, Source
+from archiver.pipeline.documents import analyse, with_participants
 from archiver.ports import Document
-from archiver.segment import get_segmenter
 from archiver.tagging.directory import Directory, parse_directory
 from archiver.tagging.engine import Evaluation, TagSource, manual_change, plan
 from archiver.tagging.keywords import JIEBA_STOP_WORDS, top_keywords
 from archiver.tagging.model import TagState, normalise_tag
 from archiver.tagging.rules import MessageView, compile_rule, parse_rule
+from archiver.text.tokenizer import get_tokenizer
 
 NOW = datetime(2024, 6, 3, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def rule(when: dict[str, Any], **actions: Any) -> dict[str, Any]:
 
 
 def matches(when: dict[str, Any], doc: Document) -> bool:
-    compiled = compile_rule(parse_rule(rule(when), get_segmenter()), 1, get_segmenter())
+    compiled = compile_rule(parse_rule(rule(when), get_tokenizer()), 1, get_tokenizer())
     return bool(compiled.tags_for(MessageView(doc)))
 
 
@@ -59,7 +59,7 @@ def test_the_jira_example_sets_the_department() -> None:
         "when": {"field": "subject", "op": "regex", "value": r"JIRA-\d+"},
         "actions": {"set_department": "技术部"},
     }
-    compiled = compile_rule(parse_rule(data, get_segmenter()), 3, get_segmenter())
+    compiled = compile_rule(parse_rule(data, get_tokenizer()), 3, get_tokenizer())
     hit = message("请review一下JIRA-1234的patch")
     miss = message("JIRA 周会")
     change = plan(hit, Evaluation([TagSource.of_rule(compiled)]), NOW)
@@ -180,7 +180,7 @@ def test_invalid_rules_are_rejected_saying_where(
     data: dict[str, Any], location: str, text: str
 ) -> None:
     with pytest.raises(InvalidTagging) as raised:
-        parse_rule(data, get_segmenter())
+        parse_rule(data, get_tokenizer())
     assert raised.value.location == location
     assert text in str(raised.value)
     assert str(raised.value).startswith(f"invalid rule at {location}: ")
@@ -201,10 +201,10 @@ def _source(tags: set[str], name: str = "r", version: int = 1) -> TagSource:
                 "when": {"field": "size", "op": "gt", "value": 0},
                 "actions": {"add_tags": sorted(tags)},
             },
-            get_segmenter(),
+            get_tokenizer(),
         ),
         version,
-        get_segmenter(),
+        get_tokenizer(),
     )
     return TagSource.of_rule(compiled)
 
@@ -307,13 +307,13 @@ def test_topics_are_jiebas_tfidf_on_our_segmentation() -> None:
         "库存模块增加条码盘点，财务结算模块对接银行直连。请各部门在升级窗口前完成数据备份，"
         "升级期间供应链管理系统暂停服务。"
     )
-    ours = top_keywords(get_segmenter().terms(text, "precise"), 8, JIEBA_STOP_WORDS)
+    ours = top_keywords(get_tokenizer().terms(text, "precise"), 8, JIEBA_STOP_WORDS)
     assert ours == jieba.analyse.extract_tags(text, topK=8)
     assert "模块" in ours[:3]
 
 
 def test_topics_of_mixed_text_drop_stop_words_and_numbers() -> None:
-    words = get_segmenter().terms(
+    words = get_tokenizer().terms(
         "Please review the Kubernetes migration plan 2024 请审核迁移方案", "precise"
     )
     ours = top_keywords(words, 5, JIEBA_STOP_WORDS | {"please"})

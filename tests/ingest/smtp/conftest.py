@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from archiver.pipeline import Archiver
+from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
 from tests.support.seaweed import archive_on_private_s3
 

@@ -19,8 +19,8 @@ import pytest
 
 from archiver import bootstrap
 from archiver.models import SpoolSegment
-from archiver.pipeline import Archiver
-from archiver.reconcile import reconcile
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.reconcile import reconcile
 from archiver.settings import Settings
 from tests.support.postfix import PrivatePostfix
 from tests.support.smtp_sink import Witness, running_sink, spooled, witness

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from archiver.models import SpoolSegment
-from archiver.pipeline import Archiver
-from archiver.reconcile import reconcile
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.reconcile import reconcile
 from archiver.settings import Settings
 from tests.support.journal_report import INNER, journal_report
 from tests.support.smtp_sink import running_sink, spooled

@@ -1,0 +1,326 @@
+"""The archive pipeline: store durably, then parse, segment and index.
+
+Order matters for evidence: nothing is indexed that is not stored, and a stored message that cannot
+be parsed is indexed with a parse_error rather than dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archiver.errors import MailvaultError
+from archiver.models import IngestOutcome, Source
+from archiver.pipeline.documents import (
+    analyse,
+    fallback_document,
+    merge_sources,
+    source_fields,
+    with_participants,
+)
+from archiver.ports import Document, RawStore, SearchIndex
+
+log = logging.getLogger(__name__)
+
+Analyser = Callable[[str, bytes, datetime, Path | None, int], Document]
+# Tags (and topics) new documents before they are indexed; see archiver/tagging/service.py.
+Tagger = Callable[[list[Document]], list[Document]]
+_MERGE_ATTEMPTS = 5
+
+
+@dataclass
+class Incoming:
+    """A message offered to the archive, not yet stored."""
+
+    raw: bytes
+    source: Source
+    label: str = ""
+
+
+@dataclass
+class _InFlight:
+    """A batch begun (looked up, being analysed and stored) but not yet indexed."""
+
+    items: Sequence[Incoming]
+    batch: list[Stored]
+    existing: dict[str, Document]
+    pending: dict[str, Future[Document]]
+    stores: list[tuple[Incoming, Future[str]]]
+
+
+@dataclass
+class Stored:
+    """A message whose bytes (and sources) are durably stored."""
+
+    sha256: str
+    raw: bytes
+    sources: list[Source]
+    label: str = ""
+    arrival: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Archiver:
+    def __init__(
+        self,
+        store: RawStore,
+        index: SearchIndex,
+        *,
+        user_dict: Path | None = None,
+        max_body_chars: int = 2_000_000,
+        analysers: Callable[[], Executor] | None = None,
+        store_threads: int = 16,
+        tagger: Tagger | None = None,
+    ) -> None:
+        self.store = store
+        self.tagger = tagger
+        self.index = index
+        self.user_dict = user_dict
+        self.max_body_chars = max_body_chars
+        self._new_pool = analysers
+        self._pool: Executor | None = None
+        self._store_pool = ThreadPoolExecutor(max_workers=store_threads)
+
+    def close(self) -> None:
+        self._store_pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    # -- storing -----------------------------------------------------------------------------
+
+    def accept(self, raw: bytes, source: Source) -> str:
+        """Durably store one message; raises BackendUnavailable when that is not possible."""
+        sha256, _ = self.store.put(raw, source)
+        return sha256
+
+    def store_many(self, items: Sequence[Incoming]) -> tuple[list[Stored], list[IngestOutcome]]:
+        """Store in parallel. Returns what was stored and a failure outcome for the rest."""
+        return self._stored(self._store_later(items))
+
+    def _store_later(self, items: Sequence[Incoming]) -> list[tuple[Incoming, Future[str]]]:
+        return [
+            (item, self._store_pool.submit(self.accept, item.raw, item.source)) for item in items
+        ]
+
+    @staticmethod
+    def _stored(
+        futures: list[tuple[Incoming, Future[str]]],
+    ) -> tuple[list[Stored], list[IngestOutcome]]:
+        stored: list[Stored] = []
+        failed: list[IngestOutcome] = []
+        for item, future in futures:
+            try:
+                sha256 = future.result()
+            except MailvaultError as exc:
+                failed.append(
+                    IngestOutcome(sha256=None, status="failed", label=item.label, error=str(exc))
+                )
+                continue
+            stored.append(
+                Stored(sha256, item.raw, [item.source], item.label, item.source.received_at)
+            )
+        return stored, failed
+
+    # -- indexing ----------------------------------------------------------------------------
+
+    def ingest_many(self, items: Sequence[Incoming]) -> list[IngestOutcome]:
+        """Store and index a batch, parsing new messages while their bytes are being stored."""
+        return self._finish(self._begin(items))
+
+    def ingest_stream(self, batches: Iterable[Sequence[Incoming]]) -> Iterator[list[IngestOutcome]]:
+        """Outcomes batch by batch, the next batch being parsed and stored while this one is
+        indexed, so neither the CPU nor the backends wait for each other."""
+        in_flight: _InFlight | None = None
+        for items in batches:
+            started = self._begin(items)
+            if in_flight is not None:
+                yield self._finish(in_flight)
+            in_flight = started
+        if in_flight is not None:
+            yield self._finish(in_flight)
+
+    def _begin(self, items: Sequence[Incoming]) -> _InFlight:
+        batch = _merge_same_bytes(
+            Stored(
+                hashlib.sha256(i.raw).hexdigest(), i.raw, [i.source], i.label, i.source.received_at
+            )
+            for i in items
+        )
+        existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
+        pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
+        # one store per message, its sources in turn: stored side by side, two deliveries of
+        # the same bytes would both find it missing and one source would overwrite the other
+        stores = [
+            (Incoming(s.raw, s.sources[0], s.label), self._store_pool.submit(self._accept_all, s))
+            for s in batch
+        ]
+        return _InFlight(items, batch, existing, pending, stores)
+
+    def _accept_all(self, item: Stored) -> str:
+        for source in item.sources:
+            self.accept(item.raw, source)
+        return item.sha256
+
+    def _finish(self, flight: _InFlight) -> list[IngestOutcome]:
+        stored, failed = self._stored(flight.stores)
+        stored_ids = {s.sha256 for s in stored}
+        outcomes = failed + self._index(
+            [s for s in flight.batch if s.sha256 in stored_ids], flight.existing, flight.pending
+        )
+        return outcomes + _repeat_duplicates(flight.items, flight.batch)
+
+    def index_stored(self, items: Sequence[Stored]) -> list[IngestOutcome]:
+        """Index messages already in the raw store (the Celery task and the reconciler)."""
+        batch = _merge_same_bytes(items)
+        existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
+        pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
+        return self._index(batch, existing, pending)
+
+    def archive_stored(self, sha256: str) -> IngestOutcome:
+        """Index one stored message with every source recorded for it."""
+        raw = self.store.get(sha256)
+        sources = [r.source for r in self.store.records(sha256)]
+        arrival = sources[0].received_at if sources else datetime.now(UTC)
+        return self.index_stored([Stored(sha256, raw, sources, sha256, arrival)])[0]
+
+    def _analyse_later(self, item: Stored) -> Future[Document]:
+        args = (item.sha256, item.raw, item.arrival, self.user_dict, self.max_body_chars)
+        if self._new_pool is None:
+            done: Future[Document] = Future()
+            done.set_result(analyse(*args))
+            return done
+        return self._working_pool().submit(analyse, *args)
+
+    def _working_pool(self) -> Executor:
+        assert self._new_pool is not None
+        if self._pool is not None:
+            try:
+                self._pool.submit(int)  # raises at once when a worker of this pool has died
+                return self._pool
+            except BrokenProcessPool:
+                self._pool.shutdown(wait=False)
+        self._pool = self._new_pool()
+        return self._pool
+
+    def _analysis(self, item: Stored, pending: Future[Document]) -> Document:
+        """The document, even when a worker process died (a crash in a parser library, memory):
+        the batch's other messages are analysed again, one at a time in a fresh pool, and the
+        message that kills its worker again is indexed bare with the reason."""
+        try:
+            return pending.result()
+        except BrokenProcessPool:
+            log.error("analyser process died; retrying alone", extra={"sha256": item.sha256})
+        try:
+            return self._analyse_later(item).result()
+        except BrokenProcessPool:
+            return fallback_document(
+                item.sha256, len(item.raw), "analysis crashed its worker process", item.arrival
+            )
+
+    def _index(
+        self,
+        batch: Sequence[Stored],
+        existing: dict[str, Document],
+        pending: dict[str, Future[Document]],
+    ) -> list[IngestOutcome]:
+        outcomes: list[IngestOutcome] = []
+        duplicates = [s for s in batch if s.sha256 in existing]
+        new = [s for s in batch if s.sha256 not in existing]
+        docs = {
+            s.sha256: with_participants(self._analysis(s, pending[s.sha256]), s.sources)
+            for s in new
+        }
+        if self.tagger is not None and docs:
+            docs = {d["id"]: d for d in self.tagger(list(docs.values()))}
+        statuses = self.index.create_many(list(docs.values()))
+        for item in new:
+            status = statuses.get(item.sha256, "not indexed")
+            if status == "exists":  # indexed concurrently by another worker
+                duplicates.append(item)
+                continue
+            if status is not None:
+                status = self._index_fallback(item, status)
+            outcomes.append(
+                IngestOutcome(
+                    sha256=item.sha256,
+                    status="imported" if status is None else "failed",
+                    label=item.label,
+                    error=status,
+                    parse_error=docs[item.sha256].get("parse_error"),
+                )
+            )
+        outcomes += self._add_sources(duplicates)
+        return outcomes
+
+    def _index_fallback(self, item: Stored, error: str) -> str | None:
+        """Elasticsearch rejected the document: index the bare message so it stays findable."""
+        log.warning("index rejected document", extra={"sha256": item.sha256, "error": error})
+        doc = fallback_document(
+            item.sha256, len(item.raw), f"index rejected: {error}", item.arrival
+        )
+        status = self.index.create_many([with_participants(doc, item.sources)])[item.sha256]
+        return None if status in (None, "exists") else status
+
+    def _add_sources(self, duplicates: Sequence[Stored]) -> list[IngestOutcome]:
+        """Record new sources of already-indexed messages (optimistic concurrency, retried)."""
+        todo = {d.sha256: d for d in duplicates}
+        errors: dict[str, str] = {}
+        for _ in range(_MERGE_ATTEMPTS):
+            if not todo:
+                break
+            current = self.index.get_many(todo, ["sources"])
+            updates: dict[str, Document] = {}
+            for sha256, doc in current.items():
+                known = [Source.model_validate(s) for s in doc.get("sources", [])]
+                merged = merge_sources(known, todo[sha256].sources)
+                if merged is not None:
+                    updates[sha256] = {
+                        **source_fields(merged),
+                        "_version_token": doc["_version_token"],
+                    }
+            results = self.index.update_many(updates)
+            retry = {k for k, v in results.items() if v == "conflict"}
+            errors.update({k: v for k, v in results.items() if v and v != "conflict"})
+            todo = {k: v for k, v in todo.items() if k in retry}
+        errors.update({k: "concurrent updates kept conflicting" for k in todo})
+        return [
+            IngestOutcome(
+                sha256=d.sha256,
+                status="failed" if d.sha256 in errors else "duplicate",
+                label=d.label,
+                error=errors.get(d.sha256),
+            )
+            for d in duplicates
+        ]
+
+
+def _merge_same_bytes(items: Iterable[Stored]) -> list[Stored]:
+    merged: dict[str, Stored] = {}
+    for item in items:
+        if item.sha256 in merged:
+            merged[item.sha256].sources.extend(item.sources)
+        else:
+            merged[item.sha256] = Stored(
+                item.sha256, item.raw, list(item.sources), item.label, item.arrival
+            )
+    return list(merged.values())
+
+
+def _repeat_duplicates(items: Sequence[Incoming], batch: Sequence[Stored]) -> list[IngestOutcome]:
+    """Same bytes offered twice in one batch: the second and later copies are duplicates."""
+    extra = len(items) - len(batch)
+    if extra <= 0:
+        return []
+    seen: set[str] = set()
+    repeats: list[IngestOutcome] = []
+    for item in items:
+        sha256 = hashlib.sha256(item.raw).hexdigest()
+        if sha256 in seen:
+            repeats.append(IngestOutcome(sha256=sha256, status="duplicate", label=item.label))
+        seen.add(sha256)
+    return repeats

@@ -1,0 +1,212 @@
+"""The search query language, parsed into our own tree (archiver/search/query/tree.py).
+
+    query    := or
+    or       := and ("OR" and)*
+    and      := unary (["AND"] unary)*          adjacent terms are ANDed
+    unary    := ("NOT" | "-") unary | primary
+    primary  := "(" or ")" | field ":" (phrase | value | "(" or ")") | phrase | word
+
+A syntax error raises InvalidQuery with the character position and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archiver.errors import InvalidQuery
+from archiver.search.query.tree import And, Field, Node, Not, Or, Phrase, Word
+
+FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "envelope",
+        "participant",
+        "subject",
+        "body",
+        "attachment",
+        "filename",
+        "tag",
+        "department",
+        "folder",
+        "source",
+        "message-id",
+        "has",
+        "larger",
+        "smaller",
+        "before",
+        "after",
+        "date",
+    }
+)
+_FIELD_PREFIX = re.compile(r"([A-Za-z][A-Za-z-]*):")
+_OPERATORS = {"AND", "OR", "NOT"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "(" ")" "-" phrase word field op end
+    text: str
+    pos: int
+
+
+def tokenize(query: str) -> list[Token]:
+    tokens: list[Token] = []
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            tokens.append(Token(ch, ch, i))
+            i += 1
+        elif ch == '"':
+            end = query.find('"', i + 1)
+            if end == -1:
+                raise InvalidQuery(f'unterminated phrase at position {i}: expected a closing "', i)
+            tokens.append(Token("phrase", query[i + 1 : end], i))
+            i = end + 1
+        elif ch == "-" and (not tokens or _starts_term(tokens[-1], query, i)):
+            tokens.append(Token("-", ch, i))
+            i += 1
+        else:
+            i = _word(query, i, tokens)
+    tokens.append(Token("end", "", len(query)))
+    return tokens
+
+
+def _starts_term(previous: Token, query: str, i: int) -> bool:
+    """A '-' negates when it starts a term (after space or '('), not inside jira-1234."""
+    return (i == 0 or query[i - 1].isspace() or query[i - 1] == "(") and previous.kind != "field"
+
+
+def _word(query: str, i: int, tokens: list[Token]) -> int:
+    match = _FIELD_PREFIX.match(query, i)
+    if match and not query.startswith("//", match.end()):  # a URL is text, not a field
+        name = match.group(1).lower()
+        if name not in FIELDS:
+            raise InvalidQuery(
+                f"unknown field '{match.group(1)}' at position {i}: expected one of "
+                f"{', '.join(sorted(FIELDS))} (put text with a colon in quotes)",
+                i,
+            )
+        tokens.append(Token("field", name, i))
+        return match.end()
+    end = i
+    while end < len(query) and not query[end].isspace() and query[end] not in '()"':
+        end += 1
+    text = query[i:end]
+    tokens.append(Token("op" if text in _OPERATORS else "word", text, i))
+    return end
+
+
+class Parser:
+    def __init__(self, query: str) -> None:
+        self.tokens = tokenize(query)
+        self.i = 0
+
+    def parse(self) -> Node | None:
+        if self._peek().kind == "end":
+            return None
+        node = self._or()
+        token = self._peek()
+        if token.kind != "end":
+            raise InvalidQuery(
+                f"unexpected '{token.text}' at position {token.pos}: "
+                "expected an operator, a term or the end of the query",
+                token.pos,
+            )
+        return node
+
+    def _peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def _next(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def _or(self) -> Node:
+        parts = [self._and()]
+        while self._peek().kind == "op" and self._peek().text == "OR":
+            self._next()
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+    def _and(self) -> Node:
+        parts = [self._unary()]
+        while True:
+            token = self._peek()
+            if token.kind == "op" and token.text == "AND":
+                self._next()
+            elif token.kind in ("end", ")") or (token.kind == "op" and token.text == "OR"):
+                break
+            parts.append(self._unary())
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def _unary(self) -> Node:
+        token = self._peek()
+        if token.kind == "-" or (token.kind == "op" and token.text == "NOT"):
+            self._next()
+            return Not(self._unary())
+        return self._primary()
+
+    def _primary(self) -> Node:
+        token = self._next()
+        if token.kind == "(":
+            node = self._or()
+            self._expect(")", token.pos)
+            return node
+        if token.kind == "phrase":
+            return Phrase(token.text)
+        if token.kind == "word":
+            return Word(token.text)
+        if token.kind == "field":
+            return self._field(token)
+        what = "the end of the query" if token.kind == "end" else f"'{token.text}'"
+        raise InvalidQuery(f"expected a term at position {token.pos}, found {what}", token.pos)
+
+    def _field(self, field: Token) -> Node:
+        token = self._peek()
+        if token.kind == "(":
+            self._next()
+            inner = self._or()
+            self._expect(")", token.pos)
+            return _distribute(field.text, inner, field.pos)
+        if token.kind in ("word", "phrase", "op") and token.pos == _after(field):
+            self._next()
+            return Field(field.text, token.text, phrase=token.kind == "phrase", pos=field.pos)
+        raise InvalidQuery(
+            f"expected a value after '{field.text}:' at position {_after(field)}", _after(field)
+        )
+
+    def _expect(self, kind: str, opened: int) -> None:
+        token = self._next()
+        if token.kind != kind:
+            raise InvalidQuery(
+                f"expected '{kind}' at position {token.pos} to close the '(' at position {opened}",
+                token.pos,
+            )
+
+
+def _after(field: Token) -> int:
+    return field.pos + len(field.text) + 1
+
+
+def _distribute(name: str, node: Node, pos: int) -> Node:
+    """subject:(a OR -b) means subject:a OR -subject:b."""
+    if isinstance(node, Word | Phrase):
+        return Field(name, node.text, phrase=isinstance(node, Phrase), pos=pos)
+    if isinstance(node, Not):
+        return Not(_distribute(name, node.child, pos))
+    if isinstance(node, And | Or):
+        return type(node)(tuple(_distribute(name, c, pos) for c in node.children))
+    raise InvalidQuery(f"a field inside '{name}:(...)' at position {pos} is not allowed", pos)
+
+
+def parse_query(query: str) -> Node | None:
+    """The query's tree, or None for an empty query (everything)."""
+    return Parser(query).parse()

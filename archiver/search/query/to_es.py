@@ -1,0 +1,267 @@
+"""The one place a query tree becomes Elasticsearch query DSL.
+
+User input never reaches Elasticsearch as query_string: text is segmented here with the same
+tokenizer as the index and sent as exact tokens; everything else becomes term, wildcard or range
+queries on keyword, number and date fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from archiver.errors import InvalidQuery
+from archiver.search.query.tree import And, Field, Node, Not, Or, Phrase, Word
+from archiver.text.tokenizer import Tokenizer
+
+Query = dict[str, Any]
+
+# search-mode token fields (any word) and precise-mode fields (phrases), by query field
+TERM_FIELDS: dict[str, list[str]] = {
+    "": [
+        "subject_terms^3",
+        "attachment_names_terms^2",
+        "names_terms^2",
+        "body_terms",
+        "attachment_terms",
+    ],
+    "subject": ["subject_terms"],
+    "body": ["body_terms"],
+    "attachment": ["attachment_terms"],
+    "filename": ["attachment_names_terms"],
+}
+PHRASE_FIELDS: dict[str, list[str]] = {
+    "": ["subject_words", "body_words", "attachment_words"],
+    "subject": ["subject_words"],
+    "body": ["body_words"],
+    "attachment": ["attachment_words"],
+    "filename": ["attachment_names_terms"],
+}
+ADDRESS_FIELDS: dict[str, tuple[list[str], list[str]]] = {  # addresses, display names
+    "from": (["from.address"], ["from.name"]),
+    "to": (["to.address"], ["to.name"]),
+    "cc": (["cc.address"], ["cc.name"]),
+    "bcc": (["bcc.address"], ["bcc.name"]),
+    "envelope": (["envelope_to", "envelope_from"], []),
+    "participant": (
+        ["participants", "envelope_from"],
+        ["from.name", "to.name", "cc.name", "bcc.name"],
+    ),
+}
+SOURCES = ("smtp", "imap", "import")
+HAS = {
+    "attachment": {"term": {"has_attachment": True}},
+    "parse_error": {"term": {"parse_failed": True}},
+}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_DATE = re.compile(r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?$")
+
+
+@dataclass
+class Translation:
+    query: Query
+    highlight_terms: set[str] = field(default_factory=set)
+
+
+class Translator:
+    def __init__(self, tokenizer: Tokenizer, timezone: str = "Asia/Shanghai") -> None:
+        self.tokenizer = tokenizer
+        self.tz = ZoneInfo(timezone)
+
+    def translate(self, node: Node | None) -> Translation:
+        terms: set[str] = set()
+        if node is None:
+            return Translation({"match_all": {}}, terms)
+        return Translation(self._node(node, terms, negated=False), terms)
+
+    def _node(self, node: Node, terms: set[str], *, negated: bool) -> Query:
+        if isinstance(node, Not):
+            return {"bool": {"must_not": [self._node(node.child, terms, negated=not negated)]}}
+        if isinstance(node, Or):
+            return {
+                "bool": {
+                    "should": [self._node(c, terms, negated=negated) for c in node.children],
+                    "minimum_should_match": 1,
+                }
+            }
+        if isinstance(node, And):
+            return self._and(node, terms, negated=negated)
+        if isinstance(node, Word):
+            return self._words([node.text], "", terms, negated)
+        if isinstance(node, Phrase):
+            return self._phrase(node.text, "", terms, negated)
+        return self._field(node, terms, negated)
+
+    def _and(self, node: And, terms: set[str], *, negated: bool) -> Query:
+        # Adjacent free words form one query, so they may match across fields together.
+        words = [c.text for c in node.children if isinstance(c, Word)]
+        others = [
+            self._node(c, terms, negated=negated) for c in node.children if not isinstance(c, Word)
+        ]
+        must = ([self._words(words, "", terms, negated)] if words else []) + others
+        return must[0] if len(must) == 1 else {"bool": {"must": must}}
+
+    def _words(self, words: list[str], field: str, terms: set[str], negated: bool) -> Query:
+        tokens = list(dict.fromkeys(t for w in words for t in self.tokenizer.terms(w)))
+        if not tokens:
+            return {"match_all": {}}
+        if not negated:
+            terms.update(tokens)
+        return {
+            "combined_fields": {
+                "query": " ".join(tokens),
+                "fields": TERM_FIELDS[field],
+                "operator": "and",
+            }
+        }
+
+    def _phrase(self, text: str, field: str, terms: set[str], negated: bool) -> Query:
+        tokens = self.tokenizer.terms(text, "precise")
+        if not tokens:
+            return {"match_all": {}}
+        if not negated:
+            terms.update(self.tokenizer.terms(text))
+        phrase = " ".join(tokens)
+        return {
+            "bool": {
+                "should": [{"match_phrase": {f: phrase}} for f in PHRASE_FIELDS[field]],
+                "minimum_should_match": 1,
+            }
+        }
+
+    def _field(self, node: Field, terms: set[str], negated: bool) -> Query:
+        name, value = node.name, node.value.strip()
+        if name in TERM_FIELDS:
+            if node.phrase:
+                return self._phrase(value, name, terms, negated)
+            if name == "filename" and any(c in value for c in "*?"):
+                return _filter(_wildcard(["attachments.filename"], value))
+            return self._words([value], name, terms, negated)
+        if not value:
+            raise InvalidQuery(f"expected a value after '{name}:' at position {node.pos}", node.pos)
+        return _filter(self._keyword_field(node, name, value))
+
+    def _keyword_field(self, node: Field, name: str, value: str) -> Query:
+        if name in ADDRESS_FIELDS:
+            return _address(*ADDRESS_FIELDS[name], value)
+        if name in ("tag", "department"):
+            path = value.strip("/")
+            target = "tags" if name == "tag" else "departments"
+            return _any([{"term": {target: path}}, {"prefix": {target: path + "/"}}])
+        if name == "folder":
+            return {"term": {"folders": value}}
+        if name == "message-id":
+            return {"term": {"message_id": value.strip("<>")}}
+        if name == "source":
+            if value.lower() not in SOURCES:
+                raise _bad(node, f"one of {', '.join(SOURCES)}")
+            return {"term": {"source_kinds": value.lower()}}
+        if name == "has":
+            if value.lower() not in HAS:
+                raise _bad(node, f"one of {', '.join(HAS)}")
+            return HAS[value.lower()]
+        if name in ("larger", "smaller"):
+            return {"range": {"size": {"gt" if name == "larger" else "lt": _size(node)}}}
+        return {"range": {"date": self._date_range(node)}}
+
+    def _date_range(self, node: Node | Field) -> dict[str, str]:
+        assert isinstance(node, Field)
+        value = node.value.strip()
+        if node.name == "before":
+            return {"lt": self._day_bounds(node, value)[0]}
+        if node.name == "after":
+            return {"gte": self._day_bounds(node, value)[0]}
+        start, _, end = value.partition("..")
+        bounds: dict[str, str] = {}
+        if start:
+            bounds["gte"] = self._day_bounds(node, start)[0]
+        if end or not _:
+            bounds["lt"] = self._day_bounds(node, end or start)[1]
+        return bounds
+
+    def _day_bounds(self, node: Field, text: str) -> tuple[str, str]:
+        """Start and end (exclusive) of a year, month or day, in the configured time zone."""
+        match = _DATE.match(text.strip())
+        if not match:
+            raise _bad(node, "a date as YYYY, YYYY-MM or YYYY-MM-DD (ranges: A..B)")
+        year, month, day = (int(g) if g else None for g in match.groups())
+        assert year is not None
+        try:
+            start = datetime(year, month or 1, day or 1, tzinfo=self.tz)
+        except ValueError as exc:
+            raise _bad(node, f"a valid date ({exc})") from exc
+        if day:
+            end = start + timedelta(days=1)
+        elif month:
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=self.tz)
+        else:
+            end = datetime(year + 1, 1, 1, tzinfo=self.tz)
+        return start.isoformat(), end.isoformat()
+
+
+def _filter(query: Query) -> Query:
+    """Structured conditions decide membership, not relevance."""
+    return {"bool": {"filter": [query]}}
+
+
+def _any(queries: list[Query]) -> Query:
+    return (
+        queries[0]
+        if len(queries) == 1
+        else {"bool": {"should": queries, "minimum_should_match": 1}}
+    )
+
+
+def _wildcard(fields: list[str], pattern: str) -> Query:
+    return _any(
+        [
+            {
+                "wildcard": {
+                    f: {
+                        "value": pattern.lower()
+                        if "address" in f or f in ("participants", "envelope_to", "envelope_from")
+                        else pattern,
+                        "case_insensitive": True,
+                    }
+                }
+            }
+            for f in fields
+        ]
+    )
+
+
+def _address(addresses: list[str], names: list[str], value: str) -> Query:
+    """A full address, a domain (example.com, @example.com), a wildcard, or a name."""
+    lowered = value.lower()
+    if any(c in value for c in "*?"):
+        return _wildcard(addresses, lowered)
+    if "@" in value and not value.startswith("@"):
+        return _any([{"term": {f: lowered}} for f in addresses])
+    domain = lowered.lstrip("@")
+    if "." in domain:
+        patterns = [f"*@{domain}", f"*@*.{domain}"] + (
+            [] if value.startswith("@") else [f"{domain}@*"]
+        )
+        return _any([_wildcard(addresses, p) for p in patterns])
+    return _any(
+        [_wildcard(names, f"*{value}*")] * bool(names) + [_wildcard(addresses, f"{lowered}*@*")]
+    )
+
+
+def _size(node: Field) -> int:
+    match = _SIZE.match(node.value.strip())
+    if not match:
+        raise _bad(node, "a size such as 500K, 10M or 1G")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _bad(node: Field, expected: str) -> InvalidQuery:
+    return InvalidQuery(
+        f"invalid value '{node.value}' for '{node.name}:' at position {node.pos}: "
+        f"expected {expected}",
+        node.pos,
+    )
