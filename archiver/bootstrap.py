@@ -13,7 +13,11 @@ from archiver.adapters.imap import connect
 from archiver.adapters.s3 import S3JsonStore, S3RawStore
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
+from archiver.mime.attachments import ExtractLimits
 from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.failures import FailureLog
+from archiver.ports import SearchIndex
+from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
 from archiver.tagging.service import TaggingOptions, TaggingService
@@ -49,6 +53,18 @@ def analyser_pool(settings: Settings) -> Callable[[], Executor] | None:
     )
 
 
+def search_service(settings: Settings, index: SearchIndex | None = None) -> SearchService:
+    return SearchService(
+        index or search_index(settings),
+        get_tokenizer(settings.user_dict),
+        settings.display_timezone,
+    )
+
+
+def failure_log(settings: Settings) -> FailureLog:
+    return FailureLog(json_store(settings))
+
+
 def tagging(settings: Settings | None = None) -> TaggingService:
     settings = settings or get_settings()
     options = TaggingOptions(
@@ -60,6 +76,19 @@ def tagging(settings: Settings | None = None) -> TaggingService:
     return TaggingService(search_index(settings), TaggingStore(json_store(settings)), options)
 
 
+def attachment_limits(settings: Settings) -> ExtractLimits | None:
+    """The limits of attachment text extraction; None when it is turned off."""
+    if not settings.extract_attachments:
+        return None
+    return ExtractLimits(
+        max_bytes=settings.max_attachment_bytes,
+        max_chars=settings.max_attachment_text_chars,
+        timeout_s=settings.attachment_timeout_seconds,
+        budget_s=settings.attachment_budget_seconds,
+        max_pdf_pages=settings.max_pdf_pages,
+    )
+
+
 def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Archiver:
     settings = settings or get_settings()
     return Archiver(
@@ -67,6 +96,7 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
         search_index(settings),
         user_dict=settings.user_dict,
         max_body_chars=settings.max_body_chars,
+        extract_limits=attachment_limits(settings),
         analysers=analyser_pool(settings) if parallel else None,
         store_threads=settings.store_threads,
         tagger=tagging(settings).tagger() if settings.tagging_enabled else None,

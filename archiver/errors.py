@@ -73,15 +73,6 @@ class InvalidQuery(MailvaultError):
         self.position = position
 
 
-class ImportSourceError(MailvaultError):
-    """A path given to the importer cannot be read as mail."""
-
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-        self.detail = detail
-
-
 class MailboxNameError(MailvaultError):
     """An IMAP mailbox name that is not valid modified UTF-7."""
 

@@ -71,15 +71,7 @@ def _print_summary(summary: ImportSummary, *, as_json: bool) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from archiver.search.service import SearchService
-    from archiver.text.tokenizer import get_tokenizer
-
-    settings = get_settings()
-    service = SearchService(
-        bootstrap.search_index(settings),
-        get_tokenizer(settings.user_dict),
-        settings.display_timezone,
-    )
+    service = bootstrap.search_service(get_settings())
     result = service.search(args.query, page=args.page, size=args.size, sort=args.sort)
     if args.json:
         print(result.model_dump_json(by_alias=True))
@@ -107,12 +99,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ingest.tasks import app
+    from ingest.tasks import celery_app
 
     # Accepting mail comes before indexing it: an MTA waits on the SMTP sink, while indexing
     # catches up after a burst. The analyser processes inherit the priority.
     os.nice(max(0, get_settings().worker_nice))
-    app.worker_main(["worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency)])
+    celery_app().worker_main(
+        ["worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency)]
+    )
     return 0
 
 
@@ -133,21 +127,20 @@ def cmd_smtp(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    from ingest.tasks import app
+    from ingest.tasks import celery_app
 
-    app.start(["beat", "--loglevel", "INFO", "--schedule", args.schedule])
+    celery_app().start(["beat", "--loglevel", "INFO", "--schedule", args.schedule])
     return 0
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from archiver.pipeline.failures import FailureLog
     from archiver.pipeline.reconcile import reconcile, reconcile_all
 
     settings = get_settings()
     archiver = bootstrap.archiver(settings)
-    failures = FailureLog(bootstrap.json_store(settings))
+    failures = bootstrap.failure_log(settings)
     try:
         if args.all:
             summary = reconcile_all(archiver, failures=failures)
@@ -164,13 +157,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_failures(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from archiver.pipeline.failures import FailureLog
     from archiver.pipeline.reconcile import retry_failures, unresolved
     from ingest.tasks import enqueue_retry
 
     settings = get_settings()
     archiver = bootstrap.archiver(settings)
-    failures = FailureLog(bootstrap.json_store(settings))
+    failures = bootstrap.failure_log(settings)
     try:
         still_open = partial(unresolved, archiver)
         if args.retry:

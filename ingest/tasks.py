@@ -21,31 +21,61 @@ from archiver.models import SpoolSegment, TaskFailure
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
 from archiver.pipeline.reconcile import file_spooled, reconcile
-from archiver.settings import get_settings
+from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import idf_table
 from archiver.text.tokenizer import get_tokenizer
 
 log = logging.getLogger(__name__)
 _IMAP_LOCK_SECONDS = 6 * 3600  # a first sync of a large mailbox takes long
 
-settings = get_settings()
-app = Celery("mailvault", broker=settings.redis_url, backend=settings.redis_url)
-app.conf.update(
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    # A task is acknowledged only when done, so a worker crash re-delivers it.
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=4,
-    result_expires=24 * 3600,
-    broker_connection_retry_on_startup=True,
-    task_default_queue=settings.celery_queue,
-    # The reconciler files what archive_spool missed (archiver/pipeline/reconcile.py).
-    beat_schedule={
-        "reconcile": {"task": "mailvault.reconcile", "schedule": settings.reconcile_interval}
-    },
-)
+ARCHIVE_RAW = "mailvault.archive_raw"
+ARCHIVE_SPOOL = "mailvault.archive_spool"
+RECONCILE = "mailvault.reconcile"
+IMAP_POLL = "mailvault.imap_poll"
+
+
+def create_app(settings: Settings) -> Celery:
+    """The Celery app with the pipeline tasks, their retry policy and the beat schedule."""
+    app = Celery("mailvault", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # A task is acknowledged only when done, so a worker crash re-delivers it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        result_expires=24 * 3600,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=settings.celery_queue,
+        # The reconciler files what archive_spool missed (archiver/pipeline/reconcile.py).
+        beat_schedule={
+            "reconcile": {"task": RECONCILE, "schedule": settings.reconcile_interval},
+            **imap_schedule(settings.imap_accounts),
+        },
+    )
+    # Transient backend errors are retried with exponential backoff and jitter; a task that
+    # runs out of retries is recorded (see _record_failure) so `mailvault failures` shows it.
+    retried: dict[str, Any] = {
+        "autoretry_for": (BackendUnavailable,),
+        "retry_backoff": settings.pipeline_retry_backoff,
+        "retry_backoff_max": 600,
+        "retry_jitter": True,
+        "max_retries": settings.pipeline_max_retries,
+    }
+    app.task(name=ARCHIVE_RAW, **retried)(archive_raw)
+    app.task(name=ARCHIVE_SPOOL, **retried)(archive_spool)
+    app.task(name=RECONCILE)(reconcile_pending)
+    app.task(name=IMAP_POLL)(imap_poll)
+    worker_process_init.connect(_warm_up, weak=False, dispatch_uid="mailvault-warm-up")
+    task_failure.connect(_record_failure, weak=False, dispatch_uid="mailvault-failures")
+    return app
+
+
+@lru_cache(maxsize=1)
+def celery_app() -> Celery:
+    """This process's app, from the settings (the CLI's worker and beat, and every sender)."""
+    return create_app(get_settings())
 
 
 def imap_schedule(accounts_file: Path | None) -> dict[str, dict[str, Any]]:
@@ -70,15 +100,11 @@ def imap_schedule(accounts_file: Path | None) -> dict[str, dict[str, Any]]:
     }
 
 
-app.conf.beat_schedule.update(imap_schedule(settings.imap_accounts))
-
-
 @lru_cache(maxsize=1)
 def _archiver() -> Archiver:
     return bootstrap.archiver(get_settings())
 
 
-@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _warm_up(**_: Any) -> None:
     """Load the dictionaries (tokenizer, topic IDF: seconds on a busy machine) when a worker
     process starts, so the first mail after a start does not wait for them."""
@@ -86,18 +112,6 @@ def _warm_up(**_: Any) -> None:
     idf_table()
 
 
-# Transient backend errors are retried with exponential backoff and jitter; a task that runs
-# out of retries is recorded (see _record_failure) so `mailvault failures` shows it.
-PIPELINE_RETRIES: dict[str, Any] = {
-    "autoretry_for": (BackendUnavailable,),
-    "retry_backoff": settings.pipeline_retry_backoff,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": settings.pipeline_max_retries,
-}
-
-
-@app.task(name="mailvault.archive_raw", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
 def archive_raw(sha256: str) -> dict[str, Any]:
     """Parse, segment and index one message already in the raw store, with every source
     recorded for it (`mailvault failures --retry` sends this)."""
@@ -111,7 +125,6 @@ def archive_raw(sha256: str) -> dict[str, Any]:
     return outcome.model_dump()
 
 
-@app.task(name="mailvault.archive_spool", **PIPELINE_RETRIES)  # type: ignore[untyped-decorator]
 def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
     """File spool segments (what the SMTP sink sends): store each message, index them with one
     bulk request, drop the segments. A message that failed keeps its segment, and the task is
@@ -120,7 +133,7 @@ def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
     summary = file_spooled(
         _archiver(),
         segments_of(segments),
-        task=archive_spool.name,
+        task=ARCHIVE_SPOOL,
         refresh=current.smtp_refresh_on_file,
     )
     log.info("filed spool", extra=summary.model_dump(exclude={"errors"}))
@@ -135,10 +148,9 @@ def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _failures() -> FailureLog:
-    return FailureLog(bootstrap.json_store(get_settings()))
+    return bootstrap.failure_log(get_settings())
 
 
-@app.task(name="mailvault.reconcile")  # type: ignore[untyped-decorator]
 def reconcile_pending() -> dict[str, Any]:
     """File the spool segments the fast path left behind."""
     summary = reconcile(
@@ -149,7 +161,6 @@ def reconcile_pending() -> dict[str, Any]:
     return summary.model_dump()
 
 
-@task_failure.connect  # type: ignore[untyped-decorator]
 def _record_failure(
     sender: Task | None = None,
     exception: BaseException | None = None,
@@ -158,7 +169,7 @@ def _record_failure(
 ) -> None:
     """archive_raw or archive_spool gave up (retries exhausted or a permanent error): keep the
     message (or the segment, which stays in the spool) visible in S3."""
-    if sender is None or sender.name not in {archive_raw.name, archive_spool.name} or not args:
+    if sender is None or sender.name not in {ARCHIVE_RAW, ARCHIVE_SPOOL} or not args:
         return
     common = {
         "task": sender.name,
@@ -166,7 +177,7 @@ def _record_failure(
         "attempts": int(getattr(sender.request, "retries", 0) or 0) + 1,
         "failed_at": datetime.now(UTC),
     }
-    if sender.name == archive_raw.name:
+    if sender.name == ARCHIVE_RAW:
         failures = [TaskFailure(sha256=str(args[0]), **common)]
     else:
         failures = [TaskFailure(segment=s, **common) for s in segments_of(args[0])]
@@ -182,14 +193,14 @@ def enqueue_archive(
     sha256: str, *, queue: str | None = None, broker_url: str | None = None
 ) -> None:
     """Send archive_raw for a stored message; raises when the broker cannot be reached."""
-    _send(archive_raw, (sha256,), queue, broker_url)
+    _send(ARCHIVE_RAW, (sha256,), queue, broker_url)
 
 
 def enqueue_archive_spool(
     segments: list[SpoolSegment], *, queue: str | None = None, broker_url: str | None = None
 ) -> None:
     """Send archive_spool for written segments; raises when the broker cannot be reached."""
-    _send(archive_spool, (task_args(segments),), queue, broker_url)
+    _send(ARCHIVE_SPOOL, (task_args(segments),), queue, broker_url)
 
 
 def task_args(segments: list[SpoolSegment]) -> list[dict[str, Any]]:
@@ -223,20 +234,20 @@ def enqueue_retry(failure: TaskFailure) -> None:
         enqueue_archive(failure.sha256)
 
 
-def _send(task: Task, args: tuple[Any, ...], queue: str | None, broker_url: str | None) -> None:
+def _send(task: str, args: tuple[Any, ...], queue: str | None, broker_url: str | None) -> None:
     options: dict[str, Any] = {
         "queue": queue or get_settings().celery_queue,
         "retry_policy": _SEND_RETRY,
         "ignore_result": True,
     }
+    app = celery_app()
     if broker_url is None:
-        task.apply_async(args, **options)
+        app.send_task(task, args, **options)
         return
     with app.connection_for_write(broker_url) as connection:
-        task.apply_async(args, connection=connection, **options)
+        app.send_task(task, args, connection=connection, **options)
 
 
-@app.task(name="mailvault.imap_poll")  # type: ignore[untyped-decorator]
 def imap_poll(account: str) -> list[dict[str, Any]]:
     """Poll one IMAP account once (see archiver/imap/sync.py). Skipped while an earlier poll of
     the same account still runs: two polls would fetch the same batches twice."""

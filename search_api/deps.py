@@ -12,7 +12,6 @@ from archiver.ports import JsonStore, RawStore, SearchIndex
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.service import TaggingService
-from archiver.text.tokenizer import get_tokenizer
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +35,7 @@ IndexDep = Annotated[SearchIndex, Depends(get_index)]
 
 
 def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
-    return SearchService(index, get_tokenizer(settings.user_dict), settings.display_timezone)
+    return bootstrap.search_service(settings, index)
 
 
 SearchDep = Annotated[SearchService, Depends(get_search_service)]

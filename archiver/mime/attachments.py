@@ -28,19 +28,17 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import IO, Any
 
 from archiver.mime.charsets import decode_bytes
 from archiver.mime.htmltext import html_to_text
+from archiver.models import ParsedMessage
 
 __all__ = [
     "DEFAULT_LIMITS",
     "AttachmentTexts",
     "ExtractLimits",
     "Extraction",
-    "configured_limits",
     "detect_kind",
     "extract_text",
 ]
@@ -282,11 +280,17 @@ class _Sink:
         return max(self.max_chars - self.size, 0)
 
 
+# Reads an attached message (raw, max_body_chars, limits for its own attachments or None, depth).
+# Passed in by the parser, which itself uses this module: so neither imports the other's caller.
+NestedParser = Callable[[bytes, int, ExtractLimits | None, int], ParsedMessage]
+
+
 @dataclass(frozen=True)
 class _Context:
     limits: ExtractLimits
     depth: int
     charset: str | None
+    parse_nested: NestedParser | None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
@@ -310,20 +314,22 @@ def extract_text(
     depth: int = 0,
     charset: str | None = None,
     limits: ExtractLimits = DEFAULT_LIMITS,
+    parse_nested: NestedParser | None = None,
 ) -> Extraction:
-    """The text of one attachment, at most max_chars characters. Never raises."""
+    """The text of one attachment, at most max_chars characters. Never raises. An attached
+    message is read with parse_nested; without one it is left unread, as unsupported."""
     try:
         kind = detect_kind(data, content_type, filename)
     except Exception as exc:  # pragma: no cover - detection only slices and opens a zip
         return Extraction(error=_error_text(exc))
-    if kind == "unsupported":
+    if kind == "unsupported" or (kind == "message" and parse_nested is None):
         return Extraction()
     if len(data) > limits.max_bytes:
         return Extraction(
             kind=kind, error=f"skipped: {len(data)} bytes, over the {limits.max_bytes}-byte limit"
         )
     sink = _Sink(max(int(max_chars), 0), time.monotonic() + timeout_s)
-    context = _Context(limits, depth, charset)
+    context = _Context(limits, depth, charset, parse_nested)
     truncated = False
     error: str | None = None
     try:
@@ -388,8 +394,7 @@ def _pdf(data: bytes, sink: _Sink, context: _Context) -> str | None:
 
 
 def _message(data: bytes, sink: _Sink, context: _Context) -> str | None:
-    from archiver.mime.parsing import parse_message  # parsing calls us for its attachments
-
+    assert context.parse_nested is not None  # extract_text checked
     depth = context.depth + 1
     inner: ExtractLimits | None = None
     if depth < context.limits.max_depth:
@@ -400,9 +405,7 @@ def _message(data: bytes, sink: _Sink, context: _Context) -> str | None:
             timeout_s=min(context.limits.timeout_s, left),
             budget_s=left,
         )
-    parsed = parse_message(
-        data, datetime.now(UTC), max_body_chars=sink.room, extract=inner, extract_depth=depth
-    )
+    parsed = context.parse_nested(data, sink.room, inner, depth)
     for text in (parsed.subject, parsed.body_text, parsed.attachment_text):
         sink.add(text)
     problems = [e for e in [parsed.parse_error, *parsed.extract_errors] if e]
@@ -598,6 +601,7 @@ class AttachmentTexts:
 
     limits: ExtractLimits
     depth: int = 0
+    parse_nested: NestedParser | None = None
     parts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -629,6 +633,7 @@ class AttachmentTexts:
             depth=self.depth,
             charset=charset,
             limits=self.limits,
+            parse_nested=self.parse_nested,
         )
         self.spent += time.monotonic() - started
         if result.text:
@@ -651,20 +656,3 @@ class AttachmentTexts:
     @property
     def text(self) -> str:
         return "\n\n".join(self.parts)
-
-
-@lru_cache(maxsize=1)
-def configured_limits() -> ExtractLimits | None:
-    """The limits from the settings; None when attachment text extraction is turned off."""
-    from archiver.settings import get_settings
-
-    settings = get_settings()
-    if not settings.extract_attachments:
-        return None
-    return ExtractLimits(
-        max_bytes=settings.max_attachment_bytes,
-        max_chars=settings.max_attachment_text_chars,
-        timeout_s=settings.attachment_timeout_seconds,
-        budget_s=settings.attachment_budget_seconds,
-        max_pdf_pages=settings.max_pdf_pages,
-    )

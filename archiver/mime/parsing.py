@@ -142,7 +142,7 @@ def parse_message(
     try:
         state = _State(bytes(raw), _utc_arrival(arrival), max(0, int(max_body_chars)))
         if extract is not None:
-            state.extracted = AttachmentTexts(extract, extract_depth)
+            state.extracted = AttachmentTexts(extract, extract_depth, parse_nested)
     except Exception as exc:
         return ParsedMessage(
             date=_utc_arrival(arrival), date_source="arrival", parse_error=_error_text(exc)
@@ -152,6 +152,15 @@ def parse_message(
     except Exception as exc:
         state.fail("parsing", exc)
     return state.build()
+
+
+def parse_nested(
+    raw: bytes, max_body_chars: int, extract: ExtractLimits | None, depth: int
+) -> ParsedMessage:
+    """An attached message, read like any other (attachments.NestedParser)."""
+    return parse_message(
+        raw, datetime.now(UTC), max_body_chars=max_body_chars, extract=extract, extract_depth=depth
+    )
 
 
 def _parse_into(state: _State) -> None:
@@ -188,13 +197,9 @@ def _parse_into(state: _State) -> None:
 # Headers
 
 
-def _raw_values(part: Message, name: str) -> list[str]:
-    """Header values as they were in the source. (Message.get() hands back 8-bit values replaced
-    by U+FFFD under compat32; raw_items() keeps them as surrogate escapes.)"""
-    return [str(v) for k, v in part.raw_items() if k.strip().lower() == name]
-
-
 def _raw_value(part: Message, name: str) -> str | None:
+    """The header's first value as it was in the source. (Message.get() hands back 8-bit values
+    replaced by U+FFFD under compat32; raw_items() keeps them as surrogate escapes.)"""
     for key, value in part.raw_items():
         if key.strip().lower() == name:
             return str(value)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archiver.errors import MailvaultError
+from archiver.mime.attachments import DEFAULT_LIMITS, ExtractLimits
 from archiver.models import IngestOutcome, Source
 from archiver.pipeline.documents import (
     analyse,
@@ -28,7 +29,6 @@ from archiver.ports import Document, RawStore, SearchIndex
 
 log = logging.getLogger(__name__)
 
-Analyser = Callable[[str, bytes, datetime, Path | None, int], Document]
 # Tags (and topics) new documents before they are indexed; see archiver/tagging/service.py.
 Tagger = Callable[[list[Document]], list[Document]]
 _MERGE_ATTEMPTS = 5
@@ -73,6 +73,7 @@ class Archiver:
         *,
         user_dict: Path | None = None,
         max_body_chars: int = 2_000_000,
+        extract_limits: ExtractLimits | None = DEFAULT_LIMITS,
         analysers: Callable[[], Executor] | None = None,
         store_threads: int = 16,
         tagger: Tagger | None = None,
@@ -82,6 +83,7 @@ class Archiver:
         self.index = index
         self.user_dict = user_dict
         self.max_body_chars = max_body_chars
+        self.extract_limits = extract_limits
         self._new_pool = analysers
         self._pool: Executor | None = None
         self._store_pool = ThreadPoolExecutor(max_workers=store_threads)
@@ -97,10 +99,6 @@ class Archiver:
         """Durably store one message; raises BackendUnavailable when that is not possible."""
         sha256, _ = self.store.put(raw, source)
         return sha256
-
-    def store_many(self, items: Sequence[Incoming]) -> tuple[list[Stored], list[IngestOutcome]]:
-        """Store in parallel. Returns what was stored and a failure outcome for the rest."""
-        return self._stored(self._store_later(items))
 
     def _store_later(self, items: Sequence[Incoming]) -> list[tuple[Incoming, Future[str]]]:
         return [
@@ -189,7 +187,14 @@ class Archiver:
         return self.index_stored([Stored(sha256, raw, sources, sha256, arrival)])[0]
 
     def _analyse_later(self, item: Stored) -> Future[Document]:
-        args = (item.sha256, item.raw, item.arrival, self.user_dict, self.max_body_chars)
+        args = (
+            item.sha256,
+            item.raw,
+            item.arrival,
+            self.user_dict,
+            self.max_body_chars,
+            self.extract_limits,
+        )
         if self._new_pool is None:
             done: Future[Document] = Future()
             done.set_result(analyse(*args))

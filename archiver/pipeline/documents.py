@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archiver.mime.attachments import ExtractLimits, configured_limits
+from archiver.mime.attachments import ExtractLimits
 from archiver.mime.parsing import parse_message
 from archiver.models import Address, ParsedMessage, Source
 from archiver.ports import Document
@@ -154,13 +154,12 @@ def analyse(
     arrival: datetime,
     user_dict: Path | None,
     max_body_chars: int,
-    extract_limits: ExtractLimits | None = None,
+    extract_limits: ExtractLimits | None,
 ) -> Document:
-    """Parse and segment one message. Top-level so a process pool can run it. Attachment text
-    is extracted within extract_limits, by default those of the settings."""
+    """Parse and tokenize one message. Top-level so a process pool can run it. Attachment text
+    is extracted within extract_limits (None: not at all)."""
     try:
-        limits = extract_limits or configured_limits()
-        parsed = parse_message(raw, arrival, max_body_chars=max_body_chars, extract=limits)
+        parsed = parse_message(raw, arrival, max_body_chars=max_body_chars, extract=extract_limits)
         return build_document(sha256, parsed, get_tokenizer(user_dict))
     except Exception as exc:  # the message must stay findable whatever went wrong
         return fallback_document(sha256, len(raw), f"{type(exc).__name__}: {exc}", arrival)

@@ -20,7 +20,6 @@ from archiver.ports import Document
 from archiver.tagging.model import department_tag
 
 Scope = Literal["sender", "participants"]
-SCOPES: tuple[Scope, ...] = ("sender", "participants")
 Format = Literal["csv", "json"]
 
 # column names people actually use, in English and Chinese

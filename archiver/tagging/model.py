@@ -125,9 +125,6 @@ class TagState:
     def held_by(self, holder: str) -> set[str]:
         return {tag for tag, holders in self.holders.items() if holder in holders}
 
-    def holder_keys(self) -> set[str]:
-        return set().union(*self.holders.values()) if self.holders else set()
-
     def effective(self) -> set[str]:
         automatic = {t for t, h in self.holders.items() if h and self.manual.get(t) != "remove"}
         manual = {t for t, action in self.manual.items() if action == "add"}

@@ -503,7 +503,9 @@ def test_beat_polls_each_account_at_its_interval_and_skips_overlapping_polls(
 ) -> None:
     import redis
 
-    from ingest.tasks import imap_poll, imap_schedule
+    from ingest.tasks import IMAP_POLL, celery_app, imap_schedule
+
+    imap_poll = celery_app().tasks[IMAP_POLL]
 
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(

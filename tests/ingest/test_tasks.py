@@ -6,28 +6,32 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
 from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline.archiver import Archiver
+from ingest.tasks import ARCHIVE_RAW, celery_app
 
 pytestmark = pytest.mark.services
 
 
+def pipeline_task(name: str) -> Any:
+    return celery_app().tasks[name]
+
+
 @pytest.fixture(scope="module")
 def worker(archiver: Archiver) -> Iterator[None]:
-    from ingest.tasks import app
-
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+    with start_worker(celery_app(), pool="solo", perform_ping_check=False, loglevel="WARNING"):
         yield
 
 
 def test_archive_raw_indexes_a_stored_message_with_its_envelope(
     archiver: Archiver, worker: None
 ) -> None:
-    from ingest.tasks import archive_raw
+    archive_raw = pipeline_task(ARCHIVE_RAW)
 
     raw = (
         b"Message-ID: <celery-task@example.com>\r\nFrom: boss@example.com\r\n"
@@ -56,7 +60,7 @@ def test_archive_raw_indexes_a_stored_message_with_its_envelope(
 
 
 def test_archive_raw_of_a_missing_object_fails_visibly(worker: None) -> None:
-    from ingest.tasks import archive_raw
+    archive_raw = pipeline_task(ARCHIVE_RAW)
 
     with pytest.raises(Exception, match="no archived message with id"):
         archive_raw.delay("f" * 64).get(timeout=60)

@@ -39,7 +39,7 @@ def message(
         f"{body}\r\n"
     ).encode()
     sha = hashlib.sha256(raw).hexdigest()
-    doc = analyse(sha, raw, NOW, None, 100_000)
+    doc = analyse(sha, raw, NOW, None, 100_000, None)
     source = Source(kind="smtp", detail="q1", received_at=NOW, envelope=envelope)
     return with_participants(doc, [source])
 
