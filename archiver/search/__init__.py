@@ -1,0 +1,2 @@
+"""Finding mail: the search service, the query language (query/), reading one message,
+conversations and saved searches."""

@@ -1,0 +1,1 @@
+"""Text for the index and for people: jieba-based tokenizer (words and terms), highlighting."""

@@ -1,0 +1,1 @@
+"""The query language: its tree, the parser that builds it, the one translation to Elasticsearch."""
