@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from archiver.imap.accounts import ImapAccount
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
 
 Document = dict[str, Any]
@@ -148,6 +146,3 @@ class Mailbox(Protocol):
     def move(self, uids: Sequence[int], folder: str) -> None: ...
 
     def ensure_folder(self, folder: str) -> None: ...
-
-
-Connect = Callable[[ImapAccount], AbstractContextManager[Mailbox]]

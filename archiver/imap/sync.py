@@ -20,6 +20,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 
@@ -35,9 +36,12 @@ from archiver.errors import (
 from archiver.imap.accounts import ImapAccount
 from archiver.models import IngestOutcome, MessageInfo, Source
 from archiver.pipeline.archiver import Archiver, Incoming
-from archiver.ports import Connect, JsonStore, Mailbox
+from archiver.ports import JsonStore, Mailbox
 
 log = logging.getLogger(__name__)
+
+# Opens a logged-in session for an account (archiver/adapters/imap.py: connect).
+Connect = Callable[[ImapAccount], AbstractContextManager[Mailbox]]
 
 CHECKPOINT_PREFIX = "checkpoints/imap/"
 
