@@ -422,18 +422,22 @@ def test_deeply_nested_multipart() -> None:
 # --- hostile HTML ----------------------------------------------------------------------------
 
 
+# CPU time of this process, not wall time: the bound is there to catch a quadratic blow-up,
+# and must not trip because other processes share the machine.
+
+
 def test_html_deeply_nested_tags() -> None:
     html = "<div><span><b>" * 50_000 + "deep" + "</b></span></div>" * 50_000
-    started = time.perf_counter()
+    started = time.process_time()
     assert html_to_text(html) == "deep"
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10
 
 
 def test_html_five_megabytes_of_div() -> None:
     html = "<div>" * 1_000_000
-    started = time.perf_counter()
+    started = time.process_time()
     assert html_to_text(html) == ""
-    assert time.perf_counter() - started < 15
+    assert time.process_time() - started < 15
 
 
 def test_html_unclosed_script_and_comment() -> None:
@@ -445,9 +449,9 @@ def test_html_unclosed_script_and_comment() -> None:
 
 def test_html_pathological_brackets_are_linear() -> None:
     for html in ("<" * 200_000, "< " * 200_000 + ">", "<a " * 100_000, "&#" * 200_000):
-        started = time.perf_counter()
+        started = time.process_time()
         html_to_text(html)
-        assert time.perf_counter() - started < 5
+        assert time.process_time() - started < 5
 
 
 def test_html_output_bounded() -> None:
