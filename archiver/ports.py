@@ -145,4 +145,9 @@ class Mailbox(Protocol):
 
     def move(self, uids: Sequence[int], folder: str) -> None: ...
 
+    def ensure_removable(self, journal_folder: str | None) -> None:
+        """Raise ImapError unless exactly chosen UIDs can be removed: deleted (UID EXPUNGE),
+        or moved to journal_folder when one is given."""
+        ...
+
     def ensure_folder(self, folder: str) -> None: ...

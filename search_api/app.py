@@ -44,8 +44,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, InvalidQuery) and exc.position is not None:
         body["position"] = exc.position
-    log.warning(
-        "request failed", extra={"path": request.url.path, "status": status, "error": str(exc)}
+    # a 5xx is the archive's fault (a backend down, bytes that changed): for a person to act on
+    log.log(
+        logging.ERROR if status >= 500 else logging.WARNING,
+        "request failed",
+        extra={"path": request.url.path, "status": status, "error": str(exc)},
     )
     return JSONResponse(body, status_code=status)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench.cleanup import drop_bucket, drop_index, throwaway_archive, throwaway_settings
+from tests.support.corpus_summary import CORPUS_MISSING
+from tests.support.corpus_summary import pytest_terminal_summary as pytest_terminal_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -39,7 +41,7 @@ def corpus_files() -> list[Path]:
 def corpus() -> list[Path]:
     files = corpus_files()
     if not files:
-        pytest.skip(f"test corpora not found at {CORPORA} (a user's clone has no shared/ folder)")
+        pytest.skip(f"{CORPUS_MISSING} at {CORPORA} (a user's clone has no shared/ folder)")
     return files
 
 

@@ -148,15 +148,30 @@ class ImapMailbox:
                 bodies[int(match[1])] = bytes(entry[1])
         return bodies
 
+    def ensure_removable(self, journal_folder: str | None) -> None:
+        # Only UID EXPUNGE and UID MOVE act on exactly the UIDs given: a plain EXPUNGE would
+        # also remove mail that someone else flagged \Deleted, so without them nothing is removed.
+        if "UIDPLUS" in self.capabilities:
+            return
+        if journal_folder is not None and "MOVE" in self.capabilities:
+            return
+        needs = "UIDPLUS (UID EXPUNGE) or MOVE" if journal_folder else "UIDPLUS (UID EXPUNGE)"
+        offered = " ".join(sorted(self.capabilities))
+        raise ImapError(
+            self.account.name,
+            f"journal mode needs {needs}, which the server does not offer ({offered})",
+        )
+
     def delete(self, uids: Sequence[int]) -> None:
-        if "UIDPLUS" not in self.capabilities:
-            # a plain EXPUNGE would also remove mail that someone else flagged \Deleted
-            raise ImapError(self.account.name, "journal mode needs UIDPLUS (UID EXPUNGE)")
+        self.ensure_removable(None)
         for chunk in _chunks(uids):
             self._call("uid", "STORE", uid_set(chunk), "+FLAGS.SILENT", "(\\Deleted)")
             self._call("uid", "EXPUNGE", uid_set(chunk))
 
     def move(self, uids: Sequence[int], folder: str) -> None:
+        # checked before any COPY: a copy whose original cannot be removed would be made again
+        # on every poll
+        self.ensure_removable(folder)
         for chunk in _chunks(uids):
             if "MOVE" in self.capabilities:
                 self._call("uid", "MOVE", uid_set(chunk), quote(utf7.encode(folder)))

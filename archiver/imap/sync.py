@@ -176,8 +176,12 @@ class ImapPoller:
 
     def _poll_once(self, account: ImapAccount, summary: PollSummary, done: set[str]) -> None:
         with self.connect(account) as box:
-            if account.mode == "journal" and account.journal_folder:
-                box.ensure_folder(account.journal_folder)
+            if account.mode == "journal":
+                # before anything is archived: mail archived but never removable would be
+                # fetched again on every poll
+                box.ensure_removable(account.journal_folder)
+                if account.journal_folder:
+                    box.ensure_folder(account.journal_folder)
             for folder in selected_folders(account, box.folders()):
                 if folder in done:
                     continue

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -96,6 +97,26 @@ def append(dovecot: Dovecot, user: str, folder: str, raw: bytes, flags: str = ""
     match = re.search(rb"APPENDUID \d+ (\d+)", data[0])
     assert match is not None
     return int(match[1])
+
+
+def append_all(dovecot: Dovecot, user: str, tag: str, count: int, flags: str = "") -> list[bytes]:
+    """count new messages in INBOX, in order."""
+    mails = [message(tag, i) for i in range(count)]
+    for raw in mails:
+        append(dovecot, user, "INBOX", raw, flags=flags)
+    return mails
+
+
+SIZE_LIMIT = 2000
+
+
+def too_large(tag: str) -> bytes:
+    return message(tag, 0) + b"x" * SIZE_LIMIT + b"\r\n"
+
+
+def strict_poller(settings: Settings, archiver: Archiver) -> ImapPoller:
+    """A poller whose message size limit too_large() exceeds."""
+    return make_poller(settings.model_copy(update={"max_message_bytes": SIZE_LIMIT}), archiver)
 
 
 def create(dovecot: Dovecot, user: str, folder: str) -> None:
@@ -332,7 +353,171 @@ def test_journal_mode_can_move_archived_mail_to_a_folder_it_does_not_archive(
     assert by_folder(poller.poll(journal)) == {"INBOX": (0, 0, 0)}
 
 
+@pytest.mark.parametrize("when", ["from the start", "after storing"])
+def test_journal_mode_with_elasticsearch_down_removes_nothing_until_it_is_back(
+    dovecot: Dovecot, user: str, archiver: Archiver, settings: Settings, when: str
+) -> None:
+    """ "After storing" is the worse moment: the bytes are in S3 and only indexing fails. Not
+    indexed is not archived, so nothing may leave the server."""
+    mails = append_all(dovecot, user, f"{user}-es-down", 4, flags="\\Seen")
+    before = server_state(dovecot, user, "INBOX")
+    es = urlsplit(settings.es_url)
+    proxy = TcpProxy(es.hostname or "127.0.0.1", es.port or 9200)
+    es_down = settings.model_copy(update={"es_url": f"http://{proxy.address}"})
+    es_archiver = bootstrap.archiver(es_down)
+    lookup = es_archiver.index.get_many
+
+    def lookup_then_cut(ids: Any, fields: Any) -> Any:
+        found = lookup(ids, fields)
+        proxy.cut()  # the batch is stored next, then indexing finds Elasticsearch gone
+        return found
+
+    if when == "from the start":
+        proxy.cut()
+    else:
+        es_archiver.index.get_many = lookup_then_cut  # type: ignore[method-assign]
+    journal = account(dovecot, user, mode="journal")
+    try:
+        poller = make_poller(es_down, es_archiver, batch_size=2)
+
+        summary = poller.poll(journal)
+
+        assert summary.error is not None and "elasticsearch unavailable" in summary.error
+        assert summary.folders[0].removed == 0
+        assert server_state(dovecot, user, "INBOX") == before  # every message, flags and all
+        store = S3JsonStore(bootstrap.raw_store(settings))
+        assert store.get_json(checkpoint_key(user, "INBOX")) is None
+        stored = [archiver.store.exists(hashlib.sha256(raw).hexdigest()) for raw in mails]
+        assert stored == [when == "after storing"] * 2 + [False] * 2
+
+        es_archiver.index.get_many = lookup  # type: ignore[method-assign]
+        proxy.restore()
+        summary = poller.poll(journal)
+    finally:
+        es_archiver.close()
+        proxy.close()
+
+    assert summary.ok and summary.folders[0].removed == 4
+    assert server_state(dovecot, user, "INBOX") == {}
+    for raw in mails:
+        assert_archived(archiver, raw)
+
+
+# -- servers without UIDPLUS: only UID EXPUNGE and UID MOVE remove exactly the UIDs given ------
+
+
+@pytest.fixture(scope="module")
+def no_uidplus() -> Iterator[Dovecot]:
+    with running_dovecot(without=["UIDPLUS"]) as server:
+        yield server
+
+
+def someone_elses_deletion(dovecot: Dovecot, user: str, raw: bytes) -> int:
+    """Mail another client flagged \\Deleted and has not expunged: a plain EXPUNGE takes it."""
+    return append(dovecot, user, "INBOX", raw, flags="\\Deleted")
+
+
+def test_without_uidplus_journal_mode_refuses_to_delete_and_archives_nothing(
+    no_uidplus: Dovecot, archiver: Archiver, settings: Settings
+) -> None:
+    user = new_user()
+    mails = append_all(no_uidplus, user, f"{user}-no-uidplus", 3)
+    theirs = message(f"{user}-theirs", 0)
+    someone_elses_deletion(no_uidplus, user, theirs)
+    before = server_state(no_uidplus, user, "INBOX")
+
+    summary = make_poller(settings, archiver).poll(account(no_uidplus, user, mode="journal"))
+
+    # a configuration a person must change (copy mode, or a journal_folder): not retried
+    assert summary.error is not None and summary.reconnects == 0 and summary.folders == []
+    assert f"IMAP account {user!r}: journal mode needs UIDPLUS (UID EXPUNGE)" in summary.error
+    assert server_state(no_uidplus, user, "INBOX") == before
+    for raw in [*mails, theirs]:
+        assert not archiver.store.exists(hashlib.sha256(raw).hexdigest())
+
+
+def test_without_uidplus_journal_mode_moves_exactly_the_archived_messages(
+    no_uidplus: Dovecot, archiver: Archiver, settings: Settings
+) -> None:
+    user = new_user()
+    mails = append_all(no_uidplus, user, f"{user}-move-only", 2)
+    # not archived (too large), so it must stay, \\Deleted flag and all
+    large = too_large(f"{user}-large")
+    large_uid = someone_elses_deletion(no_uidplus, user, large)
+
+    summary = strict_poller(settings, archiver).poll(
+        account(no_uidplus, user, mode="journal", journal_folder="已归档")
+    )
+
+    assert summary.error is None and by_folder(summary) == {"INBOX": (2, 0, 1)}
+    assert summary.folders[0].removed == 2
+    assert server_state(no_uidplus, user, "INBOX") == {large_uid: ("\\Deleted", large)}
+    moved = server_state(no_uidplus, user, "已归档")
+    assert sorted(raw for _, raw in moved.values()) == sorted(mails)
+    for raw in mails:
+        assert_archived(archiver, raw)
+
+
+def test_without_uidplus_or_move_journal_mode_copies_nothing_to_the_journal_folder(
+    archiver: Archiver, settings: Settings
+) -> None:
+    user = new_user()
+    with running_dovecot(without=["UIDPLUS", "MOVE"]) as poor:
+        raw = message(f"{user}-no-move", 0)
+        append(poor, user, "INBOX", raw)
+        before = server_state(poor, user, "INBOX")
+        journal = account(poor, user, mode="journal", journal_folder="已归档")
+
+        summary = make_poller(settings, archiver).poll(journal)
+
+        assert summary.error is not None and summary.folders == []
+        assert "journal mode needs UIDPLUS (UID EXPUNGE) or MOVE" in summary.error
+        assert server_state(poor, user, "INBOX") == before
+        with poor.client(user) as imap:  # not even created: COPY would repeat every poll
+            assert imap.list()[1] == [b'(\\HasNoChildren) "." INBOX']
+    assert not archiver.store.exists(hashlib.sha256(raw).hexdigest())
+
+
 # -- failures ----------------------------------------------------------------------------------
+
+
+def test_a_message_over_the_size_limit_fails_is_retried_and_archived_once_allowed(
+    dovecot: Dovecot, user: str, archiver: Archiver, settings: Settings
+) -> None:
+    small = message(f"{user}-small", 0)
+    large = too_large(f"{user}-large")
+    small_uid, large_uid = (append(dovecot, user, "INBOX", raw) for raw in (small, large))
+    strict = strict_poller(settings, archiver)
+    checkpoints = S3JsonStore(bootstrap.raw_store(settings))
+
+    def retries() -> dict[str, int]:
+        checkpoint = checkpoints.get_json(checkpoint_key(user, "INBOX"))
+        assert checkpoint is not None
+        return dict(checkpoint["retry"])
+
+    summary = strict.poll(account(dovecot, user))
+
+    assert not summary.ok and by_folder(summary) == {"INBOX": (1, 0, 1)}
+    [error] = summary.folders[0].errors
+    assert error["message"] == f"INBOX/{large_uid}"
+    assert f"exceeds the limit of {SIZE_LIMIT} bytes" in error["error"]
+    assert_archived(archiver, small)
+    assert not archiver.store.exists(hashlib.sha256(large).hexdigest())
+    assert retries() == {str(large_uid): 1}
+
+    # still too large: counted again, with what arrived since archived
+    later = message(f"{user}-small", 2)
+    append(dovecot, user, "INBOX", later)
+    assert by_folder(strict.poll(account(dovecot, user))) == {"INBOX": (1, 0, 1)}
+    assert retries() == {str(large_uid): 2}
+
+    summary = make_poller(settings, archiver).poll(account(dovecot, user))
+
+    assert summary.ok and by_folder(summary) == {"INBOX": (1, 0, 0)}
+    assert_archived(archiver, large)
+    assert [s.attributes["uid"] for s in imap_sources(archiver, large)] == [str(large_uid)]
+    assert [s.attributes["uid"] for s in imap_sources(archiver, small)] == [str(small_uid)]
+    assert retries() == {}
 
 
 def test_a_lost_connection_is_retried_and_the_folder_completes(

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +29,14 @@ from urllib.parse import parse_qs
 
 MAIL_USER = "mailvault-imap"
 PASSWORD = "secret-pw"
+# What Dovecot 2.3 announces after login; `imap_capability` replaces the whole list.
+CAPABILITIES = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
+    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY"
+)
 
 
 def free_port() -> int:
@@ -146,9 +154,13 @@ class Dovecot:
     With ``oauth2_url`` (an OAuth2 token introspection endpoint, see Introspection) it also
     offers XOAUTH2/OAUTHBEARER, checked by Dovecot's oauth2 passdb against that endpoint;
     passwords (PLAIN/LOGIN) keep working as without it.
+
+    ``without`` names capabilities the server does not announce after login (e.g. UIDPLUS), to
+    play an older or poorer server. Dovecot still accepts their commands: what is tested is that
+    the client does not use what it is not offered.
     """
 
-    def __init__(self, oauth2_url: str | None = None) -> None:
+    def __init__(self, oauth2_url: str | None = None, without: Sequence[str] = ()) -> None:
         if not shutil.which("dovecot"):
             raise RuntimeError("dovecot is not installed (scripts/setup.sh installs dovecot-imapd)")
         # Not under pytest's tmp_path: that is private to root, and the mail user must reach it.
@@ -163,6 +175,10 @@ class Dovecot:
         self.conf = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
         self.oauth2_url = oauth2_url
+        unknown = set(without) - set(CAPABILITIES.split())
+        if unknown:
+            raise ValueError(f"not a capability Dovecot announces: {sorted(unknown)}")
+        self.without = set(without)
         self._write_config(cert, key)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -189,6 +205,7 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:{self.mail_root}/%u
+{self._capability_setting()}
 {self._oauth2_passdb()}
 # every user name exists, with one password: a test makes up a fresh user per mailbox
 passdb {{
@@ -213,6 +230,12 @@ service imap-login {{
 }}
 """
         )
+
+    def _capability_setting(self) -> str:
+        if not self.without:
+            return ""  # Dovecot's own list, whatever its version
+        kept = [c for c in CAPABILITIES.split() if c not in self.without]
+        return f"imap_capability = {' '.join(kept)}"
 
     def _oauth2_passdb(self) -> str:
         """Tokens are checked by asking the introspection endpoint (RFC 7662, form POST)."""
@@ -296,9 +319,11 @@ passdb {{
 
 
 @contextmanager
-def running_dovecot(oauth2_url: str | None = None) -> Iterator[Dovecot]:
+def running_dovecot(
+    oauth2_url: str | None = None, without: Sequence[str] = ()
+) -> Iterator[Dovecot]:
     """A private Dovecot for a test module, stopped (and its files removed) after."""
-    server = Dovecot(oauth2_url=oauth2_url)
+    server = Dovecot(oauth2_url=oauth2_url, without=without)
     server.start()
     try:
         yield server
