@@ -53,6 +53,17 @@ def test_the_same_bytes_from_two_sources_are_one_object_with_two_records() -> No
         assert doc is not None and [s["detail"] for s in doc["sources"]] == ["Q1", "Q2"]
 
 
+def test_a_bcc_recipient_named_only_by_a_later_delivery_becomes_a_participant() -> None:
+    with memory_archive() as a:
+        a.archiver.ingest_many([Incoming(mail(1), smtp("Q1"), "first")])
+        a.archiver.ingest_many([Incoming(mail(1), smtp("Q2", minutes=1), "second")])
+
+        doc = a.index.get(sha(mail(1)))
+        assert doc is not None and doc["envelope_to"] == ["q1@example.com", "q2@example.com"]
+        # participant: searches and tagging rules read this field, not envelope_to
+        assert {"q1@example.com", "q2@example.com"} <= set(doc["participants"])
+
+
 def test_the_same_bytes_twice_in_one_batch_keep_both_sources() -> None:
     with memory_archive() as a:
         outcomes = a.archiver.ingest_many(
