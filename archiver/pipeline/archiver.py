@@ -22,7 +22,6 @@ from archiver.pipeline.documents import (
     analyse,
     fallback_document,
     merge_sources,
-    source_fields,
     with_participants,
 )
 from archiver.ports import Document, RawStore, SearchIndex
@@ -278,14 +277,16 @@ class Archiver:
         for _ in range(_MERGE_ATTEMPTS):
             if not todo:
                 break
-            current = self.index.get_many(todo, ["sources"])
+            current = self.index.get_many(todo, ["sources", "participants"])
             updates: dict[str, Document] = {}
             for sha256, doc in current.items():
                 known = [Source.model_validate(s) for s in doc.get("sources", [])]
                 merged = merge_sources(known, todo[sha256].sources)
                 if merged is not None:
+                    # a new delivery's envelope may name a BCC recipient the document lacks
+                    kept = {"participants": doc.get("participants", [])}
                     updates[sha256] = {
-                        **source_fields(merged),
+                        **with_participants(kept, merged),
                         "_version_token": doc["_version_token"],
                     }
             results = self.index.update_many(updates)

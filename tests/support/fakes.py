@@ -1,0 +1,574 @@
+"""In-memory fakes of the ports (archiver/ports.py), for fast unit tests of domain logic.
+
+Each fake copies the semantics of its real adapter (archiver/adapters/) closely enough that the
+domain cannot tell them apart in the behaviour tested here; the tests against the real services
+stay the proof that the adapters behave so. Fault injection lets a test show what happens when a
+backend or the IMAP connection fails at a chosen moment.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from archiver.errors import (
+    BackendUnavailable,
+    ImapAuthError,
+    ImapConnectionLost,
+    ImapError,
+    IntegrityError,
+    MessageNotFound,
+    SpoolSegmentNotFound,
+)
+from archiver.imap.accounts import ImapAccount
+from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
+from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.spool import SPOOL_PREFIX
+from archiver.ports import Document
+
+VERSION_TOKEN = "_version_token"
+_ES_ONLY = "needs real Elasticsearch queries: test it against the real index (services marker)"
+
+
+def _as_stored_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    # The real backends keep JSON, not Python objects: int keys come back as strings, datetimes
+    # as text, and a caller mutating what it passed in or got back must not change the store.
+    stored: dict[str, Any] = json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    return stored
+
+
+class Faults:
+    """Injected backend failures, shared by the storage fakes.
+
+    ``unavailable = True`` makes every operation raise BackendUnavailable (the backend is down);
+    ``fail_next(n)`` fails just the next n operations (a blip), optionally only those named."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.unavailable = False
+        self._pending: list[tuple[frozenset[str] | None, Exception]] = []
+        self._lock = threading.Lock()
+        self.calls: list[str] = []
+
+    def fail_next(
+        self, n: int = 1, exc: Exception | None = None, *, only: Iterable[str] | None = None
+    ) -> None:
+        ops = frozenset(only) if only is not None else None
+        error = exc or BackendUnavailable(self.backend, "injected fault")
+        with self._lock:
+            self._pending += [(ops, error)] * n
+
+    def check(self, op: str) -> None:
+        """Raise the injected failure due for this operation, if any."""
+        with self._lock:
+            self.calls.append(op)
+            if self.unavailable:
+                raise BackendUnavailable(self.backend, f"{op}: injected outage")
+            for position, (ops, error) in enumerate(self._pending):
+                if ops is None or op in ops:
+                    del self._pending[position]
+                    raise error
+
+
+def _raw_key(sha256: str) -> str:
+    return f"raw/{sha256[:2]}/{sha256[2:4]}/{sha256}.eml"
+
+
+class InMemoryRawStore:
+    """RawStore (S3RawStore's semantics) in a dict. Thread-safe: the Archiver stores from a pool."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("s3")
+        self.ready = False
+        self._objects: dict[str, bytes] = {}
+        self._records: dict[str, dict[str, SourceRecord]] = {}
+        self._spool: dict[tuple[str, str], tuple[bytes, datetime]] = {}
+        self._lock = threading.RLock()
+
+    def ensure_ready(self) -> None:
+        self.faults.check("ensure_ready")
+        self.ready = True
+
+    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+        self.faults.check("put")
+        sha256 = hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            created = sha256 not in self._objects
+            if created:
+                self._objects[sha256] = bytes(raw)
+            if source is not None:
+                self._add_record(SourceRecord(sha256=sha256, source=source))
+        return sha256, created
+
+    def get(self, sha256: str) -> bytes:
+        self.faults.check("get")
+        with self._lock:
+            if sha256 not in self._objects:
+                raise MessageNotFound(sha256)
+            data = self._objects[sha256]
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(sha256, actual)
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        self.faults.check("exists")
+        with self._lock:
+            return sha256 in self._objects
+
+    def put_record(self, record: SourceRecord) -> None:
+        self.faults.check("put_record")
+        with self._lock:
+            self._add_record(record)
+
+    def _add_record(self, record: SourceRecord) -> None:
+        # The first record of a source wins, as in S3RawStore.records (the one in the metadata).
+        found = self._records.setdefault(record.sha256, {})
+        found.setdefault(record.source.key(), record.model_copy(deep=True))
+
+    def records(self, sha256: str) -> list[SourceRecord]:
+        self.faults.check("records")
+        with self._lock:
+            if sha256 not in self._objects:
+                raise MessageNotFound(sha256)
+            found = list(self._records.get(sha256, {}).values())
+        return sorted(found, key=lambda r: r.source.received_at)
+
+    def iter_ids(self) -> Iterator[str]:
+        self.faults.check("iter_ids")
+        with self._lock:
+            ids = sorted(self._objects, key=_raw_key)  # S3 lists in key order
+        yield from ids
+
+    def write_spool(self, data: bytes) -> SpoolSegment:
+        self.faults.check("write_spool")
+        now = datetime.now(UTC)
+        key = f"{SPOOL_PREFIX}{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.mvs"
+        version = uuid.uuid4().hex
+        with self._lock:
+            self._spool[key, version] = (bytes(data), now)
+        return SpoolSegment(key=key, version=version, written_at=now)
+
+    def read_spool(self, segment: SpoolSegment) -> bytes:
+        self.faults.check("read_spool")
+        with self._lock:
+            for (key, version), (data, _) in self._spool.items():
+                if key == segment.key and segment.version in (None, version):
+                    return data
+        raise SpoolSegmentNotFound(segment.key)
+
+    def spooled(self) -> Iterator[SpoolSegment]:
+        self.faults.check("spooled")
+        with self._lock:
+            listed = [
+                SpoolSegment(key=key, version=version, written_at=when)
+                for (key, version), (_, when) in self._spool.items()
+            ]
+        yield from listed  # insertion order: oldest first
+
+    def drop_spool(self, segments: Sequence[SpoolSegment]) -> None:
+        self.faults.check("drop_spool")
+        with self._lock:
+            for segment in segments:
+                for key, version in list(self._spool):
+                    if key == segment.key and segment.version in (None, version):
+                        del self._spool[key, version]
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self.faults.check("health")
+        except Exception as exc:
+            return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": "ok", "bucket": "in-memory"}
+
+    # -- for tests -------------------------------------------------------------------------
+
+    def corrupt(self, sha256: str, data: bytes) -> None:
+        """Replace stored bytes behind the store's back (bit rot, tampering)."""
+        with self._lock:
+            self._objects[sha256] = data
+
+
+class InMemoryJsonStore:
+    """JsonStore (S3JsonStore's semantics): values go through JSON; missing keys read as None."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("s3")
+        self._values: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put_json(self, key: str, value: Mapping[str, Any]) -> None:
+        self.faults.check("put_json")
+        stored = _as_stored_json(value)
+        with self._lock:
+            self._values[key] = stored
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        self.faults.check("get_json")
+        with self._lock:
+            value = self._values.get(key)
+        return copy.deepcopy(value) if value is not None else None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        self.faults.check("list_keys")
+        with self._lock:
+            return sorted(k for k in self._values if k.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self.faults.check("delete")
+        with self._lock:
+            self._values.pop(key, None)  # S3 deletes of missing keys succeed
+
+
+class InMemorySearchIndex:
+    """The part of SearchIndex the Archiver uses, with ElasticIndex's statuses and optimistic
+    concurrency (a version token changes on every write). Queries are Elasticsearch's own: the
+    query methods refuse rather than imitate them badly."""
+
+    def __init__(self, alias: str = "in-memory") -> None:
+        self.alias = alias
+        self.faults = Faults("elasticsearch")
+        self.ready = False
+        # Documents that Elasticsearch would reject (a mapping conflict): doc -> error text.
+        self.rejects: Callable[[Document], str | None] = lambda doc: None
+        self._docs: dict[str, tuple[Document, int]] = {}
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def ensure_ready(self) -> None:
+        self.faults.check("ensure_ready")
+        self.ready = True
+
+    def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
+        self.faults.check("create_many")
+        statuses: dict[str, str | None] = {}
+        with self._lock:
+            for doc in docs:
+                doc_id = str(doc["id"])
+                if doc_id in self._docs:
+                    statuses[doc_id] = "exists"
+                elif (error := self.rejects(doc)) is not None:
+                    statuses[doc_id] = error
+                else:
+                    self._docs[doc_id] = (_as_stored_json(doc), next(self._seq))
+                    statuses[doc_id] = None
+        return statuses
+
+    def get_many(self, ids: Iterable[str], fields: Sequence[str]) -> dict[str, Document]:
+        self.faults.check("get_many")
+        found: dict[str, Document] = {}
+        with self._lock:
+            for doc_id in dict.fromkeys(ids):
+                if doc_id in self._docs:
+                    doc, seq = self._docs[doc_id]
+                    # top-level fields only: all the domain asks for
+                    picked = {k: copy.deepcopy(v) for k, v in doc.items() if k in fields}
+                    found[doc_id] = {**picked, VERSION_TOKEN: f"{seq}:1"}
+        return found
+
+    def update_many(self, updates: Mapping[str, Document]) -> dict[str, str | None]:
+        self.faults.check("update_many")
+        statuses: dict[str, str | None] = {}
+        with self._lock:
+            for doc_id, partial in updates.items():
+                body = dict(partial)
+                token = body.pop(VERSION_TOKEN, None)
+                if doc_id not in self._docs:
+                    statuses[doc_id] = f"document_missing_exception: [{doc_id}]: document missing"
+                    continue
+                doc, seq = self._docs[doc_id]
+                if token and str(token) != f"{seq}:1":
+                    statuses[doc_id] = "conflict"
+                    continue
+                self._docs[doc_id] = (_merged(doc, _as_stored_json(body)), next(self._seq))
+                statuses[doc_id] = None
+        return statuses
+
+    def ids_by_message_id(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
+        self.faults.check("ids_by_message_id")
+        wanted = set(message_ids)
+        found: dict[str, list[str]] = {}
+        with self._lock:
+            for doc_id, (doc, _) in self._docs.items():
+                if doc.get("message_id") in wanted:
+                    found.setdefault(doc["message_id"], []).append(doc_id)
+        return found
+
+    def get(self, doc_id: str) -> Document | None:
+        self.faults.check("get")
+        with self._lock:
+            entry = self._docs.get(doc_id)
+        return copy.deepcopy(entry[0]) if entry is not None else None
+
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise NotImplementedError(f"InMemorySearchIndex.search {_ES_ONLY}")
+
+    def open_pit(self, keep_alive: str = "5m") -> str:
+        raise NotImplementedError(f"InMemorySearchIndex.open_pit {_ES_ONLY}")
+
+    def close_pit(self, pit: str) -> None:
+        raise NotImplementedError(f"InMemorySearchIndex.close_pit {_ES_ONLY}")
+
+    def scan(
+        self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int = 1000
+    ) -> Iterator[list[Document]]:
+        raise NotImplementedError(f"InMemorySearchIndex.scan {_ES_ONLY}")
+
+    def refresh(self) -> None:
+        self.faults.check("refresh")
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self.faults.check("health")
+        except Exception as exc:
+            return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": "green", "version": "in-memory", "alias": self.alias}
+
+    def ids(self) -> list[str]:
+        """Every indexed document's id, in the order they were created."""
+        with self._lock:
+            return list(self._docs)
+
+
+def _merged(doc: Document, partial: Document) -> Document:
+    """Elasticsearch's partial update: objects merge recursively, everything else is replaced."""
+    merged = copy.deepcopy(doc)
+    for key, value in partial.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# -- IMAP ------------------------------------------------------------------------------------
+
+_EPOCH = datetime(2024, 1, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+@dataclass
+class FakeMessage:
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internaldate: datetime = _EPOCH
+
+
+@dataclass
+class FakeFolder:
+    uidvalidity: int
+    next_uid: int = 1
+    messages: dict[int, FakeMessage] = field(default_factory=dict)
+
+    def add(self, message: FakeMessage) -> int:
+        uid = self.next_uid
+        self.messages[uid] = message
+        self.next_uid += 1
+        return uid
+
+
+class InMemoryMailbox:
+    """One IMAP account's server state and its session (the Mailbox port).
+
+    ``connect`` (a Connect) opens a fresh session on it. ``drop_connection(after=n)`` lets the
+    next n commands succeed and then loses the connection: that command and every later one on
+    the session raise ImapConnectionLost, until the poller connects again."""
+
+    def __init__(self, *, uidplus: bool = True) -> None:
+        self.uidplus = uidplus
+        self._account = "fake"  # named in errors; set by connect
+        self.reject_login = False
+        self.connections = 0
+        self.commands: list[str] = []  # every command the sessions sent, for assertions
+        self._folders: dict[str, FakeFolder] = {}
+        self._uidvalidities = itertools.count(1000)
+        self._selected: str | None = None
+        self._readonly = True
+        self._alive = False
+        self._drop_after: int | None = None
+        self._drop_on: frozenset[str] | None = None
+        self.add_folder("INBOX")
+
+    # -- server side, for tests ------------------------------------------------------------
+
+    def add_folder(self, name: str) -> None:
+        if name not in self._folders:
+            self._folders[name] = FakeFolder(uidvalidity=next(self._uidvalidities))
+
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Sequence[str] = (),
+        internaldate: datetime | None = None,
+    ) -> int:
+        """APPEND: the new message's UID."""
+        self.add_folder(folder)
+        box = self._folders[folder]
+        when = internaldate or _EPOCH + timedelta(minutes=box.next_uid)
+        return box.add(FakeMessage(bytes(raw), tuple(flags), when))
+
+    def renumber(self, folder: str) -> int:
+        """Give the folder a new UIDVALIDITY and new UIDs (as after a server rebuild); returns
+        the new UIDVALIDITY."""
+        old = self._folders[folder]
+        new = FakeFolder(uidvalidity=next(self._uidvalidities), next_uid=1)
+        for uid in sorted(old.messages):
+            new.add(old.messages[uid])
+        self._folders[folder] = new
+        return new.uidvalidity
+
+    def contents(self, folder: str) -> dict[int, bytes]:
+        return {uid: m.raw for uid, m in sorted(self._folders[folder].messages.items())}
+
+    def flags(self, folder: str) -> dict[int, tuple[str, ...]]:
+        return {uid: m.flags for uid, m in sorted(self._folders[folder].messages.items())}
+
+    def uidvalidity(self, folder: str) -> int:
+        return self._folders[folder].uidvalidity
+
+    def drop_connection(self, after: int = 0, *, on: Iterable[str] | None = None) -> None:
+        """Lose the connection at the (after+1)th command (of those named in `on`, if given)."""
+        self._drop_after = after
+        self._drop_on = frozenset(on) if on is not None else None
+
+    def keep_connection(self) -> None:
+        """Undo drop_connection."""
+        self._drop_after = None
+
+    @contextmanager
+    def connect(self, account: ImapAccount) -> Iterator[InMemoryMailbox]:
+        if self.reject_login:
+            raise ImapAuthError(account.name, f"authentication as {account.username!r} failed")
+        self.connections += 1
+        self._account = account.name
+        self._alive, self._selected = True, None
+        try:
+            yield self
+        finally:
+            self._alive, self._selected = False, None
+
+    # -- the Mailbox port ------------------------------------------------------------------
+
+    def _command(self, name: str) -> None:
+        if not self._alive:
+            raise ImapConnectionLost(self._account, f"{name}: not connected")
+        if self._drop_after is not None and (self._drop_on is None or name in self._drop_on):
+            if self._drop_after == 0:
+                self._drop_after, self._alive = None, False
+                raise ImapConnectionLost(self._account, f"{name}: connection reset by peer")
+            self._drop_after -= 1
+        self.commands.append(name)
+
+    def _in_folder(self, name: str) -> FakeFolder:
+        """A command on the selected folder."""
+        self._command(name)
+        if self._selected is None or self._selected not in self._folders:
+            raise ImapError(self._account, f"{name}: no folder selected")
+        return self._folders[self._selected]
+
+    def folders(self) -> list[str]:
+        self._command("folders")
+        return list(self._folders)
+
+    def select(self, folder: str, *, readonly: bool) -> int:
+        self._command("select")
+        if folder not in self._folders:
+            raise ImapError(self._account, f"select {folder!r}: no such mailbox")
+        self._selected, self._readonly = folder, readonly
+        return self._folders[folder].uidvalidity
+
+    def uids_after(self, uid: int) -> list[int]:
+        box = self._in_folder("uids_after")
+        return sorted(u for u in box.messages if u > uid)
+
+    def fetch_info(self, uids: Sequence[int]) -> list[MessageInfo]:
+        box = self._in_folder("fetch_info")
+        return [
+            MessageInfo(uid=u, flags=m.flags, internaldate=m.internaldate, size=len(m.raw))
+            for u, m in sorted(box.messages.items())
+            if u in set(uids)
+        ]
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        box = self._in_folder("fetch_bodies")
+        return {u: box.messages[u].raw for u in uids if u in box.messages}  # PEEK: flags kept
+
+    def delete(self, uids: Sequence[int]) -> None:
+        box = self._writable("delete")
+        if not self.uidplus:
+            raise ImapError(self._account, "journal mode needs UIDPLUS (UID EXPUNGE)")
+        for uid in uids:
+            box.messages.pop(uid, None)
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        box = self._writable("move")
+        if folder not in self._folders:
+            raise ImapError(self._account, f"move to {folder!r}: no such mailbox")
+        target = self._folders[folder]
+        for uid in sorted(uids):
+            if uid in box.messages:
+                target.add(box.messages.pop(uid))
+
+    def _writable(self, name: str) -> FakeFolder:
+        box = self._in_folder(name)
+        if self._readonly:
+            raise ImapError(self._account, f"{name}: the folder was selected read-only")
+        return box
+
+    def ensure_folder(self, folder: str) -> None:
+        self._command("ensure_folder")
+        self.add_folder(folder)
+
+
+# -- assembled for tests -----------------------------------------------------------------------
+
+
+@dataclass
+class MemoryArchive:
+    """An Archiver over the in-memory store and index, with the fakes at hand for faults."""
+
+    store: InMemoryRawStore
+    index: InMemorySearchIndex
+    archiver: Archiver
+
+
+@contextmanager
+def memory_archive(
+    index: InMemorySearchIndex | None = None, **options: Any
+) -> Iterator[MemoryArchive]:
+    """Options go to Archiver (without `analysers` it analyses in the calling thread)."""
+    store, index = InMemoryRawStore(), index or InMemorySearchIndex()
+    archiver = Archiver(store, index, **options)
+    try:
+        yield MemoryArchive(store, index, archiver)
+    finally:
+        archiver.close()
+
+
+def imap_account(**changes: Any) -> ImapAccount:
+    fields: dict[str, Any] = {
+        "name": "acct",
+        "host": "imap.test",
+        "username": "u",
+        "password": "pw",
+    }
+    return ImapAccount.model_validate(fields | changes)
+
+
+if TYPE_CHECKING:  # mypy checks each fake against its Protocol
+    from archiver.ports import Connect, JsonStore, Mailbox, RawStore, SearchIndex
+
+    _raw: RawStore = InMemoryRawStore()
+    _json: JsonStore = InMemoryJsonStore()
+    _index: SearchIndex = InMemorySearchIndex()
+    _mailbox: Mailbox = InMemoryMailbox()
+    _connect: Connect = InMemoryMailbox().connect
