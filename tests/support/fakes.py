@@ -382,8 +382,9 @@ class InMemoryMailbox:
     next n commands succeed and then loses the connection: that command and every later one on
     the session raise ImapConnectionLost, until the poller connects again."""
 
-    def __init__(self, *, uidplus: bool = True) -> None:
+    def __init__(self, *, uidplus: bool = True, move: bool = True) -> None:
         self.uidplus = uidplus
+        self.move_supported = move
         self._account = "fake"  # named in errors; set by connect
         self.reject_login = False
         self.connections = 0
@@ -509,8 +510,16 @@ class InMemoryMailbox:
         for uid in uids:
             box.messages.pop(uid, None)
 
+    def ensure_removable(self, journal_folder: str | None) -> None:
+        self._command("ensure_removable")
+        if self.uidplus or (journal_folder is not None and self.move_supported):
+            return
+        raise ImapError(self._account, "journal mode needs UIDPLUS (UID EXPUNGE) or MOVE")
+
     def move(self, uids: Sequence[int], folder: str) -> None:
         box = self._writable("move")
+        if not self.move_supported and not self.uidplus:
+            raise ImapError(self._account, "journal mode needs UIDPLUS (UID EXPUNGE) or MOVE")
         if folder not in self._folders:
             raise ImapError(self._account, f"move to {folder!r}: no such mailbox")
         target = self._folders[folder]
@@ -565,7 +574,8 @@ def imap_account(**changes: Any) -> ImapAccount:
 
 
 if TYPE_CHECKING:  # mypy checks each fake against its Protocol
-    from archiver.ports import Connect, JsonStore, Mailbox, RawStore, SearchIndex
+    from archiver.imap.sync import Connect
+    from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex
 
     _raw: RawStore = InMemoryRawStore()
     _json: JsonStore = InMemoryJsonStore()
