@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SourceKind = Literal["smtp", "imap", "import"]
+SUMMARY_SAMPLES = 20  # names kept in an ImportSummary for each kind of note; the counts are exact
 
 
 class Address(BaseModel):
@@ -104,6 +105,10 @@ class ImportSummary(BaseModel):
     parse_errors: int = 0
     bytes: int = 0
     errors: list[dict[str, str]] = Field(default_factory=list)
+    skipped: int = 0  # files in a directory that are not mail
+    skipped_files: list[str] = Field(default_factory=list)  # the first SUMMARY_SAMPLES of them
+    doubtful_splits: int = 0  # mbox "From " lines that may or may not separate messages
+    notes: list[dict[str, str]] = Field(default_factory=list)  # the first SUMMARY_SAMPLES
 
     def add(self, outcome: IngestOutcome, size: int = 0) -> None:
         self.bytes += size
@@ -116,6 +121,16 @@ class ImportSummary(BaseModel):
             self.errors.append({"message": outcome.label, "error": outcome.error or ""})
         if outcome.parse_error and outcome.status != "failed":
             self.parse_errors += 1
+
+    def skip(self, label: str) -> None:
+        self.skipped += 1
+        if len(self.skipped_files) < SUMMARY_SAMPLES:
+            self.skipped_files.append(label)
+
+    def note(self, label: str, note: str) -> None:
+        self.doubtful_splits += 1
+        if len(self.notes) < SUMMARY_SAMPLES:
+            self.notes.append({"message": label, "note": note})
 
 
 class SearchHit(BaseModel):

@@ -45,6 +45,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             batch_size=args.batch_size or settings.import_batch_size,
             max_bytes=settings.max_message_bytes,
             progress=bar.update if bar else None,
+            all_files=args.all_files,
         )
     finally:
         if bar:
@@ -58,7 +59,17 @@ def _print_summary(summary: ImportSummary, *, as_json: bool) -> None:
     if as_json:
         print(
             summary.model_dump_json(
-                include={"imported", "duplicates", "failed", "errors", "parse_errors"}
+                include={
+                    "imported",
+                    "duplicates",
+                    "failed",
+                    "errors",
+                    "parse_errors",
+                    "skipped",
+                    "skipped_files",
+                    "doubtful_splits",
+                    "notes",
+                }
             )
         )
         return
@@ -66,6 +77,16 @@ def _print_summary(summary: ImportSummary, *, as_json: bool) -> None:
         f"imported {summary.imported}, duplicates {summary.duplicates}, "
         f"failed {summary.failed} ({summary.parse_errors} stored with parse errors)"
     )
+    if summary.skipped:
+        print(
+            f"skipped {summary.skipped} files that are not mail (--all-files archives them): "
+            + ", ".join(summary.skipped_files[:5])
+            + (", ..." if summary.skipped > 5 else "")
+        )
+    if summary.doubtful_splits:
+        print(f"{summary.doubtful_splits} doubtful mbox separators, kept inside their message:")
+        for note in summary.notes:
+            print(f"  {note['message']}: {note['note']}")
     for error in summary.errors[:20]:
         print(f"  {error['message']}: {error['error']}", file=sys.stderr)
 
@@ -292,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--batch-size", type=int)
     imp.add_argument("--workers", type=int, help="parse/segment processes (default: cores)")
     imp.add_argument("--no-progress", action="store_true")
+    imp.add_argument(
+        "--all-files",
+        action="store_true",
+        help="in directories, archive every file, also those that do not look like mail",
+    )
     imp.set_defaults(fn=cmd_import)
 
     search = sub.add_parser("search", help="search the archive")

@@ -1,6 +1,7 @@
 """`mailvault import`: reading mail files and archiving them in batches, with progress.
 
-Inputs: .eml files, directories of them, mbox files and Maildir folders.
+Inputs: .eml files, directories of them, mbox files and Maildir folders. In a directory, files that
+are not mail (by content: see archiver.mime.mailbox_files) are skipped and counted, not archived.
 
 Everything streams: an mbox is read line by line, so memory depends on the largest message, not on
 the file. Unreadable inputs are reported as items with an error, never raised mid-run.
@@ -18,17 +19,14 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
+from archiver.mime.mailbox_files import SNIFF_BYTES, looks_like_mail, split_mbox, starts_mbox
 from archiver.models import ImportSummary, IngestOutcome, Source
 from archiver.pipeline.archiver import Archiver, Incoming
 
-# "From sender asctime-date": the date is required, so a body line "From here on..." after a
-# blank line (unquoted by a sloppy writer) does not split a message.
-MBOX_FROM = re.compile(
-    rb"^From \S*\s+(?P<date>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +\w{3} +\d{1,2} +\d{1,2}:\d\d"
-    rb"(?::\d\d)?.*?)\s*$"
-)
-MBOXRD_QUOTED = re.compile(rb"^>(>*From )")
 MAILDIR_INFO = re.compile(r":2,(?P<flags>[A-Za-z]*)$")
+# Names that say "a message": archived even when their content does not look like mail, since
+# skipping a real (damaged) message would lose evidence.
+MAIL_SUFFIXES = frozenset({".eml", ".msg"})
 ProgressFn = Callable[[int], None]
 
 
@@ -40,6 +38,8 @@ class MailItem:
     source: Source
     label: str
     error: str | None = None
+    skipped: bool = False  # found in a directory, but not mail
+    notes: tuple[str, ...] = ()  # doubtful mbox separators, kept inside this message
 
 
 def total_bytes(paths: list[Path]) -> int:
@@ -61,18 +61,27 @@ def _size(path: Path) -> int:
 
 
 def read_paths(
-    paths: list[Path], *, max_bytes: int, progress: ProgressFn | None = None
+    paths: list[Path],
+    *,
+    max_bytes: int,
+    progress: ProgressFn | None = None,
+    all_files: bool = False,
 ) -> Iterator[MailItem]:
+    """Messages of the files and folders named. Files found in a folder that are not mail (by
+    content, as notmuch decides) are yielded as skipped unless all_files; a file named on its
+    own is always archived."""
     for path in paths:
         if path.is_dir():
-            yield from _read_dir(path, max_bytes, progress)
+            yield from _read_dir(path, max_bytes, progress, sniff=not all_files)
         elif path.is_file():
             yield from _read_file(path, max_bytes, progress)
         else:
             yield _failure(path, "no such file or directory")
 
 
-def _read_dir(path: Path, max_bytes: int, progress: ProgressFn | None) -> Iterator[MailItem]:
+def _read_dir(
+    path: Path, max_bytes: int, progress: ProgressFn | None, *, sniff: bool
+) -> Iterator[MailItem]:
     if is_maildir(path):
         yield from _read_maildir(path, max_bytes, progress)
         return
@@ -85,7 +94,7 @@ def _read_dir(path: Path, max_bytes: int, progress: ProgressFn | None) -> Iterat
             continue
         for name in sorted(files):
             if not name.startswith("."):
-                yield from _read_file(here / name, max_bytes, progress)
+                yield from _read_file(here / name, max_bytes, progress, sniff=sniff)
 
 
 def is_maildir(path: Path) -> bool:
@@ -108,7 +117,7 @@ def _read_maildir(
                     "folder": folder.name if folder != path else "INBOX",
                     "maildir_flags": match.group("flags") if match else "",
                 }
-                yield from _read_file(file, max_bytes, progress, attributes, as_mbox=False)
+                yield from _read_file(file, max_bytes, progress, attributes, maildir=True)
 
 
 def _read_file(
@@ -117,16 +126,22 @@ def _read_file(
     progress: ProgressFn | None,
     attributes: dict[str, str] | None = None,
     *,
-    as_mbox: bool | None = None,
+    maildir: bool = False,
+    sniff: bool = False,
 ) -> Iterator[MailItem]:
     try:
         with path.open("rb") as fh:
-            head = fh.read(5)
+            head = fh.read(SNIFF_BYTES)
+            size = os.fstat(fh.fileno()).st_size
+            if sniff and not _is_mail(path, head):
+                if progress:
+                    progress(size)
+                yield MailItem(None, _source(str(path)), str(path), skipped=True)
+                return
             fh.seek(0)
-            if as_mbox or (as_mbox is None and head == b"From "):
+            if not maildir and starts_mbox(head):
                 yield from _read_mbox(path, fh, max_bytes, progress)
                 return
-            size = os.fstat(fh.fileno()).st_size
             if size > max_bytes:
                 yield _failure(path, f"message of {size} bytes exceeds the limit of {max_bytes}")
                 return
@@ -142,71 +157,26 @@ def _read_file(
     yield MailItem(raw, _source(str(path), attributes=attributes), str(path))
 
 
+def _is_mail(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() in MAIL_SUFFIXES or looks_like_mail(head)
+
+
 def _read_mbox(
     path: Path, fh: BinaryIO, max_bytes: int, progress: ProgressFn | None
 ) -> Iterator[MailItem]:
-    """mboxrd: split at "From " lines, strip one '>' from quoted ">From " lines."""
-    lines: list[bytes] = []
-    size = 0
-    oversize = False
-    number = 0
-    from_line = b""
-    previous_blank = True
+    for entry in split_mbox(_counted(fh, progress), max_bytes=max_bytes):
+        label = f"{path}#{entry.number}"
+        if entry.raw is None:
+            yield _failure(path, f"message exceeds the limit of {max_bytes} bytes", label)
+        else:
+            yield MailItem(entry.raw, _source(label, entry.received), label, notes=entry.notes)
 
-    def finish() -> MailItem | None:
-        if not from_line:
-            return None
-        label = f"{path}#{number}"
-        received = _mbox_date(from_line)
-        if oversize:
-            return _failure(path, f"message exceeds the limit of {max_bytes} bytes", label)
-        if lines and lines[-1] in (b"\n", b"\r\n"):
-            lines.pop()  # the blank line that separates messages belongs to the mbox
-        return MailItem(b"".join(lines), _source(label, received), label)
 
-    for line in fh:
+def _counted(lines: Iterable[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
+    for line in lines:
         if progress:
             progress(len(line))
-        if (
-            line.startswith(b"From ")
-            and (previous_blank or not from_line)
-            and MBOX_FROM.match(line)
-        ):
-            item = finish()
-            if item:
-                yield item
-            number += 1
-            from_line, lines, size, oversize = line, [], 0, False
-            previous_blank = False
-            continue
-        previous_blank = line in (b"\n", b"\r\n")
-        if oversize:
-            continue
-        line = MBOXRD_QUOTED.sub(rb"\1", line)
-        size += len(line)
-        if size > max_bytes:
-            oversize, lines = True, []
-            continue
-        lines.append(line)
-    item = finish()
-    if item:
-        yield item
-    elif number == 0:
-        yield _failure(path, "not an mbox: no 'From ' line")
-
-
-def _mbox_date(from_line: bytes) -> datetime | None:
-    match = MBOX_FROM.match(from_line.rstrip(b"\r\n"))
-    if not match:
-        return None
-    words = match.group("date").decode("ascii", "replace").split()
-    year = next((w for w in words[3:] if w.isdigit() and len(w) == 4), "")
-    try:
-        return datetime.strptime(" ".join([*words[1:4], year]), "%b %d %H:%M:%S %Y").replace(
-            tzinfo=UTC
-        )
-    except ValueError:
-        return None
+        yield line
 
 
 def _source(
@@ -242,13 +212,19 @@ def run_import(
     batch_size: int,
     max_bytes: int,
     progress: Callable[[int], None] | None = None,
+    all_files: bool = False,
 ) -> ImportSummary:
     summary = ImportSummary()
 
     def readable_batches() -> Iterator[list[Incoming]]:
-        items = read_paths(paths, max_bytes=max_bytes, progress=progress)
+        items = read_paths(paths, max_bytes=max_bytes, progress=progress, all_files=all_files)
         for batch in _batches(items, batch_size):
             for item in batch:
+                if item.skipped:
+                    summary.skip(item.label)
+                for note in item.notes:
+                    summary.note(item.label, note)
+                    log.warning("doubtful mbox split", extra={"item": item.label, "note": note})
                 if item.error:
                     summary.add(
                         IngestOutcome(

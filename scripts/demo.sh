@@ -15,8 +15,9 @@ echo "== importing $COUNT generated messages (Chinese, English, mixed; GB2312/GB
 mailvault import "$SAMPLE"
 if [ -d ../shared/corpora ]; then
   echo "== importing the test corpora in ../shared/corpora"
+  # The .eml files sit in subfolders beside their .json answer keys, which import skips (not mail).
   mailvault import ../shared/corpora/spamscope-mail-parser/tests/mails \
-    ../shared/corpora/stalwart-mail-parser/resources/eml/*.eml || true
+    ../shared/corpora/stalwart-mail-parser/resources/eml || true
 fi
 PORT=${MAILVAULT_API_PORT:-8080}
 cat <<MSG

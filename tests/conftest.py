@@ -33,7 +33,7 @@ def corpus_files() -> list[Path]:
     if not CORPORA.is_dir():
         return []
     spamscope = sorted((CORPORA / "spamscope-mail-parser" / "tests" / "mails").glob("*"))
-    stalwart = sorted((CORPORA / "stalwart-mail-parser" / "resources" / "eml").glob("*.eml"))
+    stalwart = sorted((CORPORA / "stalwart-mail-parser" / "resources" / "eml").rglob("*.eml"))
     return [p for p in spamscope + stalwart if p.is_file()]
 
 

@@ -7,6 +7,7 @@ import tracemalloc
 from pathlib import Path
 
 from ingest.files import read_paths
+from tests.support import spam_assassin
 
 LIMIT = 50 * 1024 * 1024
 
@@ -97,3 +98,70 @@ def test_mbox_is_streamed_memory_does_not_grow_with_file_size(tmp_path: Path) ->
     tracemalloc.stop()
     assert count == 20_000
     assert peak < 2 * 1024 * 1024, f"peak {peak} bytes while reading a 60 MB mbox"
+
+
+def test_directory_skips_what_is_not_mail_and_all_files_keeps_it(tmp_path: Path) -> None:
+    archived, skipped = spam_assassin.layout(tmp_path)
+    items = list(read_paths([tmp_path], max_bytes=LIMIT))
+    assert sorted(i.raw for i in items if i.raw) == sorted(archived)
+    assert sorted(i.label for i in items if i.skipped) == skipped
+    assert all(i.error is None and not i.notes for i in items)
+    odd = next(i for i in items if i.label.endswith("00135.txt#1"))
+    assert odd.source.received_at.isoformat() == "2001-08-05T09:51:15+00:00"
+
+    everything = list(read_paths([tmp_path], max_bytes=LIMIT, all_files=True))
+    assert not any(i.skipped for i in everything)
+    assert len([i for i in everything if i.raw]) == len(archived) + len(skipped)
+
+
+def test_named_files_are_archived_whatever_they_hold(tmp_path: Path) -> None:
+    data = tmp_path / "data.js"
+    data.write_bytes(b"'use strict';\n")
+    damaged = tmp_path / "damaged.eml"
+    damaged.write_bytes(b"{not a header}\nSubject: x\n\nbody\n")
+    assert [i.raw for i in read_paths([data], max_bytes=LIMIT)] == [b"'use strict';\n"]
+    # In a directory, a name that says "message" is archived too: skipping it could lose mail.
+    assert [i.label for i in read_paths([tmp_path], max_bytes=LIMIT) if i.raw] == [str(damaged)]
+
+
+def test_single_message_with_a_from_line_is_one_message(tmp_path: Path) -> None:
+    path = tmp_path / "one.txt"
+    path.write_bytes(spam_assassin.ODD_FROM_LINE + b"Subject: s\n\nFrom here on\n")
+    [item] = read_paths([path], max_bytes=LIMIT)
+    assert (item.raw, item.label, item.error) == (
+        b"Subject: s\n\nFrom here on\n",
+        f"{path}#1",
+        None,
+    )
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"From here on, plain text\nwith no header block.\n")
+    [whole] = read_paths([text], max_bytes=LIMIT)
+    assert whole.raw == text.read_bytes()
+
+
+def test_rfc2822_dated_separator_is_not_glued_to_the_message_before(tmp_path: Path) -> None:
+    path = tmp_path / "export.mbox"
+    separators = [
+        b"From li@example.cn Mon Feb 28 09:00:00 2022",
+        b"From wang@example.cn Mon Feb 28 09:30:00 2022",
+        b"From li@example.cn Tue Mar  1 08:00:00 2022",
+        b"From zhang@example.cn  Tue, 1 Mar 2022 10:00:00 +0800",
+    ]
+    path.write_bytes(b"".join(s + b"\n" + _message(n) + b"\n" for n, s in enumerate(separators)))
+    items = list(read_paths([path], max_bytes=LIMIT))
+    assert [i.raw for i in items] == [_message(n) for n in range(4)]
+    assert items[3].source.received_at.isoformat() == "2022-03-01T02:00:00+00:00"
+
+
+def test_spam_assassin_corpus_reads_as_its_messages_only() -> None:
+    data = spam_assassin.corpus_data()
+    counts = {"mail": 0, "skipped": 0, "other": 0}
+    for item in read_paths([data], max_bytes=LIMIT):
+        kind = "skipped" if item.skipped else "mail" if item.raw and not item.notes else "other"
+        counts[kind] += 1
+        assert kind != "skipped" or Path(item.label).suffix in (".json", ".js"), item.label
+    assert counts == {
+        "mail": spam_assassin.MESSAGES,
+        "skipped": spam_assassin.NOT_MAIL,
+        "other": 0,
+    }
