@@ -28,6 +28,7 @@ from typing import Any
 from archiver.mime.attachments import DEFAULT_LIMITS, AttachmentTexts, ExtractLimits
 from archiver.mime.charsets import decode_bytes, decode_header_value_with_warnings
 from archiver.mime.htmltext import html_to_text
+from archiver.mime.mailbox_files import OLE_MAGIC
 from archiver.models import Address, AttachmentInfo, ParsedMessage
 
 __all__ = ["parse_message"]
@@ -56,7 +57,6 @@ _ZONE = re.compile(r"(?:[+-]\d{4}\b|\b(?:UT|UTC|GMT|Z|[ECMP][SD]T)\b)", re.IGNOR
 _COMMENT = re.compile(r"\([^()]*\)")
 _BAD_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -165,7 +165,7 @@ def parse_nested(
 
 def _parse_into(state: _State) -> None:
     raw = state.raw
-    if raw.startswith(_OLE_MAGIC):
+    if raw.startswith(OLE_MAGIC):
         state.errors.append(
             "UnsupportedFormat: an Outlook .msg (OLE compound file), not an RFC 5322 message"
         )
