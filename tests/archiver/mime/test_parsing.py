@@ -16,7 +16,7 @@ from archiver.mime.parsing import parse_message
 from archiver.models import ParsedMessage
 
 ARRIVAL = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CORPORA = REPO.parent / "shared" / "corpora"
 SPAMSCOPE = CORPORA / "spamscope-mail-parser" / "tests" / "mails"
 STALWART = CORPORA / "stalwart-mail-parser" / "resources" / "eml"
