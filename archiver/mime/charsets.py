@@ -533,6 +533,7 @@ _FOLDED_WORD = re.compile(
     )
 )
 _FOLD_IN_WORD = re.compile(rb"\r?\n[ \t]+")
+_NOT_ESCAPE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # surrogates, but for U+DC80..U+DCFF
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
@@ -542,7 +543,10 @@ def _to_bytes(value: str | bytes) -> bytes:
         return value
     # The email package keeps raw 8-bit header bytes as surrogate escapes; real non-ASCII
     # characters (from a str source) go back to UTF-8.
-    return value.encode("utf-8", "surrogateescape")
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: not text at all
+        return _NOT_ESCAPE.sub("\ufffd", value).encode("utf-8", "surrogateescape")
 
 
 def _decode_word(encoding: bytes, payload: bytes) -> bytes | None:
