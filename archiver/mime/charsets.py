@@ -9,7 +9,7 @@ UTF-8 labelled gb2312, and raw 8-bit bytes in headers. The rules:
 * the declared charset is tried strictly first; when it fails, is unknown, or is a single-byte Latin
   label over bytes that are really UTF-8 or CJK, the candidates are utf-8 (strict), then gb18030
   versus big5hkscs scored by how many decoded characters are common Chinese characters, then
-  cp949 (Korean) and cp932 (Japanese) scored the same way by common Hangul syllables and kana, but
+  cp949 (Korean), cp932 and euc_jp (Japanese) scored the same way by common Hangul and kana, but
   only when they read markedly better than the Chinese codecs (Chinese mail is the common case,
   and EUC-KR bytes make valid GB2312 and vice versa), then charset-normalizer, and as a last
   resort the declared charset with replacement characters;
@@ -253,8 +253,8 @@ _SINGLE_BYTE_LATIN = frozenset(
 _CJK_MULTIBYTE = frozenset({"gb18030", "big5hkscs", "cp949", "cp932", "euc_jp", "euc-jp"})
 _CJK_CANDIDATES = ("gb18030", "big5hkscs")
 # Tried after the Chinese codecs, with the characters their language mostly consists of.
-_OTHER_CJK = ("cp949", "cp932")
-_LANGUAGE = {"cp949": "Korean", "cp932": "Japanese"}
+_OTHER_CJK = ("cp949", "cp932", "euc_jp")
+_LANGUAGE = {"cp949": "Korean", "cp932": "Japanese", "euc_jp": "Japanese"}
 _COMMON_BY_CODEC: dict[str, frozenset[str]] = {
     "cp949": COMMON_HANGUL,
     "cp932": COMMON_JAPANESE,

@@ -399,6 +399,7 @@ def test_the_korean_mojibake_is_euc_kr() -> None:
         (JAPANESE_SUBJECT, "shift_jis", "cp932"),
         ("ご注文ありがとうございます", "shift_jis", "cp932"),
         ("会議の日程について", "shift_jis", "cp932"),
+        ("見積書を送付いたします", "euc-jp", "euc_jp"),
     ],
 )
 def test_raw_8bit_korean_and_japanese_subjects(text: str, charset: str, codec: str) -> None:
@@ -409,7 +410,11 @@ def test_raw_8bit_korean_and_japanese_subjects(text: str, charset: str, codec: s
 
 @pytest.mark.parametrize(
     ("text", "charset", "codec"),
-    [(KOREAN_BODY, "euc-kr", "cp949"), (JAPANESE_BODY, "shift_jis", "cp932")],
+    [
+        (KOREAN_BODY, "euc-kr", "cp949"),
+        (JAPANESE_BODY, "shift_jis", "cp932"),
+        (JAPANESE_BODY, "euc-jp", "euc_jp"),
+    ],
 )
 def test_unlabelled_korean_and_japanese_bodies(text: str, charset: str, codec: str) -> None:
     assert decode_bytes(text.encode(charset), None) == (
