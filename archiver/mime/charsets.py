@@ -9,7 +9,10 @@ UTF-8 labelled gb2312, and raw 8-bit bytes in headers. The rules:
 * the declared charset is tried strictly first; when it fails, is unknown, or is a single-byte Latin
   label over bytes that are really UTF-8 or CJK, the candidates are utf-8 (strict), then gb18030
   versus big5hkscs scored by how many decoded characters are common Chinese characters, then
-  charset-normalizer, and as a last resort the declared charset with replacement characters;
+  cp949 (Korean), cp932 and euc_jp (Japanese) scored the same way by common Hangul and kana, but
+  only when they read markedly better than the Chinese codecs (Chinese mail is the common case,
+  and EUC-KR bytes make valid GB2312 and vice versa), then charset-normalizer, and as a last
+  resort the declared charset with replacement characters;
 * every relabelling is reported as a human-readable warning.
 """
 
@@ -23,10 +26,13 @@ from functools import lru_cache
 
 __all__ = [
     "COMMON_CJK",
+    "COMMON_HANGUL",
+    "COMMON_JAPANESE",
     "cjk_score",
     "decode_bytes",
     "decode_header_value",
     "decode_header_value_with_warnings",
+    "language_score",
     "normalize_charset",
 ]
 
@@ -66,6 +72,46 @@ _COMMON_PUNCTUATION = "，。、；：？！“”‘’（）《》【】…—
 COMMON_CJK: frozenset[str] = frozenset(
     _COMMON_SIMPLIFIED + _COMMON_TRADITIONAL_ONLY + _COMMON_PUNCTUATION
 )
+
+# Hangul syllables common in running text, mail and advertising vocabulary and surnames (some 800
+# of the 2,350 in KS X 1001; they make up about 98% of ordinary Korean text). Chinese GB bytes read
+# as EUC-KR give Hanja (not counted) or syllables spread over all of KS X 1001, many of them rare.
+COMMON_HANGUL: frozenset[str] = frozenset(
+    "이다는에의하고을가지기로한리사서도자나를대어시아수정인일장해보전제주스적상부구국소게과"
+    "우여요라면들만성동니원경비문물안화내공오학거연실방생중위할되반무신그미야었저개말마조모"
+    "발관분세것진치현간결통선행회계산식명트있드속용양단당래까데히작금받운았했던려없교업심음"
+    "람날차매월년습합입됩께님립감객확메광할벤품배송결카번밀알림답변참석청첨파달항예약완처침"
+    "특최혜택바늘루쿠폰증립포접등록외직새뉴레터독거클릭링담팀표협검토승재획젝황출영케팅홍초"
+    "축혼녕갑셨좋김박강윤임권류손백허남곽엄채천함염추설길왕옥육맹탁은편봉복태목형피두빈온범"
+    "좌팽갈견또및잘못왜뭐너희러든각몇떤엇누언디얼같크많높낮짧빠르느쉽렵나쁘옛젊더때살알려줄"
+    "와워웨위윈유으응의잠저절점제져졌줘중즈즉지직진질짐집징짜째쩌쪽찾책처천철첫체쳐총추춘충"
+    "취측치친칠칭커컴켜코콘콜쿄크큰키타탄탈탐탑태택터테텔템토톤톱통퇴투툴튜트특튼틀티팀팅파"
+    "판팔패팩퍼페펜편평폐포폭폰표푸풀품풍프플피픈필핑하학한할함합항해핵했행향허헌험헤현혈협"
+    "형혜호혹혼홀홈홍화확환활황회획횟효후훈훨휴흐흑흔흘흥희흰히힘가각간갈감갑값강같개객갱거"
+    "건걸검겁게겨격겪견결겸경계고곡곤골곳공과관광괜괴교구국군굳굴궁권귀규균그극근글금급긍기"
+    "긴길김깊까깨꺼께꼭꽃꾸꿈끄끈끊끌끔끝끼낌나낙난날남납낫낭낮내냈냉냐너널넘넣네넷녀년념녕"
+    "노녹논놀농높놓뇌누눈뉴느는늘능늦니닌님다닥단닫달닭담답당닿대댁더덕던덜데델도독돈돌동돼"
+    "되된될됩두둔둘둥뒤드득든듣들듯등디딩따딱딸땅때떠떡떤떨떻또똑뛰뜨뜻띄라락란랄람랍랑래랜"
+    "램랫략량러럭런럴럼럽렀렇레렉렌려력련렬렵령례로록론롤롭롯료루룩룹룻류륙률르른를름릇릎리"
+    "릭린릴림립링마막만많말맑맛망맞맡매맥맨맵맺머먹먼멀멈멋멍메멘며면멸명몇모목몰몸못몽묘무"
+    "묵문묻물뭐뭔므미민믿밀밑바박밖반받발밝밟밤밥방배백뱀버번벌범법벗베벤벨벼벽변별병보복볶"
+    "본볼봄봇봉부북분불붉붐붓붙뷰브블비빌빔빗빛빠빨빵빼뻐뽑뿌뿐쁘삐사삭산살삶삼상새색샌생샤서"
+    "석섞선설섬섭섯성세섹센셈셋션소속손솔솜송쇄쇼수숙순술숨숫숲쉬쉽슈스슨슬슴습승시식신싣실싫"
+    "심십싱싶싸싹쌀쌍쌓써썩썰쏘쓰쓴쓸씀씨씩씬씹씻아악안앉않알앓암압앗앙앞애액앨야약얀얇양얗"
+    "얘어억언얹얻얼엄업없엇엉엊엌엎에엔엘여역연열엷염엽엿영옆예옛오옥온올옮옳옷와완왕왜왠외"
+    "왼요욕용우욱운울움웃웅워원월웨웬위윗유육율으은을음응의이익인일읽잃임입잇있잊잎자작잔잖"
+    "잘잠잡장잦재쟁저적전절젊점접젓정젖제젠젯져조족존졸좀좁종좋좌죄주죽준줄줌줍중쥐즈즉즌즐"
+    "즘증지직진질짐집짓징짙짚짜짝짧째쨌쩌쩍쩐쪽쫓쭈쯤찌찍찢차착찬찮찰참창찾채책챔챙처척천철첩"
+    "첫청체쳐초촉촌총촬최추축춘출춤춥춧충취츠측층치칙친칠침칩칭카칸칼캐캠커컨컬컴컵컷케켓켜코"
+    "콘콜콤콩쾌쿄쿠퀴크큰클큼키킬타탁탄탈탑탓탕태택탤터턱턴털텅테텍텔템토톤톨톱통퇴투툼퉁튀"
+    "튜트특튼튿틀틈티틱팀팅파팎판팔팝패팩팬퍼퍽페펜펴편펼평폐포폭폰표푸푹풀품풍퓨프플픔피픽"
+    "필핏핑"
+)
+_KANA = frozenset(chr(c) for c in (*range(0x3041, 0x3097), *range(0x30A1, 0x30FB), 0x30FC))
+# Kana, common kanji (the common Chinese characters are, most of them, common kanji too) and
+# Japanese punctuation. Halfwidth katakana are left out: Chinese and Korean double-byte text read
+# as Shift_JIS turns into halfwidth katakana, Japanese mail seldom uses them.
+COMMON_JAPANESE: frozenset[str] = _KANA | COMMON_CJK | frozenset("・〜")
 
 # Label -> the codec real senders mean by it. Keys are lower-cased, "_" and " " turned into "-".
 _ALIASES: dict[str, str] = {
@@ -206,11 +252,22 @@ _SINGLE_BYTE_LATIN = frozenset(
 )
 _CJK_MULTIBYTE = frozenset({"gb18030", "big5hkscs", "cp949", "cp932", "euc_jp", "euc-jp"})
 _CJK_CANDIDATES = ("gb18030", "big5hkscs")
+# Tried after the Chinese codecs, with the characters their language mostly consists of.
+_OTHER_CJK = ("cp949", "cp932", "euc_jp")
+_LANGUAGE = {"cp949": "Korean", "cp932": "Japanese", "euc_jp": "Japanese"}
+_COMMON_BY_CODEC: dict[str, frozenset[str]] = {
+    "cp949": COMMON_HANGUL,
+    "cp932": COMMON_JAPANESE,
+    "euc_jp": COMMON_JAPANESE,
+    "euc-jp": COMMON_JAPANESE,
+}
 
 _SCORE_SAMPLE = 20_000  # characters looked at when scoring
 _CJK_ACCEPT = 0.35  # share of common characters needed to believe undeclared bytes are Chinese
 _CJK_ACCEPT_OVER_LATIN = 0.5  # ... and to overrule a declared single-byte Latin label
 _LOW_SCORE = 0.25  # a declared CJK decode this poor is checked against the alternatives
+_CHINESE_SURE = 0.6  # Chinese reading this well: Korean and Japanese are not tried
+_OTHER_MARGIN = 0.25  # how much better Korean or Japanese must read than Chinese to be chosen
 _SHORT = 256  # bytes: below this charset-normalizer is not asked
 
 
@@ -247,15 +304,23 @@ def _base_codec(label: str) -> str | None:
     return _BASE_CODEC.get(key)
 
 
-def cjk_score(text: str) -> tuple[float, int]:
-    """(share of non-ASCII characters that are common Chinese characters or punctuation, how many
-    non-ASCII characters were looked at). Looks at the first 20,000 characters only."""
+def _share(text: str, common: frozenset[str]) -> tuple[float, int]:
     sample = text[:_SCORE_SAMPLE]
     non_ascii = len(sample) - len(sample.encode("ascii", "ignore"))
     if non_ascii == 0:
         return 0.0, 0
-    common = sum(map(COMMON_CJK.__contains__, sample))
-    return common / non_ascii, non_ascii
+    return sum(map(common.__contains__, sample)) / non_ascii, non_ascii
+
+
+def cjk_score(text: str) -> tuple[float, int]:
+    """(share of non-ASCII characters that are common Chinese characters or punctuation, how many
+    non-ASCII characters were looked at). Looks at the first 20,000 characters only."""
+    return _share(text, COMMON_CJK)
+
+
+def language_score(text: str, codec: str) -> tuple[float, int]:
+    """cjk_score, with common Hangul for Korean codecs and kana for Japanese ones."""
+    return _share(text, _COMMON_BY_CODEC.get(codec, COMMON_CJK))
 
 
 def _strict(data: bytes, codec: str) -> str | None:
@@ -266,14 +331,20 @@ def _strict(data: bytes, codec: str) -> str | None:
 
 
 def _best_cjk(data: bytes) -> tuple[str, str, float, int] | None:
-    """The better of gb18030 and big5hkscs for data: (text, codec, score, non-ASCII count)."""
+    """The best East Asian reading of data: (text, codec, score, non-ASCII count). The better of
+    gb18030 and big5hkscs, unless cp949 or cp932 reads markedly better (each scored by its own
+    language's common characters)."""
     best: tuple[str, str, float, int] | None = None
-    for codec in _CJK_CANDIDATES:
+    for codec in _CJK_CANDIDATES + _OTHER_CJK:
+        if codec in _OTHER_CJK and best is not None and best[2] >= _CHINESE_SURE:
+            break
         text = _strict(data, codec)
         if text is None:
             continue
-        score, n = cjk_score(text)
-        if best is None or score > best[2]:
+        score, n = language_score(text, codec)
+        # Beating Chinese by one character's worth is chance on a short text, not evidence.
+        margin = max(_OTHER_MARGIN, 1 / n) if codec in _OTHER_CJK and best is not None else 0.0
+        if best is None or score > best[2] + margin:
             best = (text, codec, score, n)
     return best
 
@@ -346,7 +417,7 @@ def _latin_alternative(data: bytes) -> tuple[str, str, str] | None:
         return text, "utf-8", "bytes are valid UTF-8"
     best = _best_cjk(data)
     if best is not None and best[2] >= _CJK_ACCEPT_OVER_LATIN and best[3] >= 2:
-        return best[0], best[1], "content looks like Chinese"
+        return best[0], best[1], f"content looks like {_LANGUAGE.get(best[1], 'Chinese')}"
     return None
 
 
@@ -388,7 +459,7 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str, list[str]
                         [f"charset declared {shown}, decoded as {alt[1]} ({alt[2]})"],
                     )
             elif codec in _CJK_MULTIBYTE:
-                score, n = cjk_score(text)
+                score, n = language_score(text, codec)
                 utf8 = _strict(data, "utf-8")
                 if utf8 is not None:
                     u_score, _ = cjk_score(utf8)
@@ -441,8 +512,28 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str, list[str]
 # ---------------------------------------------------------------------------------------------
 # Header values (RFC 2047)
 
-_ENCODED_WORD = re.compile(rb"=\?([^?\s]{1,60})\?([bBqQ])\?([^?\s]*)\?=")
+# Whitespace cannot be part of an encoded-word (RFC 2047 section 5), but senders' folding puts
+# line breaks anywhere in one, and where the header was unfolded before it reaches us only the
+# space is left: blanks are accepted in the encoded text (dropped from base64, kept in Q).
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]{1,60})\?([bBqQ])\?([^?\r\n]*)\?=")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])|\r?\n")
+# An encoded-word with folds anywhere in it, even inside "=?" or "?=": those folds are removed,
+# line break and indentation, before the header is unfolded.
+_F = rb"(?:\r?\n[ \t]+)*"
+_FOLDED_WORD = re.compile(
+    _F.join(
+        (
+            rb"=",
+            rb"\?",
+            rb"(?:[^?\s]" + _F + rb"){1,60}\?",
+            rb"[bBqQ]",
+            rb"\?(?:[^?\r\n]|\r?\n(?=[ \t]))*\?",
+            rb"=",
+        )
+    )
+)
+_FOLD_IN_WORD = re.compile(rb"\r?\n[ \t]+")
+_NOT_ESCAPE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # surrogates, but for U+DC80..U+DCFF
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
@@ -452,7 +543,10 @@ def _to_bytes(value: str | bytes) -> bytes:
         return value
     # The email package keeps raw 8-bit header bytes as surrogate escapes; real non-ASCII
     # characters (from a str source) go back to UTF-8.
-    return value.encode("utf-8", "surrogateescape")
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: not text at all
+        return _NOT_ESCAPE.sub("\ufffd", value).encode("utf-8", "surrogateescape")
 
 
 def _decode_word(encoding: bytes, payload: bytes) -> bytes | None:
@@ -478,11 +572,20 @@ def _decode_raw(chunk: bytes, warnings: list[str]) -> str:
     return text
 
 
+def _same_codec(a: bytes, b: bytes) -> bool:
+    if a == b:
+        return True
+    codec = normalize_charset(a.decode("ascii", "replace"))
+    return codec is not None and codec == normalize_charset(b.decode("ascii", "replace"))
+
+
 def decode_header_value_with_warnings(value: str | bytes) -> tuple[str, list[str]]:
     """decode_header_value that also returns the charset warnings."""
     warnings: list[str] = []
     data = _to_bytes(value)
     if b"\n" in data:
+        if b"=" in data:
+            data = _FOLDED_WORD.sub(lambda m: _FOLD_IN_WORD.sub(b"", m.group()), data)
         data = _FOLD.sub(b"", data)
     if b"=?" not in data:
         return _decode_raw(data, warnings).strip(), warnings
@@ -518,9 +621,11 @@ def decode_header_value_with_warnings(value: str | bytes) -> tuple[str, list[str
         charset = match.group(1).lower()
         if b"*" in charset:
             charset = charset.split(b"*", 1)[0]
-        if pending_charset is not None and charset != pending_charset:
+        # Words labelled gb2312 and then gbk (one client, two encoders) still join their bytes.
+        if pending_charset is not None and not _same_codec(charset, pending_charset):
             flush()
-        pending_charset = charset
+        if pending_charset is None:
+            pending_charset = charset
         pending.append(decoded)
         pos = match.end()
         previous_was_word = True

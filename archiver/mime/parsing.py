@@ -254,7 +254,9 @@ def _decode_header(state: _State, name: str, value: str) -> str:
     if len(value) > _HEADER_DECODE_CAP:
         value = value[:_HEADER_DECODE_CAP]
         state.warn(f"header {name}: value longer than {_HEADER_DECODE_CAP} characters truncated")
-    if value.isascii() and "=?" not in value:  # the common case, without the charset machinery
+    # The common case, without the charset machinery ("=" then a fold: an encoded-word's "=?"
+    # split by folding).
+    if value.isascii() and "=?" not in value and "=\n" not in value and "=\r\n" not in value:
         return " ".join(value.split()) if "\n" in value else value.strip()
     text, notes = decode_header_value_with_warnings(value)
     for note in notes:

@@ -205,6 +205,37 @@ def test_subject_split_gb2312_words_and_raw_8bit_subject() -> None:
     assert p.headers["subject"] == ["中文主题"]
 
 
+def test_subject_word_broken_by_a_fold_and_folded_display_name() -> None:
+    p = parse_message(
+        b"Subject: Re:=?gb2312?B?xPq6\r\n w6Oh?=\r\n"
+        b"From: =?gb2312?B?1tDO\r\n xNb3zOI=?= <a@example.com>\r\n"
+        b"Subject-Extra: =\r\n ?utf-8?Q?=E4=BD=A0?=\r\n\r\nx",
+        ARRIVAL,
+    )
+    assert p.subject == "Re:您好！"
+    assert [(a.name, a.address) for a in p.from_] == [("中文主题", "a@example.com")]
+    assert p.headers["subject-extra"] == ["你"]
+    assert not [w for w in p.warnings if w.startswith("header")]
+
+
+def test_raw_8bit_korean_subject_is_read_and_flagged_as_guessed() -> None:
+    subject = "(광고)신선한 제철 과일을 집에서 받아보세요"
+    body = "안녕하세요, 고객님. 이번 주 특가 상품을 소개해 드립니다."
+    raw = b"Subject: " + subject.encode("euc-kr") + b"\r\nContent-Type: text/plain\r\n\r\n"
+    p = parse_message(raw + body.encode("euc-kr"), ARRIVAL)
+    assert p.subject == subject
+    assert p.body_text == body
+    assert "header subject: charset missing, detected cp949" in p.warnings
+    assert "body charset missing, detected cp949" in p.warnings
+
+
+def test_raw_8bit_japanese_subject_is_read_and_flagged_as_guessed() -> None:
+    subject = "【重要】パスワード変更のお知らせ"
+    p = parse_message(b"Subject: " + subject.encode("shift_jis") + b"\r\n\r\nx", ARRIVAL)
+    assert p.subject == subject
+    assert "header subject: charset missing, detected cp932" in p.warnings
+
+
 # --- bodies ----------------------------------------------------------------------------------
 
 
