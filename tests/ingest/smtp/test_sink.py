@@ -232,65 +232,51 @@ def test_journal_report_is_unwrapped_and_both_are_kept(
     assert "dave@contoso.com" in doc["envelope_to"]
 
 
+def deliver_report(
+    archiver: Archiver, settings: Settings, mail_from: str, overrides: dict[str, Any]
+) -> tuple[bytes, bytes]:
+    """A journal report (and the message it holds, no other test's) sent to a sink configured
+    with overrides."""
+    inner = INNER.replace(b"Alice", f"report {uuid.uuid4()}".encode())
+    report = journal_report(inner=inner)
+    with running_sink(archiver, settings, lambda _: None, **overrides) as sink:
+        deliver(sink, mail_from, ["journal@archive.example"], report)
+    return report, inner
+
+
 @pytest.mark.parametrize(
-    ("mail_from", "trusted"),
+    ("mail_from", "overrides"),
     [
         ("forger@evil.example", {}),  # nothing trusted: the default
         ("forger@evil.example", {"smtp_journal_senders": [JOURNALING_SERVER]}),
         (JOURNALING_SERVER, {"smtp_journal_senders": [JOURNALING_SERVER],
                              "smtp_journal_networks": ["10.0.0.0/8"]}),  # the wrong network
+        (JOURNALING_SERVER, {"smtp_journal_senders": [JOURNALING_SERVER],
+                             "smtp_unwrap_journal": False}),  # trusted, but unwrapping is off
     ],
 )  # fmt: skip
-def test_a_journal_report_from_an_untrusted_sender_is_kept_whole(
-    archiver: Archiver, settings: Settings, mail_from: str, trusted: dict[str, list[str]]
+def test_a_journal_report_is_kept_whole_unless_a_trusted_server_sent_it(
+    archiver: Archiver, settings: Settings, mail_from: str, overrides: dict[str, Any]
 ) -> None:
-    forged = INNER.replace(b"Alice", f"forged {uuid.uuid4()}".encode())
-    report = journal_report(inner=forged)
-    inner = hashlib.sha256(forged).hexdigest()
-
-    with running_sink(archiver, settings, lambda _: None, **trusted) as untrusting:
-        deliver(untrusting, mail_from, ["journal@archive.example"], report)
+    report, inner = deliver_report(archiver, settings, mail_from, overrides)
 
     ((_, entry),) = spooled(archiver)[hashlib.sha256(report).hexdigest()]
     assert entry.raw == report and entry.source.attributes == {}
     assert entry.source.envelope is not None and entry.source.envelope.mail_from == mail_from
-    assert inner not in spooled(archiver)  # no envelope record made from the report's claims
+    # no envelope record made from the report's claims
+    assert hashlib.sha256(inner).hexdigest() not in spooled(archiver)
 
 
 def test_a_journal_report_from_a_trusted_network_alone_is_unwrapped(
     archiver: Archiver, settings: Settings
 ) -> None:
-    inner = INNER.replace(b"Alice", b"by network")
-    report = journal_report(inner=inner)
+    overrides = {"smtp_journal_networks": ["127.0.0.1/32"]}
 
-    with running_sink(
-        archiver, settings, lambda _: None, smtp_journal_networks=["127.0.0.1/32"]
-    ) as trusting:
-        deliver(trusting, "anyone@contoso.com", ["journal@archive.example"], report)
+    _, inner = deliver_report(archiver, settings, "anyone@contoso.com", overrides)
 
     ((_, entry),) = spooled(archiver)[hashlib.sha256(inner).hexdigest()]
     assert entry.source.envelope is not None
     assert entry.source.envelope.mail_from == "alice@contoso.com"
-
-
-def test_unwrap_journal_off_keeps_a_trusted_report_whole(
-    archiver: Archiver, settings: Settings
-) -> None:
-    inner = INNER.replace(b"Alice", b"unwrap off")
-    report = journal_report(inner=inner)
-
-    with running_sink(
-        archiver,
-        settings,
-        lambda _: None,
-        smtp_unwrap_journal=False,
-        smtp_journal_senders=[JOURNALING_SERVER],
-    ) as whole:
-        deliver(whole, JOURNALING_SERVER, ["journal@archive.example"], report)
-
-    ((_, entry),) = spooled(archiver)[hashlib.sha256(report).hexdigest()]
-    assert entry.source.attributes == {}
-    assert hashlib.sha256(inner).hexdigest() not in spooled(archiver)
 
 
 def test_auth_as_configured_is_required_and_checked(archiver: Archiver, settings: Settings) -> None:

@@ -7,19 +7,25 @@ delivery during the write is decided by the test, not by timing."""
 from __future__ import annotations
 
 import hashlib
+import os
 import select
+import signal
 import smtplib
 import socket
 import struct
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from archiver import bootstrap
+from archiver.errors import SpoolStopped
 from archiver.models import SpoolSegment
 from archiver.pipeline.archiver import Archiver
 from archiver.settings import Settings
+from ingest.smtp import serve
+from tests.support.postfix import free_port
 from tests.support.processes import wait_until
 from tests.support.smtp_sink import running_sink, spooled
 from tests.support.tcpproxy import TcpProxy, proxy
@@ -218,3 +224,56 @@ def test_250_is_withheld_while_the_spool_write_is_in_progress(
         assert sha256(raw) in spooled(archiver)
     finally:
         client.close()
+
+
+class Dying(BaseException):
+    """Not an Exception: no committer can carry on after it."""
+
+
+def test_a_spool_that_can_write_nothing_more_stops_the_sink_with_an_error(
+    sink_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve() (what `mailvault smtp` runs; SpoolStopped makes it exit 2) answers 451 and
+    returns with the error instead of listening on while no delivery can be made durable."""
+    settings = sink_settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": free_port()})
+    archiver = bootstrap.archiver(settings)
+
+    def dying(data: bytes) -> SpoolSegment:
+        raise Dying("the committer's thread is gone")
+
+    monkeypatch.setattr(archiver.store, "write_spool", dying)
+    replies: list[int] = []
+
+    def deliver() -> None:
+        wait_until(lambda: _listening(settings.smtp_port), REPLY_TIMEOUT)
+        with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=REPLY_TIMEOUT) as smtp:
+            try:
+                smtp.sendmail("a@example.com", ["audit@example.com"], message("dying"))
+            except smtplib.SMTPDataError as exc:
+                replies.append(exc.smtp_code)
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    client = threading.Thread(target=deliver)
+    client.start()
+    # Should serve() not return by itself, SIGTERM ends it (and the test fails, not hangs).
+    watchdog = threading.Timer(60, os.kill, (os.getpid(), signal.SIGTERM))
+    watchdog.start()
+    try:
+        with pytest.raises(SpoolStopped, match="Dying: the committer's thread is gone"):
+            serve(archiver, settings, lambda _: None)
+    finally:
+        watchdog.cancel()
+        client.join(REPLY_TIMEOUT)
+        archiver.close()
+        for signum, handler in handlers.items():  # serve() installed its own
+            signal.signal(signum, handler)
+    assert replies == [451]
+    assert not _listening(settings.smtp_port)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT).close()
+    except OSError:
+        return False
+    return True
