@@ -23,7 +23,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFERRED = "451 4.3.0 Archive storage unavailable, try again later"
 NOT_ALLOWED = "550 5.7.1 Client host not allowed to deliver to this archive"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+_STOP_GRACE = 10.0  # seconds a stopping sink waits for the replies of deliveries in flight
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -90,7 +92,8 @@ class JournalSMTP(SMTP):
             await self.push("552 Error: Too much mail data")
             return
         envelope.content = envelope.original_content = content
-        await self.push(await self.event_handler.handle_DATA(self, self.session, envelope))
+        with self.event_handler.transaction():
+            await self.push(await self.event_handler.handle_DATA(self, self.session, envelope))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """A plain <local@domain> path without aiosmtpd's full RFC 5322 parse, which costs about
@@ -160,10 +163,30 @@ class JournalHandler:
         # when each connection last had a 250 (gone with the connection)
         self._answered: weakref.WeakKeyDictionary[SmtpSession, float] = weakref.WeakKeyDictionary()
         self._delivering: set[asyncio.Task[str]] = set()  # see handle_DATA
+        self._replying = 0  # transactions between their final dot and their reply
+        self._replied = threading.Condition()
 
     def close(self) -> None:
         self.spool.close()
         self.batcher.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Around a transaction's DATA hook and its reply, for wait_replied."""
+        with self._replied:
+            self._replying += 1
+        try:
+            yield
+        finally:
+            with self._replied:
+                self._replying -= 1
+                self._replied.notify_all()
+
+    def wait_replied(self, timeout: float) -> bool:
+        """Until no transaction awaits its reply (false after timeout): stopping then drops no
+        250 already earned, and no 451 an MTA should hear."""
+        with self._replied:
+            return self._replied.wait_for(lambda: self._replying == 0, timeout)
 
     # -- hooks (aiosmtpd calls these by name) -------------------------------------------------
 
@@ -568,7 +591,8 @@ def serve(archiver: Archiver, settings: Settings, enqueue: Enqueue) -> None:
     try:
         stop.wait()
     finally:
-        controller.stop()
+        handler.wait_replied(_STOP_GRACE)
+        controller.stop()  # drops the connections
         handler.close()
     if stopped:
         raise stopped[0]

@@ -63,8 +63,9 @@ class RawSmtp:
         self.sock.sendall(raw)
 
     def answered(self) -> bool:
-        """Whether a reply is waiting to be read (without waiting for one)."""
-        return bool(self.replies.peek(1)) if select.select([self.sock], [], [], 0)[0] else False
+        """Whether the sink has said anything (or closed) since the last reply read; replies
+        end in CRLF and are read a line at a time, so nothing waits in the reader's buffer."""
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def close(self) -> None:
         self.replies.close()
