@@ -37,6 +37,15 @@ class SpoolCorrupt(MailvaultError):
         self.detail = detail
 
 
+class SpoolStopped(MailvaultError):
+    """The spool's committer failed beyond recovery: nothing more can be made durable, so the
+    SMTP sink must stop (MTAs keep the mail queued) rather than leave deliveries waiting."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"spool stopped: {detail}")
+        self.detail = detail
+
+
 class NotFound(MailvaultError):
     """Something asked for by name or id does not exist (HTTP 404)."""
 

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     smtp_auth_user: str = Field("", description="when set, clients must AUTH as this user")
     smtp_auth_password: str = ""
     smtp_unwrap_journal: bool = Field(True, description="also archive what journal reports hold")
+    smtp_journal_senders: list[str] = Field(
+        default_factory=list,
+        description="envelope senders (MAIL FROM; <> for the null sender) whose journal reports "
+        "are unwrapped; with SMTP_JOURNAL_NETWORKS both must match; neither set: none are",
+    )
+    smtp_journal_networks: list[str] = Field(
+        default_factory=list,
+        description="client networks (CIDRs) whose journal reports are unwrapped",
+    )
     smtp_spool_committers: int = Field(
         1,
         description="spool segments the SMTP sink writes at once (see archiver/pipeline/spool.py)",

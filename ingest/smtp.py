@@ -23,15 +23,17 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 
+from archiver.errors import SpoolStopped
 from archiver.mime import journal
 from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline.archiver import Archiver
@@ -46,6 +48,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFERRED = "451 4.3.0 Archive storage unavailable, try again later"
 NOT_ALLOWED = "550 5.7.1 Client host not allowed to deliver to this archive"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+_STOP_GRACE = 10.0  # seconds a stopping sink waits for the replies of deliveries in flight
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -58,18 +61,24 @@ _PLAIN_PATH = re.compile(
 
 class JournalSMTP(SMTP):
     """aiosmtpd's SMTP with a line limit fit for evidence: a long line is archived, not refused
-    (RFC 5321 allows 1000 octets, but real mail breaks that and the archive must keep it)."""
+    (RFC 5321 allows 1000 octets, but real mail breaks that and the archive must keep it).
+
+    Two internals of aiosmtpd have no public equivalent: the connection's StreamReader
+    (`_reader`) and the path parser `_getaddr`; pyproject.toml pins the versions they are known
+    in, and tests/ingest/smtp/test_aiosmtpd_internals.py says so when they change."""
 
     line_length_limit = 1 << 20
+    event_handler: JournalHandler
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA with the body read in large pieces instead of line by line (its line
         loop took about a third of the sink's CPU on ordinary mail). The same content: RFC 5321
-        dot-unstuffing, 552 beyond the size limit; lines of any length are kept."""
+        dot-unstuffing, 552 beyond the size limit; lines of any length are kept. A connection
+        lost meanwhile cancels this (aiosmtpd then closes the writer)."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
-        assert self.envelope is not None and not self._decode_data
+        assert self.envelope is not None and self.session is not None
         if not self.envelope.rcpt_tos:
             await self.push("503 Error: need RCPT command")
             return
@@ -77,19 +86,14 @@ class JournalSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        try:
-            content = await read_data(self._reader, self.data_size_limit)
-        except asyncio.CancelledError:  # the connection was reset during DATA
-            self._writer.close()
-            raise
+        content = await read_data(self._reader, self.data_size_limit)
+        envelope, self.envelope = self.envelope, SmtpEnvelope()  # the next transaction's
         if content is None:
             await self.push("552 Error: Too much mail data")
-            self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
-        self.envelope.content = self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push("250 OK" if status is MISSING else status)
+        envelope.content = envelope.original_content = content
+        with self.event_handler.transaction():
+            await self.push(await self.event_handler.handle_DATA(self, self.session, envelope))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """A plain <local@domain> path without aiosmtpd's full RFC 5322 parse, which costs about
@@ -136,15 +140,17 @@ class JournalHandler:
         enqueue: Enqueue,
         *,
         committers: int | None = None,
+        on_stopped: Callable[[SpoolStopped], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.networks: list[Network] = [
-            ipaddress.ip_network(n, strict=False) for n in settings.smtp_allowed_networks
-        ]
+        self.networks = _networks(settings.smtp_allowed_networks)
+        self.journal_senders = {_reverse_path(a) for a in settings.smtp_journal_senders}
+        self.journal_networks = _networks(settings.smtp_journal_networks)
         self.spool = GroupCommit(
             archiver.store.write_spool,
             committers=committers or settings.smtp_spool_committers,
             linger=settings.smtp_spool_linger,
+            on_stopped=on_stopped,
         )
         self.batcher = Batcher(
             enqueue,
@@ -156,10 +162,31 @@ class JournalHandler:
         )
         # when each connection last had a 250 (gone with the connection)
         self._answered: weakref.WeakKeyDictionary[SmtpSession, float] = weakref.WeakKeyDictionary()
+        self._delivering: set[asyncio.Task[str]] = set()  # see handle_DATA
+        self._replying = 0  # transactions between their final dot and their reply
+        self._replied = threading.Condition()
 
     def close(self) -> None:
         self.spool.close()
         self.batcher.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Around a transaction's DATA hook and its reply, for wait_replied."""
+        with self._replied:
+            self._replying += 1
+        try:
+            yield
+        finally:
+            with self._replied:
+                self._replying -= 1
+                self._replied.notify_all()
+
+    def wait_replied(self, timeout: float) -> bool:
+        """Until no transaction awaits its reply (false after timeout): stopping then drops no
+        250 already earned, and no 451 an MTA should hear."""
+        with self._replied:
+            return self._replied.wait_for(lambda: self._replying == 0, timeout)
 
     # -- hooks (aiosmtpd calls these by name) -------------------------------------------------
 
@@ -225,9 +252,23 @@ class JournalHandler:
                 tls=session.ssl is not None,
             ),
         )
-        facts = {"queue_id": queue_id, "size": len(raw), "client": _client(session)}
-        start = time.perf_counter()
         entries = self.entries(raw, source)
+        # Shielded: a client that vanishes now cancels this hook, not its delivery, which is
+        # being written anyway; it is logged and handed on for filing like any other.
+        delivery = asyncio.ensure_future(self._deliver(entries, session))
+        self._delivering.add(delivery)
+        delivery.add_done_callback(self._delivering.discard)
+        return await asyncio.shield(delivery)
+
+    async def _deliver(self, entries: list[SpoolEntry], session: SmtpSession) -> str:
+        """Spool the entries; the reply for the delivery."""
+        source = entries[-1].source
+        facts = {
+            "queue_id": source.detail,
+            "size": len(entries[-1].raw),
+            "client": _client(session),
+        }
+        start = time.perf_counter()
         try:
             segment = await asyncio.wrap_future(self.spool.submit(entries))
         except Exception as exc:  # any storage failure: the sender must keep the message
@@ -242,7 +283,7 @@ class JournalHandler:
                 **facts,
                 "sha256": entries[-1].sha256,
                 "journaled": [e.sha256 for e in entries[:-1]],
-                "recipients": len(envelope.rcpt_tos),
+                "recipients": len(source.envelope.rcpt_to if source.envelope else []),
                 "segment": segment.key,
                 "result": 250,
                 "store_ms": round((time.perf_counter() - start) * 1000, 1),
@@ -252,15 +293,25 @@ class JournalHandler:
         # recovered by the reconciler from the spool.
         self.batcher.add(segment, len(entries))
         self._answered[session] = time.monotonic()  # see Batcher: is the MTA queueing?
-        return f"250 2.0.0 OK queued as {queue_id}"
+        return f"250 2.0.0 OK queued as {source.detail}"
 
     def entries(self, raw: bytes, source: Source) -> list[SpoolEntry]:
-        """What to spool for a delivery: the message, and for a journal report the journaled
-        message first, with the reported envelope."""
+        """What to spool for a delivery: the message, and for a journal report from a trusted
+        journaling server the journaled message first, with the reported envelope."""
+        assert source.envelope is not None
         report = journal.unwrap(raw) if self.settings.smtp_unwrap_journal else None
+        if report is not None and not self.journaling_server(source.envelope):
+            log.warning(
+                "journal report from an untrusted sender kept whole, not unwrapped",
+                extra={
+                    "queue_id": source.detail,
+                    "mail_from": source.envelope.mail_from,
+                    "client": source.envelope.client_address,
+                },
+            )
+            report = None
         if report is None:
             return [SpoolEntry(raw, source)]
-        assert source.envelope is not None
         inner = SpoolEntry(
             report.inner,
             source.model_copy(
@@ -277,13 +328,37 @@ class JournalHandler:
         return [inner, SpoolEntry(raw, outer)]
 
     def allowed(self, session: SmtpSession) -> bool:
-        try:
-            address = ipaddress.ip_address(_client(session))
-        except ValueError:
+        return _within(_client(session), self.networks)
+
+    def journaling_server(self, envelope: Envelope) -> bool:
+        """Whether a journal report delivered under this envelope may be unwrapped: it asserts
+        another message's envelope, so only the configured journaling servers are believed.
+        Every condition configured must hold (MAIL FROM among SMTP_JOURNAL_SENDERS, the client
+        in SMTP_JOURNAL_NETWORKS); with neither configured nobody is."""
+        if not self.journal_senders and not self.journal_networks:
             return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks)
+        if self.journal_senders and _reverse_path(envelope.mail_from) not in self.journal_senders:
+            return False
+        return not self.journal_networks or _within(envelope.client_address, self.journal_networks)
+
+
+def _networks(cidrs: list[str]) -> list[Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in cidrs]
+
+
+def _within(client: str, networks: list[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def _reverse_path(address: str) -> str:
+    """A MAIL FROM address compared case-insensitively; "<>" (the null sender) is ""."""
+    return address.strip().strip("<>").lower()
 
 
 class Batcher:
@@ -441,7 +516,9 @@ def authenticator(settings: Settings) -> Callable[..., AuthResult] | None:
             and hmac.compare_digest(data.login, user)
             and hmac.compare_digest(data.password, password)
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers the failure (535); its default, True, means the
+        # authenticator has answered already, and the client would wait for a reply forever.
+        return AuthResult(success=ok, handled=False)
 
     return check
 
@@ -492,10 +569,18 @@ def sink_settings(
 
 
 def serve(archiver: Archiver, settings: Settings, enqueue: Enqueue) -> None:
-    """Run until SIGTERM or SIGINT; in-flight transactions finish before the stores close."""
-    handler = JournalHandler(archiver, settings, enqueue)
-    controller = SinkController(handler, settings)
+    """Run until SIGTERM or SIGINT; in-flight transactions finish before the stores close.
+    Raises SpoolStopped when the spool can make nothing durable any more: better no sink (MTAs
+    keep the mail queued, a supervisor sees the exit) than one that leaves them waiting."""
     stop = threading.Event()
+    stopped: list[SpoolStopped] = []
+
+    def spool_stopped(error: SpoolStopped) -> None:
+        stopped.append(error)
+        stop.set()
+
+    handler = JournalHandler(archiver, settings, enqueue, on_stopped=spool_stopped)
+    controller = SinkController(handler, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     controller.start()
@@ -506,5 +591,8 @@ def serve(archiver: Archiver, settings: Settings, enqueue: Enqueue) -> None:
     try:
         stop.wait()
     finally:
-        controller.stop()
+        handler.wait_replied(_STOP_GRACE)
+        controller.stop()  # drops the connections
         handler.close()
+    if stopped:
+        raise stopped[0]

@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 
-from archiver.errors import SpoolCorrupt
+from archiver.errors import SpoolCorrupt, SpoolStopped
 from archiver.models import Source, SpoolSegment
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,12 @@ class GroupCommit:
     first delivery: between bursts, deliveries a few milliseconds apart then share a segment
     instead of costing the object store three requests each (write, read, delete). Every
     caller's future resolves when the segment holding its entries is durable, or fails with
-    the write's error."""
+    the write's error.
+
+    A caller cannot cancel its future (an SMTP client may vanish mid-write; the entries are
+    written all the same), and no error stops a committer. Should one die all the same, the
+    spool stops: every delivery waiting and every later one fails with SpoolStopped at once,
+    and `on_stopped` is told, so the sink can exit instead of leaving MTAs waiting."""
 
     def __init__(
         self,
@@ -116,10 +121,14 @@ class GroupCommit:
         committers: int = 4,
         max_bytes: int = 32 << 20,
         linger: float = 0.0,
+        on_stopped: Callable[[SpoolStopped], None] | None = None,
     ):
         self.write = write
         self.max_bytes = max_bytes
         self.linger = linger
+        self.on_stopped = on_stopped
+        self._stopped: SpoolStopped | None = None
+        self._lock = threading.Lock()  # a submit never slips past the stop's drain
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._run, name=f"spool-commit-{i}", daemon=True)
@@ -130,8 +139,13 @@ class GroupCommit:
 
     def submit(self, entries: list[SpoolEntry]) -> Future[SpoolSegment]:
         done: Future[SpoolSegment] = Future()
+        done.set_running_or_notify_cancel()  # from now on cancel() is refused
         size = sum(len(e.raw) for e in entries)
-        self._queue.put(_Waiting(entries, done, size))
+        with self._lock:
+            if self._stopped is None:
+                self._queue.put(_Waiting(entries, done, size))
+                return done
+        done.set_exception(self._stopped)
         return done
 
     def close(self) -> None:
@@ -142,14 +156,27 @@ class GroupCommit:
             thread.join()
 
     def _run(self) -> None:
-        while (first := self._queue.get()) is not None:
-            group, stop = self._gather(first)
-            self._commit(group)
-            if stop:
+        while True:
+            group: list[_Waiting] = []
+            try:
+                first = self._queue.get()
+                if first is None:
+                    return
+                group.append(first)
+                stop = self._gather(group)
+                self._commit(group)
+                if stop:
+                    return
+            except Exception as exc:  # a bug here must not leave deliveries waiting forever
+                log.exception("spool commit failed", extra={"deliveries": len(group)})
+                _fail(group, exc)
+            except BaseException as exc:
+                self._stop(exc, group)
                 return
 
-    def _gather(self, first: _Waiting) -> tuple[list[_Waiting], bool]:
-        group, size = [first], first.size
+    def _gather(self, group: list[_Waiting]) -> bool:
+        """Adds to group what is to share its segment; True when asked to stop."""
+        size = sum(w.size for w in group)
         # Linger only for a delivery that found nobody waiting with it: under load the
         # queue already holds the next segment's worth, and waiting would only slow it.
         until = time.monotonic() + (self.linger if self._queue.empty() else 0.0)
@@ -159,19 +186,42 @@ class GroupCommit:
             except queue.Empty:
                 break
             if item is None:
-                return group, True
+                return True
             group.append(item)
             size += item.size
-        return group, False
+        return False
 
     def _commit(self, group: list[_Waiting]) -> None:
-        data = encode_segment([e for w in group for e in w.entries])
         try:
+            data = encode_segment([e for w in group for e in w.entries])
             segment = self.write(data)
             segment.data = data
         except Exception as exc:  # every waiting delivery must hear of it (and answer 451)
-            for waiting in group:
-                waiting.done.set_exception(exc)
+            _fail(group, exc)
             return
         for waiting in group:
             waiting.done.set_result(segment)
+
+    def _stop(self, exc: BaseException, group: list[_Waiting]) -> None:
+        stopped = SpoolStopped(f"a committer died of {type(exc).__name__}: {exc}")
+        log.critical("spool stopped: nothing more can be made durable", exc_info=exc)
+        with self._lock:
+            self._stopped = stopped
+            closing = 0  # close()'s requests to stop, left for the other committers
+            while not self._queue.empty():
+                item = self._queue.get()
+                if item is None:
+                    closing += 1
+                else:
+                    group.append(item)
+            for _ in range(closing):
+                self._queue.put(None)
+        _fail(group, stopped)
+        if self.on_stopped is not None:
+            self.on_stopped(stopped)
+
+
+def _fail(group: list[_Waiting], exc: BaseException) -> None:
+    for waiting in group:
+        if not waiting.done.done():
+            waiting.done.set_exception(exc)

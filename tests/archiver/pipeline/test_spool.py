@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.errors import SpoolCorrupt
+from archiver.errors import SpoolCorrupt, SpoolStopped
 from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline.spool import GroupCommit, SpoolEntry, decode_segment, encode_segment
 
@@ -138,3 +138,48 @@ def test_close_writes_what_is_waiting() -> None:
     assert sorted(e.raw for w in writer.written for e in w) == sorted(
         f"m{i}".encode() for i in range(20)
     )
+
+
+def test_a_caller_cannot_cancel_a_write_and_the_committer_goes_on() -> None:
+    writer = BlockingWriter()
+    commit = GroupCommit(writer, committers=1)
+    gone = commit.submit([SpoolEntry(b"client vanished", source("a@x.cn"))])
+    assert writer.first_started.wait(10)
+
+    assert not gone.cancel()  # what asyncio.wrap_future does when the SMTP client vanishes
+    writer.release.set()
+
+    assert gone.result(10).key == "spool/1.mvs"
+    assert commit.submit([SpoolEntry(b"next", source("a@x.cn"))]).result(10).key == "spool/2.mvs"
+    commit.close()
+
+
+def test_an_error_outside_the_write_fails_its_deliveries_and_the_committer_goes_on() -> None:
+    writer = BlockingWriter()
+    writer.release.set()
+    commit = GroupCommit(writer, committers=1)
+    unencodable = source("a@x.cn").model_copy(update={"attributes": {"x": object()}})
+
+    with pytest.raises(Exception, match="serializ"):
+        commit.submit([SpoolEntry(b"bad source", unencodable)]).result(10)
+    assert commit.submit([SpoolEntry(b"next", source("a@x.cn"))]).result(10).key
+    commit.close()
+
+
+class Fatal(BaseException):
+    """Not an Exception: what no committer can carry on after."""
+
+
+def test_a_committer_that_dies_stops_the_spool_loudly_instead_of_leaving_callers_waiting() -> None:
+    writer = BlockingWriter()
+    told: list[SpoolStopped] = []
+    commit = GroupCommit(writer, committers=2, on_stopped=told.append)
+    commit.write = lambda data: (_ for _ in ()).throw(Fatal("out of threads"))
+    first = commit.submit([SpoolEntry(b"first", source("a@x.cn"))])
+
+    with pytest.raises(SpoolStopped, match="Fatal: out of threads"):
+        first.result(10)
+    assert [str(e) for e in told] == ["spool stopped: a committer died of Fatal: out of threads"]
+    with pytest.raises(SpoolStopped):  # at once, not after a timeout
+        commit.submit([SpoolEntry(b"later", source("a@x.cn"))]).result(0)
+    commit.close()  # the other committer still stops

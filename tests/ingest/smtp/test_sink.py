@@ -8,6 +8,7 @@ import smtplib
 import ssl
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,30 @@ def test_too_many_recipients_get_452(archiver: Archiver, settings: Settings) -> 
         assert [smtp.rcpt(f"r{i}@example.com")[0] for i in range(3)] == [250, 250, 452]
 
 
+JOURNALING_SERVER = "journal-sender@contoso.com"
+
+
+@pytest.fixture
+def journal_sink(
+    archiver: Archiver, settings: Settings, sent: list[SpoolSegment]
+) -> Iterator[Settings]:
+    """A sink that believes the journal reports from JOURNALING_SERVER on loopback."""
+    with running_sink(
+        archiver,
+        settings,
+        sent.extend,
+        smtp_journal_senders=[JOURNALING_SERVER.upper()],  # compared case-insensitively
+        smtp_journal_networks=["127.0.0.0/8"],
+    ) as trusting:
+        yield trusting
+
+
 def test_journal_report_is_unwrapped_and_both_are_kept(
-    archiver: Archiver, sink: Settings, sent: list[SpoolSegment]
+    archiver: Archiver, journal_sink: Settings, sent: list[SpoolSegment]
 ) -> None:
     report = journal_report()
 
-    deliver(sink, "journal-sender@contoso.com", ["journal@archive.example"], report)
+    deliver(journal_sink, JOURNALING_SERVER, ["journal@archive.example"], report)
 
     inner_sha, report_sha = hashlib.sha256(INNER).hexdigest(), hashlib.sha256(report).hexdigest()
     spool = spooled(archiver)
@@ -211,6 +230,78 @@ def test_journal_report_is_unwrapped_and_both_are_kept(
     doc = archiver.index.get(inner_sha)
     assert doc is not None and doc["subject"] == "季度合同审批"
     assert "dave@contoso.com" in doc["envelope_to"]
+
+
+def deliver_report(
+    archiver: Archiver, settings: Settings, mail_from: str, overrides: dict[str, Any]
+) -> tuple[bytes, bytes]:
+    """A journal report (and the message it holds, no other test's) sent to a sink configured
+    with overrides."""
+    inner = INNER.replace(b"Alice", f"report {uuid.uuid4()}".encode())
+    report = journal_report(inner=inner)
+    with running_sink(archiver, settings, lambda _: None, **overrides) as sink:
+        deliver(sink, mail_from, ["journal@archive.example"], report)
+    return report, inner
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "overrides"),
+    [
+        ("forger@evil.example", {}),  # nothing trusted: the default
+        ("forger@evil.example", {"smtp_journal_senders": [JOURNALING_SERVER]}),
+        (JOURNALING_SERVER, {"smtp_journal_senders": [JOURNALING_SERVER],
+                             "smtp_journal_networks": ["10.0.0.0/8"]}),  # the wrong network
+        (JOURNALING_SERVER, {"smtp_journal_senders": [JOURNALING_SERVER],
+                             "smtp_unwrap_journal": False}),  # trusted, but unwrapping is off
+    ],
+)  # fmt: skip
+def test_a_journal_report_is_kept_whole_unless_a_trusted_server_sent_it(
+    archiver: Archiver, settings: Settings, mail_from: str, overrides: dict[str, Any]
+) -> None:
+    report, inner = deliver_report(archiver, settings, mail_from, overrides)
+
+    ((_, entry),) = spooled(archiver)[hashlib.sha256(report).hexdigest()]
+    assert entry.raw == report and entry.source.attributes == {}
+    assert entry.source.envelope is not None and entry.source.envelope.mail_from == mail_from
+    # no envelope record made from the report's claims
+    assert hashlib.sha256(inner).hexdigest() not in spooled(archiver)
+
+
+def test_a_journal_report_from_a_trusted_network_alone_is_unwrapped(
+    archiver: Archiver, settings: Settings
+) -> None:
+    overrides = {"smtp_journal_networks": ["127.0.0.1/32"]}
+
+    _, inner = deliver_report(archiver, settings, "anyone@contoso.com", overrides)
+
+    ((_, entry),) = spooled(archiver)[hashlib.sha256(inner).hexdigest()]
+    assert entry.source.envelope is not None
+    assert entry.source.envelope.mail_from == "alice@contoso.com"
+
+
+def test_auth_as_configured_is_required_and_checked(archiver: Archiver, settings: Settings) -> None:
+    raw = message("authenticated")
+    with running_sink(
+        archiver,
+        settings,
+        lambda _: None,
+        smtp_auth_user="journal",
+        smtp_auth_password="pa55-word",
+    ) as guarded:
+        with client(guarded) as smtp:
+            smtp.ehlo()
+            assert smtp.mail("a@example.com")[0] == 530  # no AUTH yet
+            with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+                smtp.login("journal", "wrong")
+            assert refused.value.smtp_code == 535
+        assert hashlib.sha256(raw).hexdigest() not in spooled(archiver)
+        for mechanism in ("PLAIN", "LOGIN"):
+            with client(guarded) as smtp:
+                smtp.ehlo()
+                smtp.user, smtp.password = "journal", "pa55-word"
+                assert smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))[0] == 235
+                assert smtp.sendmail("a@example.com", ["b@example.com"], raw) == {}
+    assert len(spooled(archiver)[hashlib.sha256(raw).hexdigest()]) == 2
 
 
 @pytest.fixture(scope="module")
