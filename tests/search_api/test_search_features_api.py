@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from archiver.search.service import SearchService
 from search_api.app import create_app
-from tests.archiver.test_search_features import ID, MARK
-from tests.archiver.test_search_features import service as service
+from tests.archiver.search.test_features import ID, MARK
+from tests.archiver.search.test_features import service as service
 
 pytestmark = pytest.mark.services
 
