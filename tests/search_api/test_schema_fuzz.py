@@ -106,3 +106,19 @@ def test_the_largest_allowed_queries_run(client: TestClient, query: str) -> None
     assert len(query) <= MAX_QUERY_CHARS
     response = client.get("/api/search", params={"q": query})
     assert response.status_code == 200, response.text[:500]
+
+
+def test_a_wildcard_elasticsearch_refuses_is_a_400_saying_why(client: TestClient) -> None:
+    response = client.get("/api/search", params={"q": "from:" + "*?" * 900})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Elasticsearch cannot run this query: ")
+
+
+def test_an_expired_cursor_is_a_400_saying_to_start_again(client: TestClient) -> None:
+    first = client.get("/api/search", params={"cursor": "*", "size": 15}).json()
+    cursor = first["next_cursor"]
+    rest = client.get("/api/search", params={"cursor": cursor, "size": 15}).json()
+    assert rest["next_cursor"] is None  # the walk ended: its point in time is closed
+    again = client.get("/api/search", params={"cursor": cursor, "size": 15})
+    assert again.status_code == 400
+    assert "start again with cursor=*" in again.json()["message"]
