@@ -13,9 +13,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError
 
-from archiver.errors import BackendUnavailable
+from archiver.errors import BackendUnavailable, InvalidQuery
 from archiver.ports import Document
 from archiver.settings import Settings
 
@@ -40,6 +40,14 @@ def _translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+def _reason(exc: ApiError) -> str:
+    """The innermost reason Elasticsearch gives for refusing a request."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    while isinstance(error, dict) and isinstance(error.get("caused_by"), dict):
+        error = error["caused_by"]
+    return str(error.get("reason")) if isinstance(error, dict) else str(exc)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -185,7 +193,18 @@ class ElasticIndex:
     @_translate_errors
     def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
         index = None if "pit" in body else self.alias  # a PIT names its own index
-        response = self.client.search(index=index, **body)
+        try:
+            response = self.client.search(index=index, **body)
+        except NotFoundError as exc:
+            if "pit" not in body:
+                raise
+            raise InvalidQuery(
+                "the cursor has expired (or was never issued): start again with cursor=*"
+            ) from exc
+        except BadRequestError as exc:
+            # The query language is checked before this; a refusal left (a wildcard too complex
+            # to run, too many clauses) is still the query's fault, not the server's.
+            raise InvalidQuery(f"Elasticsearch cannot run this query: {_reason(exc)}") from exc
         result: Mapping[str, Any] = response.body
         return result
 

@@ -17,11 +17,28 @@ from archiver.models import FacetValue, SearchHit, SearchResult
 from archiver.ports import Document, SearchIndex
 from archiver.search.query.parser import parse_query
 from archiver.search.query.to_es import Translator
-from archiver.text.highlight import mark, snippet, token_spans
+from archiver.text.highlight import MAX_SCAN_CHARS, mark, snippet, token_spans
 from archiver.text.tokenizer import Tokenizer
 
 Sort = Literal["relevance", "date", "date_asc"]
-HIT_FIELDS = ["subject", "from", "date", "body", "attachment_text", "has_attachment", "tags"]
+HIT_FIELDS = ["subject", "from", "date", "has_attachment", "tags"]
+# Shown as snippets, so fetched as bounded prefixes: bodies reach 2 M characters and attachment
+# texts 1 M, and a snippet never reads past MAX_SCAN_CHARS. Elasticsearch's highlighter gives a
+# field's start (no_match_size) where _source filtering can only give all of it; it marks nothing
+# (match_none): the marking is ours, by jieba's tokens on the original characters.
+PREFIXES = {
+    "type": "unified",
+    "highlight_query": {"match_none": {}},
+    "max_analyzed_offset": MAX_SCAN_CHARS,
+    "fields": {
+        field: {
+            "number_of_fragments": 1,
+            "fragment_size": MAX_SCAN_CHARS,
+            "no_match_size": MAX_SCAN_CHARS,
+        }
+        for field in ("body", "attachment_text")
+    },
+}
 MAX_PAGE_SIZE = 100
 MAX_WINDOW = 10_000
 PIT_KEEP_ALIVE = "5m"
@@ -107,13 +124,7 @@ class SearchService:
         if request.cursor and request.cursor != "*":
             return self._next(_decode(request.cursor))
         translation = self.translator.translate(parse_query(request.q))
-        body: dict[str, Any] = {
-            "query": translation.query,
-            "size": request.size,
-            "track_total_hits": True,
-            "source_includes": HIT_FIELDS,
-            "sort": SORTS[request.sort],
-        }
+        body = _hits_body(translation.query, request.size, request.sort)
         if request.facets:
             body["aggs"] = _facet_aggs(self.timezone)
         if request.cursor == "*":
@@ -133,13 +144,7 @@ class SearchService:
 
     def _next(self, cursor: _Cursor) -> SearchResult:
         translation = self.translator.translate(parse_query(cursor.q))
-        body = {
-            "query": translation.query,
-            "size": cursor.size,
-            "track_total_hits": True,
-            "source_includes": HIT_FIELDS,
-            "sort": SORTS[cursor.sort],
-        }
+        body = _hits_body(translation.query, cursor.size, cursor.sort)
         return self._walk(body, cursor, translation.highlight_terms)
 
     def _walk(self, body: dict[str, Any], cursor: _Cursor, terms: set[str]) -> SearchResult:
@@ -174,8 +179,9 @@ class SearchService:
     def _hit(self, hit: dict[str, Any], terms: set[str]) -> SearchHit:
         doc = hit["_source"]
         subject = doc.get("subject") or ""
-        body = doc.get("body") or ""
-        attachment_text = doc.get("attachment_text") or ""
+        prefixes = hit.get("highlight", {})
+        body = (prefixes.get("body") or [""])[0]
+        attachment_text = (prefixes.get("attachment_text") or [""])[0]
         return SearchHit(
             id=hit["_id"],
             subject=subject,
@@ -188,6 +194,17 @@ class SearchService:
             tags=doc.get("tags") or [],
             score=hit.get("_score"),
         )
+
+
+def _hits_body(query: dict[str, Any], size: int, sort: Sort) -> dict[str, Any]:
+    return {
+        "query": query,
+        "size": size,
+        "track_total_hits": True,
+        "source_includes": HIT_FIELDS,
+        "highlight": PREFIXES,
+        "sort": SORTS[sort],
+    }
 
 
 def _encode(cursor: _Cursor) -> str:

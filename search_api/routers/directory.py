@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from archiver.errors import NotFound
 from archiver.tagging.directory import Scope
@@ -18,10 +18,28 @@ def get_directory(tagging: TaggingDep) -> dict[str, Any]:
     return tagging.store.directory().model_dump(mode="json")
 
 
-@router.post("/import")
-async def import_directory(
+async def _file(request: Request) -> bytes:
+    """The request body as sent: read here, on the event loop (it only awaits the client), so
+    the route itself can be a plain def and its S3 and Elasticsearch calls run in the
+    threadpool."""
+    return await request.body()
+
+
+_FILE_BODY = {
+    "requestBody": {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        }
+    }
+}
+
+
+@router.post("/import", openapi_extra=_FILE_BODY)
+def import_directory(
     tagging: TaggingDep,
     request: Request,
+    file: Annotated[bytes, Depends(_file)],
     format: Literal["csv", "json"] | None = None,
     scope: Scope | None = None,
     replace: bool = False,
@@ -32,9 +50,7 @@ async def import_directory(
     updates people (?replace=true: the file is the whole directory); ?scope=sender|participants
     says whose departments a message gets; ?apply=true re-tags archived mail at once."""
     fmt = format or ("json" if "json" in request.headers.get("content-type", "") else "csv")
-    data = tagging.import_directory(
-        await request.body(), fmt, scope=scope, replace=replace, user=user
-    )
+    data = tagging.import_directory(file, fmt, scope=scope, replace=replace, user=user)
     result: dict[str, Any] = {
         "version": data.version,
         "scope": data.scope,

@@ -6,12 +6,16 @@
     unary    := ("NOT" | "-") unary | primary
     primary  := "(" or ")" | field ":" (phrase | value | "(" or ")") | phrase | word
 
-A syntax error raises InvalidQuery with the character position and what was expected.
+A syntax error raises InvalidQuery with the character position and what was expected. The parser
+recurses, so queries are bounded in length and in nesting (parentheses and NOTs inside one another):
+the tree and the Elasticsearch query made from it stay shallow (Elasticsearch refuses bool queries
+nested 30 deep; each nesting level adds at most two, and a leaf at most three).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.errors import InvalidQuery
@@ -44,6 +48,8 @@ FIELDS = frozenset(
 )
 _FIELD_PREFIX = re.compile(r"([A-Za-z][A-Za-z-]*):")
 _OPERATORS = {"AND", "OR", "NOT"}
+MAX_QUERY_CHARS = 2000
+MAX_NESTING = 10
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class Parser:
     def __init__(self, query: str) -> None:
         self.tokens = tokenize(query)
         self.i = 0
+        self.depth = 0
 
     def parse(self) -> Node | None:
         if self._peek().kind == "end":
@@ -151,15 +158,31 @@ class Parser:
         token = self._peek()
         if token.kind == "-" or (token.kind == "op" and token.text == "NOT"):
             self._next()
-            return Not(self._unary())
+            return Not(self._nested(token, self._unary))
         return self._primary()
+
+    def _nested(self, opener: Token, parse: Callable[[], Node]) -> Node:
+        """parse() one level deeper than opener (a '(' or a NOT), within MAX_NESTING."""
+        if self.depth == MAX_NESTING:
+            raise InvalidQuery(
+                f"too deeply nested at position {opener.pos}: at most {MAX_NESTING} "
+                "parentheses and NOTs may be inside one another",
+                opener.pos,
+            )
+        self.depth += 1
+        node = parse()
+        self.depth -= 1
+        return node
+
+    def _group(self, opener: Token) -> Node:
+        node = self._nested(opener, self._or)
+        self._expect(")", opener.pos)
+        return node
 
     def _primary(self) -> Node:
         token = self._next()
         if token.kind == "(":
-            node = self._or()
-            self._expect(")", token.pos)
-            return node
+            return self._group(token)
         if token.kind == "phrase":
             return Phrase(token.text)
         if token.kind == "word":
@@ -173,9 +196,7 @@ class Parser:
         token = self._peek()
         if token.kind == "(":
             self._next()
-            inner = self._or()
-            self._expect(")", token.pos)
-            return _distribute(field.text, inner, field.pos)
+            return _distribute(field.text, self._group(token), field.pos)
         if token.kind in ("word", "phrase", "op") and token.pos == _after(field):
             self._next()
             return Field(field.text, token.text, phrase=token.kind == "phrase", pos=field.pos)
@@ -209,4 +230,10 @@ def _distribute(name: str, node: Node, pos: int) -> Node:
 
 def parse_query(query: str) -> Node | None:
     """The query's tree, or None for an empty query (everything)."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidQuery(
+            f"the query is {len(query)} characters long: at most {MAX_QUERY_CHARS} are allowed "
+            f"(it is cut off at position {MAX_QUERY_CHARS})",
+            MAX_QUERY_CHARS,
+        )
     return Parser(query).parse()

@@ -58,6 +58,7 @@ HAS = {
 }
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_MAX_SIZE = 2**63 - 1024  # the largest float below 2**63 is 2**63 - 1024
 _DATE = re.compile(r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?$")
 
 
@@ -190,16 +191,16 @@ class Translator:
             raise _bad(node, "a date as YYYY, YYYY-MM or YYYY-MM-DD (ranges: A..B)")
         year, month, day = (int(g) if g else None for g in match.groups())
         assert year is not None
-        try:
+        try:  # the end is out of range, too, for the last day, month or year of 9999
             start = datetime(year, month or 1, day or 1, tzinfo=self.tz)
-        except ValueError as exc:
+            if day:
+                end = start + timedelta(days=1)
+            elif month:
+                end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=self.tz)
+            else:
+                end = datetime(year + 1, 1, 1, tzinfo=self.tz)
+        except (ValueError, OverflowError) as exc:
             raise _bad(node, f"a valid date ({exc})") from exc
-        if day:
-            end = start + timedelta(days=1)
-        elif month:
-            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=self.tz)
-        else:
-            end = datetime(year + 1, 1, 1, tzinfo=self.tz)
         return start.isoformat(), end.isoformat()
 
 
@@ -256,7 +257,10 @@ def _size(node: Field) -> int:
     match = _SIZE.match(node.value.strip())
     if not match:
         raise _bad(node, "a size such as 500K, 10M or 1G")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not size <= _MAX_SIZE:  # Elasticsearch's long (and float() of many digits is inf)
+        raise _bad(node, f"a size below {_MAX_SIZE + 1} bytes")
+    return int(size)
 
 
 def _bad(node: Field, expected: str) -> InvalidQuery:

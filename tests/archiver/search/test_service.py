@@ -14,6 +14,7 @@ from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.search.service import SearchService
 from archiver.settings import Settings
+from archiver.text.highlight import MAX_SCAN_CHARS
 from archiver.text.tokenizer import get_tokenizer
 from bench.mailgen import POSITIVE_CASES, PRECISION_CASES, GeneratedMessage, generate
 from tests.conftest import own_archive
@@ -147,3 +148,30 @@ def test_mixed_chinese_english_query_requires_every_word(
     ids = [h.id for h in service.search(query, size=10).hits]
     assert _sha(mixed) in ids
     assert service.search(query + " 不存在的词汇zzqx", size=10).total == 0
+
+
+def test_snippets_of_long_bodies_come_from_a_bounded_prefix(
+    archiver: Archiver, service: SearchService
+) -> None:
+    # Elasticsearch hands back at most MAX_SCAN_CHARS of a body: a match inside that is shown
+    # and marked, as when the whole body was fetched; the response stays bounded.
+    filler = "填充文字内容。" * (1_200_000 // 7)
+    early = filler[:150_000] + " zhenbao " + filler
+    late = filler[: MAX_SCAN_CHARS + 1000] + " zhenbao " + filler
+    raws = [
+        (
+            f"Message-ID: <long-{n}@example.cn>\r\nFrom: a@example.cn\r\nSubject: long {n}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        ).encode()
+        + text.encode()
+        for n, text in enumerate([early, late])
+    ]
+    outcomes = archiver.ingest_many([Incoming(raw, _source()) for raw in raws])
+    assert [o.status for o in outcomes] == ["imported", "imported"]
+    archiver.index.refresh()
+    hits = {h.subject: h for h in service.search("zhenbao", size=5).hits}
+    assert set(hits) == {"long 0", "long 1"}
+    assert "<em>zhenbao</em>" in hits["long 0"].snippet
+    assert hits["long 0"].snippet.startswith("…")
+    assert hits["long 1"].snippet.startswith("填充文字内容")  # beyond the scan: the start
+    assert len(hits["long 1"].snippet) < 400

@@ -1,0 +1,46 @@
+"""Routes run in the threadpool: a route that is `async def` runs on the event loop, where one
+blocking S3 or Elasticsearch call stalls every other request (no services)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from search_api.app import create_app
+from search_api.routers import directory
+
+# Coroutines that await only non-blocking calls (reading the request body) and call no backend.
+ALLOWED_ASYNC: set[Callable[..., Any]] = {directory._file}
+
+
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """The app's routes; FastAPI (0.165) keeps an included router's routes inside it."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    if dependant.call is not None:
+        yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _calls(sub)
+
+
+def test_no_route_or_dependency_is_a_coroutine_unless_allowed() -> None:
+    routes = list(_api_routes(create_app().routes))
+    assert len(routes) > 20
+    on_the_loop = {
+        f"{sorted(route.methods)} {route.path}: {call.__qualname__}"
+        for route in routes
+        for call in _calls(route.dependant)
+        if inspect.iscoroutinefunction(call) and call not in ALLOWED_ASYNC
+    }
+    assert not on_the_loop, f"async def routes or dependencies calling backends: {on_the_loop}"

@@ -1,0 +1,124 @@
+"""Requests generated from the OpenAPI schema, against the real app and backends: whatever a
+client sends, the answer is never a 5xx (a bad request is a clear 4xx).
+
+The fuzzer creates, replaces and applies rules, tags and directories at random, so it runs on an
+archive of its own, never the session's: the app's backends are that archive's, looked up when
+each request comes (the schema is read at import, before any fixture has run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.generation.case import Case
+
+from archiver import bootstrap
+from archiver.models import Source
+from archiver.pipeline.archiver import Incoming
+from archiver.search.query.parser import MAX_NESTING, MAX_QUERY_CHARS
+from archiver.settings import Settings
+from archiver.tagging.service import TaggingService
+from bench.cleanup import throwaway_archive, throwaway_settings
+from bench.mailgen import generate
+from search_api import deps
+from search_api.app import create_app
+
+pytestmark = pytest.mark.services
+
+
+class FuzzArchive:
+    settings: Settings
+    tagging: TaggingService
+
+
+ARCHIVE = FuzzArchive()
+app = create_app()
+app.dependency_overrides[deps.get_settings] = lambda: ARCHIVE.settings
+app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(ARCHIVE.settings)
+app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(ARCHIVE.settings)
+app.dependency_overrides[deps.get_json_store] = lambda: bootstrap.json_store(ARCHIVE.settings)
+app.dependency_overrides[deps.get_tagging] = lambda: ARCHIVE.tagging
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+# invalid requests too (wrong types, missing parameters, odd bodies): they must be 4xx as well
+schema.config.generation.update(modes=list(schemathesis.GenerationMode))
+
+
+@pytest.fixture(scope="module")
+def fuzz_archive(settings: Settings, backends: None) -> Iterator[None]:
+    ARCHIVE.settings = throwaway_settings(settings, f"{settings.es_index}-fuzz")
+    with throwaway_archive(ARCHIVE.settings) as archiver:
+        source = Source(kind="import", detail="fuzz", received_at=datetime.now(UTC))
+        archiver.ingest_many([Incoming(m.raw, source) for m in generate(20, seed=5)])
+        archiver.index.refresh()
+        ARCHIVE.tagging = bootstrap.tagging(ARCHIVE.settings)
+        yield
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_gets_a_server_error(fuzz_archive: None, case: Case) -> None:
+    response = case.call()
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} {case.query} -> {response.status_code}: "
+        f"{response.text[:500]}"
+    )
+
+
+HOSTILE = [
+    "(" * 5000,
+    ")" * 5000,
+    "NOT " * 2000,
+    '"' * 1999,
+    "subject:(" * 1000,
+    "from:" + "*?" * 900,  # a wildcard Elasticsearch finds too complex to run
+    "a " * 1001,  # longer than allowed
+    "date:9999 larger:" + "9" * 400,
+    "\x00\x1f\u202e\ufeff:\"'\\",
+]
+DEEPEST = [
+    "a OR (b " * MAX_NESTING + "participant:example.com" + ")" * MAX_NESTING,
+    "NOT (x " * (MAX_NESTING // 2) + "from:*@example.com" + ")" * (MAX_NESTING // 2),
+    "- " * MAX_NESTING + "报告",
+    " ".join(chr(0x4E00 + i) for i in range(MAX_QUERY_CHARS // 2)),  # distinct terms, at most
+    " OR ".join(f"participant:p{i}" for i in range(MAX_QUERY_CHARS // 20)),
+]
+
+
+@pytest.fixture(scope="module")
+def client(fuzz_archive: None) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("query", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_queries_are_a_clear_400(client: TestClient, query: str) -> None:
+    response = client.get("/api/search", params={"q": query})
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"] == "InvalidQuery"
+
+
+@pytest.mark.parametrize("query", DEEPEST, ids=range(len(DEEPEST)))
+def test_the_largest_allowed_queries_run(client: TestClient, query: str) -> None:
+    assert len(query) <= MAX_QUERY_CHARS
+    response = client.get("/api/search", params={"q": query})
+    assert response.status_code == 200, response.text[:500]
+
+
+def test_a_wildcard_elasticsearch_refuses_is_a_400_saying_why(client: TestClient) -> None:
+    response = client.get("/api/search", params={"q": "from:" + "*?" * 900})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Elasticsearch cannot run this query: ")
+
+
+def test_an_expired_cursor_is_a_400_saying_to_start_again(client: TestClient) -> None:
+    first = client.get("/api/search", params={"cursor": "*", "size": 15}).json()
+    cursor = first["next_cursor"]
+    rest = client.get("/api/search", params={"cursor": cursor, "size": 15}).json()
+    assert rest["next_cursor"] is None  # the walk ended: its point in time is closed
+    again = client.get("/api/search", params={"cursor": cursor, "size": 15})
+    assert again.status_code == 400
+    assert "start again with cursor=*" in again.json()["message"]
