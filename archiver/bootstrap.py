@@ -14,6 +14,7 @@ from archiver.adapters.s3 import S3JsonStore, S3RawStore
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
 from archiver.pipeline.archiver import Archiver
+from archiver.pipeline.failures import FailureLog
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
 from archiver.tagging.service import TaggingOptions, TaggingService
@@ -56,8 +57,10 @@ def tagging(settings: Settings | None = None) -> TaggingService:
         stop_words=read_stop_words(settings.topics_stop_words),
         batch_size=settings.tagging_batch_size,
         user_dict=settings.user_dict,
+        regex_timeout=settings.tagging_regex_timeout,
     )
-    return TaggingService(search_index(settings), TaggingStore(json_store(settings)), options)
+    store = json_store(settings)
+    return TaggingService(search_index(settings), TaggingStore(store), options, FailureLog(store))
 
 
 def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Archiver:
