@@ -5,7 +5,7 @@ its write (a real Elasticsearch version conflict) is read again and written with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,31 +19,15 @@ from archiver.settings import Settings
 from archiver.tagging.apply import Report
 from archiver.tagging.service import TaggingService
 from archiver.tagging.store import TaggingStore
-from bench.cleanup import throwaway_archive, throwaway_settings
+from tests.support.mail import raw_mail
 from tests.support.processes import mailvault_env, run_cli
 
 pytestmark = pytest.mark.services
 BATCH = 2
+DOMAIN = "retries.example"
 
 
-def _raw(n: int, subject: str) -> bytes:
-    return (
-        f"From: dev@retries.example\r\nTo: ops@retries.example\r\nSubject: {subject}\r\n"
-        f"Message-ID: <retries-{n}@retries.example>\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n请尽快处理。\r\n"
-    ).encode()
-
-
-@pytest.fixture(scope="module")
-def own(settings: Settings) -> Settings:
-    small = settings.model_copy(update={"tagging_batch_size": BATCH})
-    return throwaway_settings(small, f"{settings.es_index}-retries")
-
-
-@pytest.fixture(scope="module")
-def archiver(own: Settings, backends: None) -> Iterator[Archiver]:
-    with throwaway_archive(own) as instance:
-        yield instance
+OWN_SETTINGS = {"name": "retries", "tagging_batch_size": BATCH}
 
 
 def _ingest(archiver: Archiver, raws: list[bytes]) -> list[str]:
@@ -81,10 +65,12 @@ class ConcurrentEditor:
 
 
 def test_a_message_changed_between_read_and_write_is_retried_and_keeps_both_changes(
-    own: Settings, archiver: Archiver
+    own: Settings, own_archiver: Archiver
 ) -> None:
-    urgent = _ingest(archiver, [_raw(n, f"URGENT 服务器宕机 #{n}") for n in range(4)])
-    other = _ingest(archiver, [_raw(n, f"周报 #{n}") for n in range(4, 6)])
+    urgent = _ingest(
+        own_archiver, [raw_mail(n, f"URGENT 服务器宕机 #{n}", DOMAIN) for n in range(4)]
+    )
+    other = _ingest(own_archiver, [raw_mail(n, f"周报 #{n}", DOMAIN) for n in range(4, 6)])
     editor = bootstrap.tagging(own)
     index = ConcurrentEditor(editor.index, editor, set(urgent))
     service = TaggingService(index, TaggingStore(bootstrap.json_store(own)), editor.options)  # type: ignore[arg-type]
@@ -116,9 +102,9 @@ class Interrupted(Exception):
 
 
 def test_apply_restart_starts_over_from_the_beginning_and_completes(
-    own: Settings, archiver: Archiver
+    own: Settings, own_archiver: Archiver
 ) -> None:
-    _ingest(archiver, [_raw(n, f"归档 #{n}") for n in range(6, 10)])
+    _ingest(own_archiver, [raw_mail(n, f"归档 #{n}", DOMAIN) for n in range(6, 10)])
     service = bootstrap.tagging(own)
     total = _count(service.index, {"match_all": {}})
     assert total >= 3 * BATCH

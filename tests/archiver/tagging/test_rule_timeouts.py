@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,7 @@ from archiver.models import Source, TaskFailure
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
 from archiver.tagging.service import TaggingService
-from bench.cleanup import throwaway_archive, throwaway_settings
+from tests.support.mail import raw_mail
 from tests.support.processes import mailvault_env, run_cli
 
 pytestmark = pytest.mark.services
@@ -25,28 +24,11 @@ LIMIT = 0.2
 RUNAWAY = "(a|aa)+$"  # exponential backtracking on a run of a's that does not end the text
 
 
-def _raw(n: int, subject: str) -> bytes:
-    return (
-        f"From: ops@timeouts.example\r\nTo: audit@timeouts.example\r\nSubject: {subject}\r\n"
-        f"Message-ID: <timeouts-{n}@timeouts.example>\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n发票已开具。\r\n"
-    ).encode()
+OWN_SETTINGS = {"name": "timeouts", "tagging_regex_timeout": LIMIT}
 
 
 @pytest.fixture(scope="module")
-def own(settings: Settings) -> Settings:
-    limited = settings.model_copy(update={"tagging_regex_timeout": LIMIT})
-    return throwaway_settings(limited, f"{settings.es_index}-timeouts")
-
-
-@pytest.fixture(scope="module")
-def archiver(own: Settings, backends: None) -> Iterator[Archiver]:
-    with throwaway_archive(own) as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def service(own: Settings, archiver: Archiver) -> TaggingService:
+def service(own: Settings, own_archiver: Archiver) -> TaggingService:
     return bootstrap.tagging(own)
 
 
@@ -57,7 +39,7 @@ def _listed(own: Settings) -> list[TaskFailure]:
 
 
 def test_a_catastrophic_rule_times_out_and_the_message_is_archived_with_the_other_tags(
-    own: Settings, archiver: Archiver, service: TaggingService
+    own: Settings, own_archiver: Archiver, service: TaggingService
 ) -> None:
     service.save_rule(
         {
@@ -73,14 +55,14 @@ def test_a_catastrophic_rule_times_out_and_the_message_is_archived_with_the_othe
             "actions": {"add_tags": ["project/invoices"]},
         }
     )
-    raw = _raw(1, "invoice " + "a" * 40 + "!")
+    raw = raw_mail(1, "invoice " + "a" * 40 + "!", "timeouts.example")
     sha = hashlib.sha256(raw).hexdigest()
     source = Source(kind="import", detail="timeouts", received_at=datetime.now(UTC))
     started = time.monotonic()
-    [outcome] = archiver.ingest_many([Incoming(raw, source)])
+    [outcome] = own_archiver.ingest_many([Incoming(raw, source)])
     assert time.monotonic() - started < 30  # re would backtrack for hours
     assert outcome.status == "imported"
-    doc = archiver.index.get(sha)
+    doc = own_archiver.index.get(sha)
     assert doc is not None and doc["tags"] == ["project/invoices"]
 
     [failure] = _listed(own)
