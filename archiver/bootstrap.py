@@ -72,8 +72,10 @@ def tagging(settings: Settings | None = None) -> TaggingService:
         stop_words=read_stop_words(settings.topics_stop_words),
         batch_size=settings.tagging_batch_size,
         user_dict=settings.user_dict,
+        regex_timeout=settings.tagging_regex_timeout,
     )
-    return TaggingService(search_index(settings), TaggingStore(json_store(settings)), options)
+    store = json_store(settings)
+    return TaggingService(search_index(settings), TaggingStore(store), options, FailureLog(store))
 
 
 def attachment_limits(settings: Settings) -> ExtractLimits | None:

@@ -128,6 +128,21 @@ class InvalidTagging(MailvaultError):
         self.location = location
 
 
+class RuleTimedOut(MailvaultError):
+    """A rule's regex ran past its time limit on a message: the rule is skipped for it (the
+    message is archived all the same) and the timeout reported."""
+
+    def __init__(self, rule: str, version: int | None, message: str, seconds: float) -> None:
+        which = "draft" if version is None else f"v{version}"
+        super().__init__(
+            f"tagging rule {rule!r} ({which}) timed out after {seconds:g} s on message {message}"
+        )
+        self.rule = rule
+        self.version = version
+        self.message = message
+        self.seconds = seconds
+
+
 class RuleNotFound(NotFound):
     def __init__(self, name: str, version: int | None = None) -> None:
         which = f" version {version}" if version is not None else ""

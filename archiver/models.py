@@ -174,9 +174,14 @@ class TaskFailure(BaseModel):
     error: str
     attempts: int = 0
     failed_at: datetime
+    # a tagging rule that timed out on the message (archived, but the rule could not decide)
+    rule: str = ""
+    rule_version: int | None = None
 
     def subject(self) -> str:
         """What failed, and the failure's record name."""
+        if self.rule:
+            return f"rule:{self.rule}:{self.sha256}"
         if self.segment is not None:
             return self.segment.key.replace("/", "-")
         return self.sha256

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # tagging (archiver/tagging/)
     tagging_enabled: bool = Field(True, description="tag and pick topics of new mail on indexing")
     tagging_batch_size: int = Field(500, description="messages per batch of a rule preview/apply")
+    tagging_regex_timeout: float = Field(
+        1.0, gt=0, description="seconds a rule's regexes may run on a message before it is skipped"
+    )
     topics_count: int = Field(8, description="keywords kept per message in 'topics'")
     topics_stop_words: Path | None = Field(
         None, description="extra stop words for topics, one per line (added to the built-in list)"

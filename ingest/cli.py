@@ -245,6 +245,11 @@ def _print_report(report: Any, as_json: bool) -> None:
             print(f"  {direction} {tag}: {count}")
             for sample in report.samples[direction].get(tag, [])[:3]:
                 print(f"      {sample.id[:12]}  {sample.subject}")
+    if report.timed_out:
+        print(f"  timed out on {report.timed_out} messages (their tags by the rule unchanged)")
+        for timeout in report.timeouts:
+            which = "draft" if timeout.version is None else f"v{timeout.version}"
+            print(f"      {timeout.id}  {timeout.rule} {which}  {timeout.subject}")
 
 
 def _progress(report: Any) -> None:

@@ -112,12 +112,14 @@ class ElasticIndex:
         }
 
     @staticmethod
-    def _item_status(item: Mapping[str, Any]) -> str | None:
+    def _item_status(item: Mapping[str, Any], version_conflict: str = "exists") -> str | None:
+        """None, or why the bulk item failed. ES reports both a create of an existing document
+        and an update of a changed one as a version conflict: the caller says which it is."""
         status = int(item["status"])
         if status < 300:
             return None
         if status == 409:
-            return "exists" if "version_conflict" in str(item.get("error")) else "conflict"
+            return version_conflict if "version_conflict" in str(item.get("error")) else "conflict"
         error = item.get("error", {})
         return f"{error.get('type', status)}: {error.get('reason', '')}"
 
@@ -152,7 +154,8 @@ class ElasticIndex:
             operations.append({"doc": body})
         response = self.client.bulk(operations=operations)
         return {
-            item["update"]["_id"]: self._item_status(item["update"]) for item in response["items"]
+            item["update"]["_id"]: self._item_status(item["update"], "conflict")
+            for item in response["items"]
         }
 
     @_translate_errors

@@ -2,21 +2,25 @@
 
 Redis holds task results only for a day and loses them on restart; a failure record under
 "meta/failures/" survives both. One record per message, or per spool segment for the task that
-files segments (the latest failure wins).
+files segments (the latest failure wins). A tagging rule that timed out on a message has a record
+of its own per message ("rule:NAME:SHA256"): the message is archived, but the rule could not
+decide on it; the record stays until the rule is saved again (see TaggingService.save_rule).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from archiver.errors import MailvaultError
+from archiver.errors import MailvaultError, RuleTimedOut
 from archiver.models import TaskFailure
 from archiver.ports import JsonStore
 
 log = logging.getLogger(__name__)
 
 PREFIX = "failures/"
+TAGGING_TASK = "tagging"
 
 
 class FailureLog:
@@ -48,13 +52,31 @@ class FailureLog:
     def clear(self, failure: TaskFailure) -> None:
         self.store.delete(PREFIX + failure.subject())
 
+    def clear_rule(self, name: str) -> None:
+        """Forget the rule's timeouts: it has changed, and its new version is judged afresh."""
+        for key in self.store.list_keys(f"{PREFIX}rule:{name}:"):
+            self.store.delete(key)
+
     def open(self, unresolved: Callable[[TaskFailure], bool]) -> list[TaskFailure]:
         """Failures whose message (or segment) still needs work; records of resolved ones
-        (indexed since, e.g. by the reconciler) are removed."""
+        (indexed since, e.g. by the reconciler) are removed. Rule timeouts stay: their message
+        is indexed, but only a change of the rule resolves them."""
         still: list[TaskFailure] = []
         for failure in self.all():
-            if unresolved(failure):
+            if failure.rule or unresolved(failure):
                 still.append(failure)
             else:
                 self.clear(failure)
         return still
+
+
+def rule_timeout(error: RuleTimedOut) -> TaskFailure:
+    return TaskFailure(
+        sha256=error.message,
+        task=TAGGING_TASK,
+        error=str(error),
+        attempts=1,
+        failed_at=datetime.now(UTC),
+        rule=error.rule,
+        rule_version=error.version,
+    )

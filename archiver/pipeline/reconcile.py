@@ -211,6 +211,8 @@ def retry_failures(
     failure records it again. Returns what was re-sent."""
     sent: list[TaskFailure] = []
     for failure in failures.open(unresolved):
+        if failure.rule:  # archived already: a rule timeout needs the rule changed, not a re-run
+            continue
         enqueue(failure)
         failures.clear(failure)
         sent.append(failure)

@@ -5,6 +5,7 @@ Both walk the index in id order from one point in time (search_after) and call t
 re-reads each message it changes (with its version token), plans again on that fresh copy and
 writes it with optimistic concurrency, retrying conflicts; after every batch it stores its
 progress (the last id and the counts so far) so an interrupted apply resumes where it stopped.
+A rule that times out on a message leaves that message's tags as they are; both report it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from archiver.errors import RuleTimedOut
 from archiver.ports import Document, SearchIndex
-from archiver.tagging.engine import Change, Evaluation, plan
+from archiver.tagging.engine import Change, Evaluation, evaluate
 from archiver.tagging.store import TaggingStore
 
 log = logging.getLogger(__name__)
 
 PIT_KEEP_ALIVE = "5m"
 SAMPLES = 5
+TIMEOUTS_LISTED = 100
 WRITE_ATTEMPTS = 5
 VERSION_TOKEN = "_version_token"
 
@@ -35,6 +38,16 @@ def _no_samples() -> dict[str, dict[str, list[Sample]]]:
 class Sample(BaseModel):
     id: str
     subject: str
+
+
+class TimedOut(BaseModel):
+    """A message a rule timed out on."""
+
+    id: str
+    subject: str
+    rule: str
+    version: int | None
+    error: str
 
 
 class Report(BaseModel):
@@ -50,6 +63,8 @@ class Report(BaseModel):
     samples: dict[str, dict[str, list[Sample]]] = Field(default_factory=_no_samples)
     failed: int = 0
     errors: list[str] = Field(default_factory=list)
+    timed_out: int = 0  # messages a rule timed out on (their tags by it unchanged)
+    timeouts: list[TimedOut] = Field(default_factory=list)  # the first TIMEOUTS_LISTED
     last_id: str | None = None  # the walk resumes after this id
     batches: int = 0
     resumed: bool = False
@@ -65,6 +80,24 @@ class Report(BaseModel):
                 samples = self.samples[direction].setdefault(tag, [])
                 if len(samples) < SAMPLES:
                     samples.append(Sample(id=change.id, subject=change.subject))
+
+    def count_timeouts(self, doc: Document, timeouts: Sequence[RuleTimedOut]) -> None:
+        if not timeouts:
+            return
+        self.timed_out += 1
+        subject = str(doc.get("subject") or "")
+        for error in timeouts:
+            if len(self.timeouts) < TIMEOUTS_LISTED:
+                self.timeouts.append(
+                    TimedOut(
+                        id=error.message,
+                        subject=subject,
+                        rule=error.rule,
+                        version=error.version,
+                        error=str(error),
+                    )
+                )
+        log.warning("tagging rule timed out", extra={"id": doc.get("id"), "rules": len(timeouts)})
 
 
 Progress = Callable[[Report], None]
@@ -113,9 +146,10 @@ def preview(
     now = datetime.now(UTC)
     for batch in walk(index, evaluation.reads(), batch_size):
         for doc in batch:
-            change = plan(doc, evaluation, now)
-            if change is not None:
-                report.count(change)
+            outcome = evaluate(doc, evaluation, now)
+            report.count_timeouts(doc, outcome.timeouts)
+            if outcome.change is not None:
+                report.count(outcome.change)
         _advance(report, batch)
         if progress is not None:
             progress(report)
@@ -143,7 +177,12 @@ def apply(
     fields = evaluation.reads()
     for batch in walk(index, fields, batch_size, report.last_id):
         now = datetime.now(UTC)
-        ids = [str(d["id"]) for d in batch if plan(d, evaluation, now) is not None]
+        ids = []
+        for doc in batch:
+            outcome = evaluate(doc, evaluation, now)
+            report.count_timeouts(doc, outcome.timeouts)
+            if outcome.change is not None:
+                ids.append(str(doc["id"]))
         for change in _write(index, evaluation, ids, fields, now, report):
             report.count(change)
         _advance(report, batch)
@@ -178,7 +217,12 @@ def _write(
         if not todo:
             break
         fresh = index.get_many(todo, fields)
-        changes = {i: c for i, d in fresh.items() if (c := plan({**d, "id": i}, evaluation, now))}
+        changes: dict[str, Change] = {}
+        for doc_id, doc in fresh.items():
+            outcome = evaluate({**doc, "id": doc_id}, evaluation, now)
+            report.count_timeouts(doc, outcome.timeouts)  # in time when scanned, not now
+            if outcome.change is not None:
+                changes[doc_id] = outcome.change
         updates: Mapping[str, Document] = {
             i: {**c.fields, VERSION_TOKEN: fresh[i][VERSION_TOKEN]} for i, c in changes.items()
         }

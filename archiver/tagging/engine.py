@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from archiver.errors import RuleTimedOut
 from archiver.ports import Document
 from archiver.tagging.directory import DIRECTORY_READS, Directory
 from archiver.tagging.keywords import TOPIC_SOURCES, document_topics
@@ -73,17 +74,36 @@ class Change:
     fields: Document = field(default_factory=dict)
 
 
+@dataclass
+class Outcome:
+    """The change (None: nothing changes) and the rules that timed out, which are skipped."""
+
+    change: Change | None
+    timeouts: list[RuleTimedOut] = field(default_factory=list)
+
+
 def plan(doc: Document, evaluation: Evaluation, now: datetime) -> Change | None:
     """The change evaluation makes to doc, or None when it changes nothing (so applying twice
-    is a no-op). Each source gains the tags it now asserts and gives back those it no longer
-    does; manual tags and other sources' tags are untouched."""
+    is a no-op)."""
+    return evaluate(doc, evaluation, now).change
+
+
+def evaluate(doc: Document, evaluation: Evaluation, now: datetime) -> Outcome:
+    """Each source gains the tags it now asserts and gives back those it no longer does; manual
+    tags and other sources' tags are untouched. A rule that times out keeps the tags it holds
+    (it could not say otherwise) while the other sources still apply."""
     state = TagState.of(doc)
     before = state.effective()
     view = MessageView(doc)
     events: list[TagEvent] = []
+    timeouts: list[RuleTimedOut] = []
     for source in evaluation.sources:
         held = state.held_by(source.by.holder())
-        wanted = source.tags_for(view)
+        try:
+            wanted = source.tags_for(view)
+        except RuleTimedOut as exc:
+            timeouts.append(exc)
+            continue
         for tag, action in [*_pairs(wanted - held, "add"), *_pairs(held - wanted, "remove")]:
             event = TagEvent(tag=tag, action=action, by=source.by, at=now)
             state.apply(event)
@@ -96,10 +116,11 @@ def plan(doc: Document, evaluation: Evaluation, now: datetime) -> Change | None:
         if topics != (doc.get("topics") or []):
             fields["topics"] = topics
     if not fields:
-        return None
+        return Outcome(None, timeouts)
     after = state.effective()
     subject = str(doc.get("subject") or "")
-    return Change(str(doc.get("id", "")), subject, events, after - before, before - after, fields)
+    change = Change(str(doc.get("id", "")), subject, events, after - before, before - after, fields)
+    return Outcome(change, timeouts)
 
 
 def manual_change(

@@ -12,19 +12,28 @@ Rules read the index document, so preview, apply and the pipeline evaluate exact
 Text comparisons ignore case unless ``"case_sensitive": true``; a condition on a field with several
 values (recipients, attachments) holds when it holds for any of them. ``words`` matches segmented
 words (jieba search mode, as the index): ``市长`` does not match ``南京市长江大桥``.
+
+Regexes run with the ``regex`` package, which has a time limit: a catastrophic pattern such as
+``(a|aa)+$`` would otherwise stall the worker on one message. All the regexes of a rule share one
+deadline per message; past it the rule raises RuleTimedOut. A pattern must be valid for ``re``
+and means what it means there: the two places ``regex`` reads re's literals as its own syntax
+(``{e}`` fuzzy matching, ``[[:alpha:]]`` POSIX classes) are escaped first.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from archiver.errors import InvalidTagging
+from archiver.errors import InvalidTagging, RuleTimedOut
 from archiver.ports import Document
 from archiver.tagging.model import department_tag, normalise_tag
 from archiver.text.tokenizer import Tokenizer
@@ -151,6 +160,13 @@ class MessageView:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self._cache: dict[str, Any] = {}
+        self.deadline: float | None = None  # of the rule being evaluated (time.monotonic)
+
+    def remaining(self) -> float | None:
+        """Seconds the rule's regexes may still run (0: time is up), None: no limit."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
 
     def values(self, name: str, spec: FieldSpec) -> Any:
         if name not in self._cache:
@@ -188,11 +204,21 @@ class CompiledRule:
     matcher: Matcher
     tags: frozenset[str]
     reads: frozenset[str] = field(default_factory=frozenset)
+    timeout: float | None = None  # seconds the rule's regexes may run on one message
 
     def tags_for(self, view: MessageView) -> set[str]:
-        if not self.rule.enabled or not self.matcher(view):
+        """The rule's tags if it matches; RuleTimedOut when its regexes run past the limit."""
+        if not self.rule.enabled:
             return set()
-        return set(self.tags)
+        view.deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            matched = self.matcher(view)
+        except TimeoutError as exc:  # raised by the regex package only
+            doc_id = str(view.doc.get("id", ""))
+            raise RuleTimedOut(self.rule.name, self.version, doc_id, self.timeout or 0) from exc
+        finally:
+            view.deadline = None
+        return set(self.tags) if matched else set()
 
 
 def parse_rule(data: Mapping[str, Any], tokenizer: Tokenizer) -> Rule:
@@ -231,9 +257,12 @@ def rule_tags(rule: Rule) -> set[str]:
     return tags
 
 
-def compile_rule(rule: Rule, version: int | None, tokenizer: Tokenizer) -> CompiledRule:
+def compile_rule(
+    rule: Rule, version: int | None, tokenizer: Tokenizer, timeout: float | None = None
+) -> CompiledRule:
     matcher, reads = compile_condition(rule.when, tokenizer)
-    return CompiledRule(rule, version, matcher, frozenset(rule_tags(rule)), frozenset(reads))
+    tags = frozenset(rule_tags(rule))
+    return CompiledRule(rule, version, matcher, tags, frozenset(reads), timeout)
 
 
 def compile_condition(
@@ -289,15 +318,64 @@ def _leaf(data: Mapping[str, Any], tokenizer: Tokenizer, location: str) -> tuple
     where = f"{location}.value"
     if isinstance(test, str):
         raise InvalidTagging("rule", test, where)
-    field_name = str(name)
+    field_name, reads = str(name), set(spec.reads)
+    if isinstance(test, RegexTest):
+        search = test.search
+        return (
+            lambda view: any(search(v, view.remaining()) for v in view.values(field_name, spec))
+        ), reads
+    plain = test  # narrowed: mypy keeps the union in closures over `test`
     if spec.kind == "words":
-        return (lambda view: test(view.values(field_name, spec))), set(spec.reads)
-    return (lambda view: any(test(v) for v in view.values(field_name, spec))), set(spec.reads)
+        return (lambda view: plain(view.values(field_name, spec))), reads
+    return (lambda view: any(plain(v) for v in view.values(field_name, spec))), reads
+
+
+@dataclass(frozen=True)
+class RegexTest:
+    """A user's pattern; each search is given what is left of the rule's time."""
+
+    pattern: regex.Pattern[str]
+
+    def search(self, value: Any, timeout: float | None) -> bool:
+        return isinstance(value, str) and self.pattern.search(value, timeout=timeout) is not None
+
+
+# what compiling a user's pattern can raise besides re.error: huge repeat counts, deep nesting
+_REGEX_ERRORS = (re.error, regex.error, ValueError, OverflowError, RecursionError, MemoryError)
+_RE_REPEAT = re.compile(r"\{(?:\d+(?:,\d*)?|,\d*)\}")  # what re reads as a repeat, not literal
+
+
+def re_syntax(pattern: str) -> str:
+    """The pattern (valid for re) with re's literal '{' and in-class '[' escaped, so that regex
+    reads them as re does rather than as fuzzy matching or POSIX classes."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            end = pattern.find("}", i) + 1 if pattern.startswith("N{", i + 1) else 0
+            out.append(pattern[i : max(end, i + 2)])
+            i = max(end, i + 2)
+        elif c == "[":
+            j = i + 1
+            j += pattern.startswith("^", j)
+            j += pattern.startswith("]", j)  # a ']' first is a member
+            out.append(pattern[i:j])
+            while j < n and pattern[j] != "]":
+                step = 2 if pattern[j] == "\\" else 1
+                out.append("\\[" if pattern[j] == "[" else pattern[j : j + step])
+                j += step
+            out.append(pattern[j : j + 1])
+            i = j + 1
+        else:
+            out.append("\\{" if c == "{" and not _RE_REPEAT.match(pattern, i) else c)
+            i += 1
+    return "".join(out)
 
 
 def _predicate(
     kind: Kind, op: str, value: Any, case_sensitive: bool, tokenizer: Tokenizer
-) -> Callable[[Any], bool] | str:
+) -> Callable[[Any], bool] | RegexTest | str:
     """A test of one value, or the reason the condition's value is invalid."""
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -319,13 +397,19 @@ def _predicate(
     return _text_predicate(op, value, case_sensitive)
 
 
-def _text_predicate(op: str, value: str, case_sensitive: bool) -> Callable[[Any], bool] | str:
+def _text_predicate(
+    op: str, value: str, case_sensitive: bool
+) -> Callable[[Any], bool] | RegexTest | str:
     if op == "regex":
         try:
-            pattern = re.compile(value, 0 if case_sensitive else re.IGNORECASE)
-        except re.error as exc:
+            with warnings.catch_warnings():  # "possible nested set": the user's business
+                warnings.simplefilter("ignore", FutureWarning)
+                re.compile(value, 0 if case_sensitive else re.IGNORECASE)  # re's syntax and errors
+                # VERSION0 is re's behaviour (the default, said so that it stays so)
+                flags = regex.VERSION0 | (0 if case_sensitive else regex.IGNORECASE)
+                return RegexTest(regex.compile(re_syntax(value), flags))
+        except _REGEX_ERRORS as exc:
             return f"invalid regex {value!r}: {exc}"
-        return lambda v: isinstance(v, str) and pattern.search(v) is not None
     fold: Callable[[str], str] = (lambda s: s) if case_sensitive else str.casefold
     wanted = fold(value)
     if op == "contains":

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from archiver.errors import InvalidTagging, MessageNotFound
+from archiver.pipeline.failures import FailureLog, rule_timeout
 from archiver.ports import Document, SearchIndex
 from archiver.tagging import apply as jobs
 from archiver.tagging.directory import Directory, Format, Scope, parse_directory
-from archiver.tagging.engine import Evaluation, TagSource, Topics, manual_change, plan
+from archiver.tagging.engine import Evaluation, TagSource, Topics, evaluate, manual_change
 from archiver.tagging.model import NAMESPACES, TagDefinition, TagEvent, normalise_tag
-from archiver.tagging.rules import compile_rule, parse_rule
+from archiver.tagging.rules import CompiledRule, Rule, compile_rule, parse_rule
 from archiver.tagging.store import DirectoryData, RuleVersion, TaggingStore
 from archiver.text.tokenizer import Tokenizer, get_tokenizer
 
@@ -31,6 +32,7 @@ class TaggingOptions:
     stop_words: frozenset[str] = frozenset()
     batch_size: int = 500
     user_dict: Path | None = None
+    regex_timeout: float | None = 1.0  # seconds a rule's regexes may run on one message
 
 
 class TaggingService:
@@ -39,10 +41,12 @@ class TaggingService:
         index: SearchIndex,
         store: TaggingStore,
         options: TaggingOptions | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         self.index = index
         self.store = store
         self.options = options or TaggingOptions()
+        self.failures = failures  # where new mail's rule timeouts are recorded
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -53,17 +57,23 @@ class TaggingService:
 
     def save_rule(self, data: Mapping[str, Any], user: str = "") -> RuleVersion:
         rule = parse_rule(data, self.tokenizer)
-        return self.store.save_rule(rule.name, rule, user)
+        saved = self.store.save_rule(rule.name, rule, user)
+        self._forget_timeouts(rule.name)
+        return saved
 
     def delete_rule(self, name: str, user: str = "") -> RuleVersion:
         """Save a deleting version; apply it to take back the tags the rule set."""
-        return self.store.save_rule(name, None, user)
+        saved = self.store.save_rule(name, None, user)
+        self._forget_timeouts(name)
+        return saved
+
+    def compile(self, rule: Rule, version: int | None) -> CompiledRule:
+        return compile_rule(rule, version, self.tokenizer, self.options.regex_timeout)
 
     def rule_evaluation(self, version: RuleVersion) -> Evaluation:
         if version.rule is None:
             return Evaluation([TagSource.released(version.name, version.version)])
-        compiled = compile_rule(version.rule, version.version, self.tokenizer)
-        return Evaluation([TagSource.of_rule(compiled)])
+        return Evaluation([TagSource.of_rule(self.compile(version.rule, version.version))])
 
     def preview_rule(
         self, name: str | None = None, draft: Mapping[str, Any] | None = None
@@ -71,8 +81,7 @@ class TaggingService:
         """What applying a saved rule (or an unsaved draft) would change in the archive."""
         if draft is not None:
             rule = parse_rule(draft, self.tokenizer)
-            compiled = compile_rule(rule, None, self.tokenizer)
-            evaluation = Evaluation([TagSource.of_rule(compiled)])
+            evaluation = Evaluation([TagSource.of_rule(self.compile(rule, None))])
             return self._preview(evaluation, f"rule:{rule.name}:draft")
         if name is None:
             raise InvalidTagging("preview", "give a rule name or a draft rule")
@@ -221,7 +230,7 @@ class TaggingService:
     def current_evaluation(self) -> Evaluation:
         """Every current rule, the directory and topics: what new mail gets."""
         sources = [
-            TagSource.of_rule(compile_rule(v.rule, v.version, self.tokenizer))
+            TagSource.of_rule(self.compile(v.rule, v.version))
             for v in self.store.current_rules()
             if v.rule is not None and v.rule.enabled
         ]
@@ -231,6 +240,10 @@ class TaggingService:
         return Evaluation(sources, self.topics())
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _forget_timeouts(self, rule: str) -> None:
+        if self.failures is not None:
+            self.failures.clear_rule(rule)
 
     def _preview(self, evaluation: Evaluation, job: str) -> jobs.Report:
         return jobs.preview(self.index, evaluation, job, batch_size=self.options.batch_size)
@@ -275,12 +288,19 @@ class Tagger:
         evaluation = self.evaluation()
         now = datetime.now(UTC)
         tagged = []
+        failures = self.service.failures
         for doc in docs:
             try:
-                change = plan(doc, evaluation, now)
+                outcome = evaluate(doc, evaluation, now)
             except Exception:  # a message is indexed untagged rather than not at all
                 log.exception("tagging failed", extra={"sha256": doc.get("id")})
-                change = None
+                tagged.append(doc)
+                continue
+            for timeout in outcome.timeouts:
+                log.warning("tagging rule timed out", extra={"error": str(timeout)})
+                if failures is not None:
+                    failures.record_safely(rule_timeout(timeout))
+            change = outcome.change
             tagged.append({**doc, **change.fields} if change else doc)
         return tagged
 

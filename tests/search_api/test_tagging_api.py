@@ -148,3 +148,24 @@ def test_tag_definitions_and_usage(client: TestClient, archiver: Archiver) -> No
     assert any(u["path"] == "department/销售部" for u in listing["used"])
     assert client.delete("/api/tags/project/凤凰").status_code == 204
     assert client.delete("/api/tags/project/凤凰").status_code == 404
+
+
+def test_preview_shows_the_messages_a_rule_timed_out_on(
+    client: TestClient, archiver: Archiver
+) -> None:
+    raw = _raw(4, "a" * 40 + "!", "d@runaway.tagapi.example")
+    source = Source(kind="import", detail="tagging-api", received_at=datetime.now(UTC))
+    assert archiver.ingest_many([Incoming(raw, source)])[0].status in {"imported", "duplicate"}
+    runaway = {"name": "runaway", **_rule({"field": "subject", "op": "regex", "value": "(a|aa)+$"})}
+    preview = client.post("/api/rules/preview", json=runaway)
+    assert preview.status_code == 200
+    sha = hashlib.sha256(raw).hexdigest()
+    # (the session's other mail may end in "a" and match, quickly)
+    [timed_out] = [t for t in preview.json()["timeouts"] if t["id"] == sha]
+    assert preview.json()["timed_out"] >= 1
+    assert {k: timed_out[k] for k in ("id", "rule", "version")} == {
+        "id": sha,
+        "rule": "runaway",
+        "version": None,
+    }
+    assert timed_out["error"].startswith("tagging rule 'runaway' (draft) timed out after ")
