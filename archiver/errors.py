@@ -16,6 +16,11 @@ class BackendError(MailvaultError):
         self.backend = backend
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[BackendError], tuple[str, str]]:
+        # Celery pickles a task's exception; without this it finds no class that takes args
+        # (message,) below MailvaultError, and the failure is recorded under that name
+        return type(self), (self.backend, self.detail)
+
 
 class BackendUnavailable(BackendError):
     """A backend could not be reached, timed out or answered with a server error (5xx, 429).

@@ -38,7 +38,9 @@ class ReconcileSummary(BaseModel):
     indexed: int = 0
     duplicates: int = 0  # already indexed (another delivery, or filed before); sources merged
     failed: int = 0
-    retryable: int = 0  # failed messages whose cause may pass (a backend down, not misconfigured)
+    # failed messages whose cause may pass (a backend down, not misconfigured); decides whether
+    # the filing task is retried, not part of the report
+    retryable: int = Field(0, exclude=True)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def add(self, outcome: IngestOutcome) -> None:

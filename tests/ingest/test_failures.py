@@ -88,3 +88,36 @@ def test_exhausted_retries_are_recorded_and_retry_files_the_segment(
     assert archiver.store.get(sha256) == raw
     assert segment not in [f.segment for f in failures_listed(cli_env)]
     assert segment not in [f.segment for f in log.all()]
+
+
+def test_a_permanent_error_is_recorded_at_once_with_its_cause_not_retried(
+    archiver: Archiver, settings: Settings, tmp_path: Path
+) -> None:
+    from ingest.tasks import enqueue_archive
+
+    raw, source = smtp_delivery(f"perm{uuid.uuid4().hex[:10]}", "audit@example.com")
+    sha256, _ = archiver.store.put(raw, source)
+    queue = f"{settings.celery_queue}-permanent"
+    log = FailureLog(bootstrap.json_store(settings))
+    # a configuration error: Elasticsearch answers 400 to every request under a wrong path
+    worker_env = mailvault_env(
+        celery_queue=queue,
+        es_url=f"{settings.es_url}/no-such-prefix",
+        pipeline_max_retries="12",
+        pipeline_retry_backoff="30",
+    )
+    with mailvault("worker", ["worker", "--concurrency", "1"], worker_env, tmp_path) as worker:
+        enqueue_archive(sha256, queue=queue)
+        wait_until(
+            lambda: any(f.sha256 == sha256 for f in log.all()),
+            60,
+            worker,
+            what="the permanent failure recorded without retries",
+        )
+        assert "Retry in" not in worker.log_text()
+
+    (failure,) = [f for f in failures_listed(mailvault_env()) if f.sha256 == sha256]
+    assert failure.task == "mailvault.archive_raw"
+    assert failure.attempts == 1
+    assert failure.error.startswith("BackendFailed: elasticsearch failed (permanent, not retried)")
+    assert "no handler found" in failure.error
