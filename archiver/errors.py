@@ -7,16 +7,41 @@ class MailvaultError(Exception):
     """Base of every error the domain raises on purpose."""
 
 
-class BackendUnavailable(MailvaultError):
-    """A backend (S3, Elasticsearch, Redis) could not be reached or answered with a server error.
+class BackendError(MailvaultError):
+    """A backend (S3, Elasticsearch, Redis) failed a request; `detail` names the cause. Base of
+    the transient and the permanent kind: catch it where either stops the work alike."""
+
+    def __init__(self, backend: str, detail: str, message: str = "") -> None:
+        super().__init__(message or f"{backend} failed: {detail}")
+        self.backend = backend
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[BackendError], tuple[str, str]]:
+        # Celery pickles a task's exception; without this it finds no class that takes args
+        # (message,) below MailvaultError, and the failure is recorded under that name
+        return type(self), (self.backend, self.detail)
+
+
+class BackendUnavailable(BackendError):
+    """A backend could not be reached, timed out or answered with a server error (5xx, 429).
 
     Transient: the caller may retry.
     """
 
     def __init__(self, backend: str, detail: str) -> None:
-        super().__init__(f"{backend} unavailable: {detail}")
-        self.backend = backend
-        self.detail = detail
+        super().__init__(backend, detail, f"{backend} unavailable: {detail}")
+
+
+class BackendFailed(BackendError):
+    """A backend refused the request for a reason retrying will not change: a configuration
+    error (invalid bucket or index name, wrong credentials, a missing bucket), a server that
+    lacks a feature the archive relies on, or a bug (a request the backend cannot accept).
+
+    Permanent: not retried; a person must act on the cause.
+    """
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(backend, detail, f"{backend} failed (permanent, not retried): {detail}")
 
 
 class IntegrityError(MailvaultError):

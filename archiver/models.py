@@ -96,6 +96,8 @@ class IngestOutcome(BaseModel):
     label: str = ""  # where the message came from, for error reports
     error: str | None = None
     parse_error: str | None = None
+    # False when the failure is permanent (archiver/errors.py BackendFailed): not retried
+    retryable: bool = True
 
 
 class ImportSummary(BaseModel):

@@ -15,7 +15,7 @@ from celery import Celery, Task
 from celery.signals import task_failure, worker_process_init
 
 from archiver import bootstrap
-from archiver.errors import BackendUnavailable, ImapAccountsError
+from archiver.errors import BackendFailed, BackendUnavailable, ImapAccountsError
 from archiver.imap.accounts import load_accounts
 from archiver.models import SpoolSegment, TaskFailure
 from archiver.pipeline.archiver import Archiver
@@ -55,7 +55,8 @@ def create_app(settings: Settings) -> Celery:
         },
     )
     # Transient backend errors are retried with exponential backoff and jitter; a task that
-    # runs out of retries is recorded (see _record_failure) so `mailvault failures` shows it.
+    # runs out of retries, or fails permanently (BackendFailed: a misconfiguration, never
+    # retried), is recorded (see _record_failure) so `mailvault failures` shows it with its cause.
     retried: dict[str, Any] = {
         "autoretry_for": (BackendUnavailable,),
         "retry_backoff": settings.pipeline_retry_backoff,
@@ -121,7 +122,8 @@ def archive_raw(sha256: str) -> dict[str, Any]:
         extra={"sha256": sha256, "status": outcome.status, "parse_error": outcome.parse_error},
     )
     if outcome.status == "failed":
-        raise BackendUnavailable("pipeline", outcome.error or "indexing failed")
+        kind = BackendUnavailable if outcome.retryable else BackendFailed
+        raise kind("pipeline", outcome.error or "indexing failed")
     return outcome.model_dump()
 
 
@@ -139,7 +141,8 @@ def archive_spool(segments: list[dict[str, Any]]) -> dict[str, Any]:
     log.info("filed spool", extra=summary.model_dump(exclude={"errors"}))
     if summary.failed and any("sha256" in e for e in summary.errors):
         first = next(e for e in summary.errors if "sha256" in e)
-        raise BackendUnavailable(
+        kind = BackendUnavailable if summary.retryable else BackendFailed
+        raise kind(
             "pipeline",
             f"{summary.failed} messages not filed, e.g. {first['sha256']}: {first['error']}",
         )

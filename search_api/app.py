@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from archiver.errors import (
+    BackendFailed,
     BackendUnavailable,
     ConcurrentEdit,
     IntegrityError,
@@ -35,6 +36,8 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
     (InvalidTagging, 422),
     (ConcurrentEdit, 409),
     (BackendUnavailable, 503),
+    # permanent (a misconfigured backend): the message names the backend and the cause
+    (BackendFailed, 500),
     (IntegrityError, 500),
 ]
 

@@ -10,34 +10,55 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import wraps
-from pathlib import Path
+from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 
-from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch import (
+    ApiError,
+    BadRequestError,
+    ConnectionError,
+    ConnectionTimeout,
+    Elasticsearch,
+    NotFoundError,
+    TransportError,
+)
+from elasticsearch.exceptions import SSLError
 
-from archiver.errors import BackendUnavailable, InvalidQuery
+from archiver.errors import BackendFailed, BackendUnavailable, InvalidQuery
 from archiver.ports import Document
 from archiver.settings import Settings
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "index_templates" / "messages.json"
-TEMPLATE_NAME = "mailvault-messages"
+# package data (pyproject.toml), so an installed wheel finds it too
+TEMPLATE = resources.files(__package__).joinpath("index_templates", "messages.json")
 VERSION_TOKEN = "_version_token"
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@contextlib.contextmanager
+def _es_errors() -> Iterator[None]:
+    """Only the network, timeouts and the cluster's own trouble (5xx, 429 rejections) are
+    transient; any other answer (400 for a request it cannot accept, 401/403, a missing index)
+    and a TLS or serialization error is permanent."""
+    try:
+        yield
+    except (ConnectionError, ConnectionTimeout) as exc:  # refused, reset, timed out
+        kind = BackendFailed if isinstance(exc, SSLError) else BackendUnavailable
+        raise kind("elasticsearch", f"{type(exc).__name__}: {exc}") from exc
+    except TransportError as exc:
+        raise BackendFailed("elasticsearch", f"{type(exc).__name__}: {exc}") from exc
+    except ApiError as exc:
+        status = exc.meta.status
+        kind = BackendUnavailable if status >= 500 or status in (408, 429) else BackendFailed
+        raise kind("elasticsearch", str(exc)) from exc
+
+
 def _translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with _es_errors():
             return fn(*args, **kwargs)
-        except TransportError as exc:  # connection refused, timeout
-            raise BackendUnavailable("elasticsearch", str(exc)) from exc
-        except ApiError as exc:
-            if exc.meta.status >= 500 or exc.meta.status == 429:
-                raise BackendUnavailable("elasticsearch", str(exc)) from exc
-            raise
 
     return wrapper
 
@@ -50,8 +71,8 @@ def _reason(exc: ApiError) -> str:
     return str(error.get("reason")) if isinstance(error, dict) else str(exc)
 
 
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    template: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+def load_template() -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     template.pop("_comment", None)
     return template
 
@@ -59,12 +80,15 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 class ElasticIndex:
     def __init__(self, settings: Settings) -> None:
         self.alias = settings.es_index
-        self.client = Elasticsearch(
-            settings.es_url,
-            request_timeout=settings.es_request_timeout,
-            retry_on_timeout=True,
-            max_retries=2,
-        )
+        try:
+            self.client = Elasticsearch(
+                settings.es_url,
+                request_timeout=settings.es_request_timeout,
+                retry_on_timeout=True,
+                max_retries=2,
+            )
+        except ValueError as exc:  # a URL it cannot parse
+            raise BackendFailed("elasticsearch", f"{type(exc).__name__}: {exc}") from exc
 
     @_translate_errors
     def ensure_ready(self) -> None:
@@ -211,12 +235,18 @@ class ElasticIndex:
         result: Mapping[str, Any] = response.body
         return result
 
-    @_translate_errors
     def scan(
         self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int = 1000
     ) -> Iterator[list[Document]]:
         """Every matching document, in batches, from one point in time (stable while the index
         changes underneath). Each document carries "id" and "_version_token"."""
+        # a generator: the errors arise while it is iterated, not when it is made
+        with _es_errors():
+            yield from self._scan(query, fields, batch_size)
+
+    def _scan(
+        self, query: Mapping[str, Any], fields: Sequence[str], batch_size: int
+    ) -> Iterator[list[Document]]:
         pit = self.client.open_point_in_time(index=self.alias, keep_alive="5m")["id"]
         try:
             after: list[Any] | None = None

@@ -8,17 +8,20 @@ import io
 import json
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NoReturn, cast
 
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from archiver.errors import (
+    BackendFailed,
     BackendUnavailable,
     IntegrityError,
+    MailvaultError,
     MessageNotFound,
     NotFound,
     SpoolSegmentNotFound,
@@ -32,6 +35,7 @@ RECORD_PREFIX = "records/"
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 _RECORD_META = "source-record"
 _MAX_META_RECORD = 1800
+_PROBE_PREFIX = "probes/"  # outside meta/, raw/, records/ and spool/: no listing sees it
 
 
 def _encode_record(record: SourceRecord) -> str:
@@ -50,8 +54,47 @@ def record_prefix(sha256: str) -> str:
     return f"{RECORD_PREFIX}{sha256[:2]}/{sha256}/"
 
 
-def _unavailable(exc: Exception) -> NoReturn:
-    raise BackendUnavailable("s3", f"{type(exc).__name__}: {exc}") from exc
+# S3 error codes that pass by themselves; any other error document is a refusal that a retry
+# would meet again (AccessDenied, InvalidAccessKeyId, NoSuchBucket, InvalidBucketName, ...).
+_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+
+
+def _transient(exc: Exception) -> bool:
+    """Only the network, timeouts and the server's own trouble (5xx, throttling) may pass."""
+    if isinstance(exc, S3Error):
+        status = exc.response.status if exc.response is not None else 0
+        return status >= 500 or status == 429 or exc.code in _TRANSIENT_CODES
+    if isinstance(exc, ServerError):  # a 5xx without an S3 error document
+        return True
+    if isinstance(exc, InvalidResponseError):  # e.g. a proxy's HTML page
+        return int(getattr(exc, "_code", 0) or 0) >= 500
+    if isinstance(exc, urllib3.exceptions.LocationValueError):  # an invalid endpoint
+        return False
+    # connection refused or reset, timeouts, urllib3 giving up its retries of a 5xx
+    return isinstance(exc, urllib3.exceptions.HTTPError | OSError)
+
+
+def _failed(exc: Exception) -> NoReturn:
+    detail = f"{type(exc).__name__}: {exc}"
+    if _transient(exc):
+        raise BackendUnavailable("s3", detail) from exc
+    raise BackendFailed("s3", detail) from exc
+
+
+@contextmanager
+def _s3_errors(missing: NotFound | None = None) -> Iterator[None]:
+    """Client errors as the typed errors of archiver/errors.py; `missing` is raised for an
+    absent object (version) when given."""
+    try:
+        yield
+    except MailvaultError:
+        raise
+    except S3Error as exc:
+        if missing is not None and exc.code in _MISSING:
+            raise missing from exc
+        _failed(exc)
+    except Exception as exc:  # whatever the client raises (a ValueError for a bad bucket name)
+        _failed(exc)
 
 
 class S3RawStore:
@@ -64,25 +107,45 @@ class S3RawStore:
                 total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
-        self.client = Minio(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-            http_client=http,
-        )
+        with _s3_errors():  # an endpoint minio cannot parse
+            self.client = Minio(
+                settings.s3_endpoint,
+                access_key=settings.s3_access_key,
+                secret_key=settings.s3_secret_key,
+                secure=settings.s3_secure,
+                region=settings.s3_region,
+                http_client=http,
+            )
 
     def ensure_ready(self) -> None:
-        """Create the archive bucket with Object Lock, so retention and legal holds can apply."""
+        """Create the archive bucket with Object Lock, so retention and legal holds can apply,
+        and make sure the server honours conditional writes."""
+        with _s3_errors():
+            try:
+                if not self.client.bucket_exists(self.bucket):
+                    self.client.make_bucket(self.bucket, object_lock=True)
+            except S3Error as exc:
+                if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise
+        self.check_conditional_writes()
+
+    def check_conditional_writes(self) -> None:
+        """Write a probe object twice with If-None-Match: *; the second write must be refused.
+        On a server that ignores the condition, a second delivery of a message would write a
+        second version of it (with its own source in the metadata) instead of a source record,
+        and put() could not tell a new message from a known one."""
+        key = f"{_PROBE_PREFIX}if-none-match-{secrets.token_hex(8)}"
         try:
-            if not self.client.bucket_exists(self.bucket):
-                self.client.make_bucket(self.bucket, object_lock=True)
-        except S3Error as exc:
-            if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-                _unavailable(exc)
-        except Exception as exc:
-            _unavailable(exc)
+            first = self._put_if_absent(key, b"probe", {})
+            second = self._put_if_absent(key, b"probe", {})
+        finally:
+            self._remove_versions_of(key)
+        if not first or second:
+            raise BackendFailed(
+                "s3",
+                f"the server does not honour If-None-Match: * (a second conditional PUT of {key}"
+                " was accepted); the archive needs an S3 server with conditional writes",
+            )
 
     def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
         sha256 = hashlib.sha256(raw).hexdigest()
@@ -106,15 +169,16 @@ class S3RawStore:
         """PUT with If-None-Match: one request where a HEAD and a PUT took two, and no second
         version of existing bytes (with another source in its metadata) can appear."""
         headers = {**meta, "Content-Type": "message/rfc822", "If-None-Match": "*"}
-        try:
-            # minio's public put_object turns unknown headers into metadata
-            self.client._put_object(self.bucket, key, data, cast(Any, headers))
-        except S3Error as exc:
-            if exc.code == "PreconditionFailed":
-                return False
-            _unavailable(exc)
-        except Exception as exc:
-            _unavailable(exc)
+        with _s3_errors():
+            try:
+                # minio's public put_object turns unknown headers into metadata; the private
+                # one is pinned (pyproject.toml) and its signature checked by tests/archiver/
+                # adapters/test_s3.py
+                self.client._put_object(self.bucket, key, data, cast(Any, headers))
+            except S3Error as exc:
+                if exc.code == "PreconditionFailed":
+                    return False
+                raise
         return True
 
     def get(self, sha256: str) -> bytes:
@@ -126,13 +190,10 @@ class S3RawStore:
 
     def exists(self, sha256: str) -> bool:
         try:
-            self.client.stat_object(self.bucket, raw_key(sha256))
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                return False
-            _unavailable(exc)
-        except Exception as exc:
-            _unavailable(exc)
+            with _s3_errors(MessageNotFound(sha256)):
+                self.client.stat_object(self.bucket, raw_key(sha256))
+        except MessageNotFound:
+            return False
         return True
 
     def put_record(self, record: SourceRecord) -> None:
@@ -142,7 +203,7 @@ class S3RawStore:
 
     def records(self, sha256: str) -> list[SourceRecord]:
         found: list[SourceRecord] = []
-        try:
+        with _s3_errors(MessageNotFound(sha256)):
             stat = self.client.stat_object(self.bucket, raw_key(sha256))
             meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
             encoded = meta.get(f"x-amz-meta-{_RECORD_META}")
@@ -151,22 +212,16 @@ class S3RawStore:
             for obj in self.client.list_objects(self.bucket, prefix=record_prefix(sha256)):
                 body = self._get_bytes(obj.object_name, MessageNotFound(sha256))
                 found.append(SourceRecord.model_validate(json.loads(body)))
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                raise MessageNotFound(sha256) from exc
-            _unavailable(exc)
         # The first source rides in the metadata; offering the same source again (a retry after
         # a crash) also writes it as a record object: one source, one record.
         unique = {r.source.key(): r for r in reversed(found)}
         return sorted(unique.values(), key=lambda r: r.source.received_at)
 
     def iter_ids(self) -> Iterator[str]:
-        try:
+        with _s3_errors():
             for obj in self.client.list_objects(self.bucket, prefix=RAW_PREFIX, recursive=True):
                 name: str = obj.object_name
                 yield name.rsplit("/", 1)[-1].removesuffix(".eml")
-        except S3Error as exc:
-            _unavailable(exc)
 
     # The spool (archiver/pipeline/spool.py): segments are written once under unique keys and
     # removed by version, so dropping one never leaves a version behind in the versioned bucket.
@@ -174,12 +229,10 @@ class S3RawStore:
     def write_spool(self, data: bytes) -> SpoolSegment:
         now = datetime.now(UTC)
         key = f"{SPOOL_PREFIX}{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.mvs"
-        try:
+        with _s3_errors():
             result = self.client.put_object(
                 self.bucket, key, io.BytesIO(data), len(data), "application/octet-stream"
             )
-        except Exception as exc:
-            _unavailable(exc)
         return SpoolSegment(key=key, version=result.version_id, written_at=now)
 
     def read_spool(self, segment: SpoolSegment) -> bytes:
@@ -188,7 +241,7 @@ class S3RawStore:
         )
 
     def spooled(self) -> Iterator[SpoolSegment]:
-        try:
+        with _s3_errors():
             for obj in self.client.list_objects(
                 self.bucket, prefix=SPOOL_PREFIX, include_version=True
             ):
@@ -197,22 +250,29 @@ class S3RawStore:
                 yield SpoolSegment(
                     key=obj.object_name, version=obj.version_id, written_at=obj.last_modified
                 )
-        except Exception as exc:
-            _unavailable(exc)
 
     def drop_spool(self, segments: Sequence[SpoolSegment]) -> None:
-        # one multi-object delete per 1000 segments (minio batches them)
-        targets = [DeleteObject(s.key, s.version) for s in segments]
-        try:
+        self._remove([DeleteObject(s.key, s.version) for s in segments])
+
+    def _remove_versions_of(self, key: str) -> None:
+        with _s3_errors():
+            versions = [
+                DeleteObject(o.object_name, o.version_id)
+                for o in self.client.list_objects(self.bucket, prefix=key, include_version=True)
+                if o.object_name == key
+            ]
+        self._remove(versions)
+
+    def _remove(self, targets: list[DeleteObject]) -> None:
+        # one multi-object delete per 1000 objects (minio batches them)
+        with _s3_errors():
             errors = [
                 e
                 for e in self.client.remove_objects(self.bucket, targets)
                 if e.code not in _MISSING
             ]
-        except Exception as exc:
-            _unavailable(exc)
         if errors:
-            _unavailable(RuntimeError(f"{len(errors)} segments not removed, e.g. {errors[0]}"))
+            _failed(RuntimeError(f"{len(errors)} objects not removed, e.g. {errors[0]}"))
 
     def health(self) -> dict[str, Any]:
         try:
@@ -222,7 +282,7 @@ class S3RawStore:
         return {"status": "ok" if ok else "no bucket", "bucket": self.bucket}
 
     def _put_bytes(self, key: str, data: bytes, content_type: str, meta: dict[str, str]) -> None:
-        try:
+        with _s3_errors():
             self.client.put_object(
                 self.bucket,
                 key,
@@ -231,24 +291,16 @@ class S3RawStore:
                 content_type=content_type,
                 metadata=cast(dict[str, str | list[str] | tuple[str]], meta) or None,
             )
-        except Exception as exc:
-            _unavailable(exc)
 
     def _get_bytes(self, key: str, missing: NotFound, *, version: str | None = None) -> bytes:
         """The object's bytes; `missing` is raised when there is no such object (version)."""
-        try:
+        with _s3_errors(missing):
             response = self.client.get_object(self.bucket, key, version_id=version)
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                raise missing from exc
-            _unavailable(exc)
-        except Exception as exc:
-            _unavailable(exc)
-        try:
-            return bytes(response.read())
-        finally:
-            response.close()
-            response.release_conn()
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
 
 
 class S3JsonStore:
@@ -274,16 +326,12 @@ class S3JsonStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         client, bucket = self._store.client, self._store.bucket
-        try:
+        with _s3_errors():
             return sorted(
                 obj.object_name.removeprefix(self.PREFIX)
                 for obj in client.list_objects(bucket, prefix=self.PREFIX + prefix, recursive=True)
             )
-        except Exception as exc:
-            _unavailable(exc)
 
     def delete(self, key: str) -> None:
-        try:
+        with _s3_errors():
             self._store.client.remove_object(self._store.bucket, self.PREFIX + key)
-        except Exception as exc:
-            _unavailable(exc)

@@ -27,7 +27,7 @@ from fnmatch import fnmatchcase
 from pydantic import BaseModel, Field
 
 from archiver.errors import (
-    BackendUnavailable,
+    BackendError,
     ImapAuthError,
     ImapConnectionLost,
     ImapError,
@@ -164,7 +164,7 @@ class ImapPoller:
                     extra={"account": account.name, "error": str(exc), "delay": delay},
                 )
                 self.sleep(delay)
-            except (ImapError, BackendUnavailable) as exc:
+            except (ImapError, BackendError) as exc:
                 return self._stopped(summary, exc)
             except _PollStopped as exc:
                 return self._stopped(summary, exc)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archiver.errors import MailvaultError
+from archiver.errors import BackendFailed, MailvaultError
 from archiver.mime.attachments import DEFAULT_LIMITS, ExtractLimits
 from archiver.models import IngestOutcome, Source
 from archiver.pipeline.documents import (
@@ -115,7 +115,13 @@ class Archiver:
                 sha256 = future.result()
             except MailvaultError as exc:
                 failed.append(
-                    IngestOutcome(sha256=None, status="failed", label=item.label, error=str(exc))
+                    IngestOutcome(
+                        sha256=None,
+                        status="failed",
+                        label=item.label,
+                        error=str(exc),
+                        retryable=not isinstance(exc, BackendFailed),
+                    )
                 )
                 continue
             stored.append(

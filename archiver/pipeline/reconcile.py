@@ -38,6 +38,9 @@ class ReconcileSummary(BaseModel):
     indexed: int = 0
     duplicates: int = 0  # already indexed (another delivery, or filed before); sources merged
     failed: int = 0
+    # failed messages whose cause may pass (a backend down, not misconfigured); decides whether
+    # the filing task is retried, not part of the report
+    retryable: int = Field(0, exclude=True)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
     def add(self, outcome: IngestOutcome) -> None:
@@ -47,12 +50,13 @@ class ReconcileSummary(BaseModel):
             self.duplicates += 1
         else:
             self.failed += 1
+            self.retryable += outcome.retryable
             self.errors.append(
                 {"sha256": outcome.sha256 or outcome.label, "error": outcome.error or ""}
             )
 
     def merge(self, other: ReconcileSummary) -> None:
-        for name in ("segments", "pending", "indexed", "duplicates", "failed"):
+        for name in ("segments", "pending", "indexed", "duplicates", "failed", "retryable"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 

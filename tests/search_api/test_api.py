@@ -110,6 +110,19 @@ def test_unavailable_backend_is_a_503_with_a_message(settings: Settings) -> None
         assert dead_client.get(f"/api/messages/{SHA}").status_code == 503
 
 
+def test_a_misconfigured_backend_is_a_500_that_names_the_cause(settings: Settings) -> None:
+    wrong = settings.model_copy(update={"s3_secret_key": "not-the-secret"})
+    app = create_app()
+    app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(wrong)
+    with TestClient(app) as wrong_client:
+        raw = wrong_client.get(f"/api/messages/{SHA}/raw")
+    assert raw.status_code == 500
+    assert raw.json()["error"] == "BackendFailed"
+    assert raw.json()["message"].startswith("s3 failed (permanent, not retried): S3Error")
+    assert "SignatureDoesNotMatch" in raw.json()["message"]
+    assert "Traceback" not in raw.text
+
+
 def test_search_with_elasticsearch_down_is_a_503(settings: Settings) -> None:
     dead = settings.model_copy(update={"es_url": "http://127.0.0.1:9"})
     app = create_app()
