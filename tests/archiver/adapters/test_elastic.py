@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from archiver.adapters.elastic import ElasticIndex
-from archiver.errors import BackendFailed, BackendUnavailable
+from archiver.errors import BackendFailed, BackendUnavailable, InvalidQuery
 from archiver.settings import Settings
 from tests.support.postfix import free_port
 
@@ -26,10 +26,11 @@ def test_a_request_elasticsearch_answers_400_to_is_permanent(
 ) -> None:
     index = ElasticIndex(settings)
     with pytest.raises(BackendFailed, match=r"elasticsearch failed .*400") as err:
-        index.search({"query": {"no_such_query": {}}})
-    assert err.value.backend == "elasticsearch"
-    with pytest.raises(BackendFailed, match="400"):
         list(index.scan({"no_such_query": {}}, ["subject"]))
+    assert err.value.backend == "elasticsearch"
+    # A search is a user's query: the refusal is answered as an invalid query, with ES's reason.
+    with pytest.raises(InvalidQuery, match=r"cannot run this query: .*no_such_query"):
+        index.search({"query": {"no_such_query": {}}})
 
 
 def test_a_missing_index_is_permanent(settings: Settings) -> None:
