@@ -127,7 +127,24 @@ class S3RawStore:
             except S3Error as exc:
                 if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                     raise
+        self.check_object_lock()
         self.check_conditional_writes()
+
+    def check_object_lock(self) -> None:
+        """Object Lock can only be turned on when a bucket is created: a bucket made without it
+        (by hand, or by a server that creates buckets on first PUT) can never hold evidence
+        under retention, so it is refused rather than used."""
+        with _s3_errors():
+            try:
+                self.client.get_object_lock_config(self.bucket)
+            except S3Error as exc:
+                if exc.code != "ObjectLockConfigurationNotFoundError":
+                    raise
+                raise BackendFailed(
+                    "s3",
+                    f"bucket {self.bucket} has no Object Lock; the archive bucket must be created"
+                    " with Object Lock enabled (mailvault init does so for a new bucket)",
+                ) from exc
 
     def check_conditional_writes(self) -> None:
         """Write a probe object twice with If-None-Match: *; the second write must be refused.

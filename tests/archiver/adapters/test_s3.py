@@ -124,3 +124,15 @@ def test_the_private_put_object_keeps_the_signature_and_sends_headers_as_headers
     meta = {k.lower() for k in real.client.stat_object(real.bucket, s3.raw_key(sha256)).metadata}
     assert "x-amz-meta-if-none-match" not in meta
     assert "x-amz-meta-sha256" in meta
+
+
+def test_a_bucket_without_object_lock_is_refused(settings: Settings, backends: None) -> None:
+    unlocked = settings.model_copy(update={"s3_bucket": f"{settings.s3_bucket}-unlocked"})
+    store = S3RawStore(unlocked)
+    store.client.make_bucket(unlocked.s3_bucket)  # no Object Lock: it cannot be added later
+    try:
+        with pytest.raises(BackendFailed, match="has no Object Lock"):
+            store.ensure_ready()
+    finally:
+        store.client.remove_bucket(unlocked.s3_bucket)
+    S3RawStore(settings).ensure_ready()  # the archive's own bucket passes
