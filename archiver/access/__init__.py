@@ -1,0 +1,1 @@
+"""Who may see what: users, roles and permissions, sign-in providers, sessions and tokens, scope."""
