@@ -8,9 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import partial
 
-from archiver.adapters.elastic import ElasticIndex
+from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
-from archiver.adapters.s3 import S3JsonStore, S3RawStore
+from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
+from archiver.audit.log import AuditLog
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
 from archiver.mime.attachments import ExtractLimits
@@ -105,11 +106,32 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
     )
 
 
+def audit_store(settings: Settings) -> S3AuditStore:
+    return S3AuditStore(raw_store(settings), retention_mode=settings.audit_retention_mode)
+
+
+def audit_index(settings: Settings) -> ElasticAuditIndex:
+    return ElasticAuditIndex(
+        search_index(settings), settings.audit_index or f"{settings.es_index}-audit"
+    )
+
+
+def audit_log(settings: Settings | None = None) -> AuditLog:
+    settings = settings or get_settings()
+    return AuditLog(
+        audit_store(settings),
+        audit_index(settings),
+        seal_every=settings.audit_seal_every,
+        retention_days=settings.audit_retention_days,
+    )
+
+
 def init_backends(settings: Settings | None = None) -> None:
     """Create the bucket (with Object Lock) and the index template and alias. Idempotent."""
     settings = settings or get_settings()
     raw_store(settings).ensure_ready()
     search_index(settings).ensure_ready()
+    audit_index(settings).ensure_ready()
 
 
 def imap_poller(

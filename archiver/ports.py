@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
@@ -151,3 +152,48 @@ class Mailbox(Protocol):
         ...
 
     def ensure_folder(self, folder: str) -> None: ...
+
+
+class AuditStore(Protocol):
+    """Where the audit log lives (the archive bucket): one object per record, named by its
+    sequence number, and sealed segments under Object Lock retention."""
+
+    def put_record(self, seq: int, data: bytes) -> bool:
+        """Write record `seq` unless it exists (If-None-Match: *); False when it does."""
+        ...
+
+    def get_record(self, seq: int) -> bytes | None: ...
+
+    def record_seqs(self, after: int = 0) -> Iterator[int]:
+        """The sequence numbers stored, ascending, greater than `after`."""
+        ...
+
+    def get_head(self) -> dict[str, Any] | None:
+        """The last head written: a hint for appending, and what verify checks truncation by."""
+        ...
+
+    def put_head(self, value: Mapping[str, Any]) -> None: ...
+
+    def put_segment(self, first: int, last: int, data: bytes, retain_until: datetime) -> bool:
+        """Write a sealed segment once, under retention until `retain_until`; False if it exists."""
+        ...
+
+    def segments(self) -> Iterator[tuple[int, int]]:
+        """(first, last) of every sealed segment, ascending."""
+        ...
+
+    def get_segment(self, first: int, last: int) -> bytes | None: ...
+
+
+class AuditIndex(Protocol):
+    """The searchable copy of the audit log (Elasticsearch), rebuildable from the AuditStore."""
+
+    def ensure_ready(self) -> None: ...
+
+    def index_records(self, docs: Sequence[Document]) -> None:
+        """Index (or re-index) records; each document's "seq" is its id."""
+        ...
+
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def refresh(self) -> None: ...

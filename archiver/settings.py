@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -138,6 +139,22 @@ class Settings(BaseSettings):
     topics_count: int = Field(8, description="keywords kept per message in 'topics'")
     topics_stop_words: Path | None = Field(
         None, description="extra stop words for topics, one per line (added to the built-in list)"
+    )
+
+    # audit log (archiver/audit/)
+    audit_retention_days: int = Field(
+        180, ge=1, description="days each sealed audit segment is kept under Object Lock"
+    )
+    audit_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE",
+        description="Object Lock mode of sealed segments; COMPLIANCE: not even the bucket's "
+        "owner can delete them before the date",
+    )
+    audit_seal_every: int = Field(
+        1000, ge=0, description="records per sealed segment (0: only on `mailvault audit seal`)"
+    )
+    audit_index: str = Field(
+        "", description="Elasticsearch alias of the audit log; empty: <es_index>-audit"
     )
 
 

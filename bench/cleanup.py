@@ -20,7 +20,8 @@ SEAWEED_MASTER = "127.0.0.1:9333"  # scripts/services.sh
 
 
 def drop_bucket(client: Any, bucket: str) -> None:
-    """Every object version (none is under retention), then the bucket. SeaweedFS's admin shell
+    """Every object version (bypassing governance retention, which sealed audit segments are
+    under), then the bucket. SeaweedFS's admin shell
     drops a whole bucket at once; object by object is the portable (slow) way."""
     if not client.bucket_exists(bucket):
         return
@@ -40,7 +41,7 @@ def drop_bucket(client: Any, bucket: str) -> None:
         DeleteObject(o.object_name, o.version_id)
         for o in client.list_objects(bucket, recursive=True, include_version=True)
     )
-    errors = list(client.remove_objects(bucket, versions))
+    errors = list(client.remove_objects(bucket, versions, bypass_governance_mode=True))
     if errors:
         raise RuntimeError(f"could not empty bucket {bucket}: {errors[:3]}")
     client.remove_bucket(bucket)

@@ -291,3 +291,71 @@ class ElasticIndex:
         except Exception as exc:
             return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
         return {"status": health["status"], "version": version, "alias": self.alias}
+
+
+AUDIT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "seq": {"type": "long"},
+        "time": {"type": "date"},
+        "actor": {"type": "keyword"},
+        "actor_roles": {"type": "keyword"},
+        "client": {"type": "keyword"},
+        "action": {"type": "keyword"},
+        "target": {"type": "keyword"},
+        "outcome": {"type": "keyword"},
+        "request_id": {"type": "keyword"},
+        # kept whole (searchable by the fields above); the record in S3 is the evidence
+        "details": {"type": "object", "enabled": False},
+        "prev_hash": {"type": "keyword", "index": False},
+        "hash": {"type": "keyword", "index": False},
+    },
+}
+
+
+class ElasticAuditIndex:
+    """The audit log's search copy: an index of its own behind `alias` (core field types
+    only), rebuilt from S3 by AuditLog.reindex()."""
+
+    def __init__(self, index: ElasticIndex, alias: str) -> None:
+        self.client = index.client
+        self.alias = alias
+
+    @_translate_errors
+    def ensure_ready(self) -> None:
+        if self.client.indices.exists_alias(name=self.alias):
+            self.client.indices.put_mapping(index=self.alias, **AUDIT_MAPPINGS)
+            return
+        try:
+            self.client.indices.create(
+                index=f"{self.alias}-v1",
+                mappings=AUDIT_MAPPINGS,
+                aliases={self.alias: {"is_write_index": True}},
+            )
+        except ApiError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+
+    @_translate_errors
+    def index_records(self, docs: Sequence[Document]) -> None:
+        if not docs:
+            return
+        operations: list[Mapping[str, Any]] = []
+        for doc in docs:
+            operations.append({"index": {"_index": self.alias, "_id": str(doc["seq"])}})
+            operations.append(doc)
+        response = self.client.bulk(operations=operations)
+        if response.get("errors"):
+            failed = [i["index"] for i in response["items"] if i["index"].get("error")]
+            raise BackendFailed(
+                "elasticsearch", f"{len(failed)} audit records not indexed, e.g. {failed[0]}"
+            )
+
+    @_translate_errors
+    def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self.client.search(index=self.alias, **body).body
+        return result
+
+    @_translate_errors
+    def refresh(self) -> None:
+        self.client.indices.refresh(index=self.alias)

@@ -182,10 +182,16 @@ class S3RawStore:
             self.put_record(record)  # stored before: this delivery's source on its own
         return sha256, False
 
-    def _put_if_absent(self, key: str, data: bytes, meta: dict[str, str]) -> bool:
+    def _put_if_absent(
+        self,
+        key: str,
+        data: bytes,
+        meta: dict[str, str],
+        content_type: str = "message/rfc822",
+    ) -> bool:
         """PUT with If-None-Match: one request where a HEAD and a PUT took two, and no second
         version of existing bytes (with another source in its metadata) can appear."""
-        headers = {**meta, "Content-Type": "message/rfc822", "If-None-Match": "*"}
+        headers = {**meta, "Content-Type": content_type, "If-None-Match": "*"}
         with _s3_errors():
             try:
                 # minio's public put_object turns unknown headers into metadata; the private
@@ -352,3 +358,89 @@ class S3JsonStore:
     def delete(self, key: str) -> None:
         with _s3_errors():
             self._store.client.remove_object(self._store.bucket, self.PREFIX + key)
+
+
+AUDIT_PREFIX = "audit/"
+_SEQ_DIGITS = 12  # zero-padded, so S3's lexical listing order is the numeric order
+
+
+class S3AuditStore:
+    """AuditStore in the archive bucket: one object per record, written once with
+    If-None-Match: * under its sequence number (two writers cannot both take a number), and
+    sealed segments written under Object Lock retention."""
+
+    def __init__(
+        self,
+        raw_store: S3RawStore,
+        *,
+        retention_mode: str = "GOVERNANCE",
+        prefix: str = AUDIT_PREFIX,
+    ) -> None:
+        self._store = raw_store
+        self.retention_mode = retention_mode
+        self.records_prefix = f"{prefix}records/"
+        self.segments_prefix = f"{prefix}segments/"
+        self.head_key = f"{prefix}head.json"
+
+    def record_key(self, seq: int) -> str:
+        return f"{self.records_prefix}{seq:0{_SEQ_DIGITS}d}.json"
+
+    def segment_key(self, first: int, last: int) -> str:
+        return f"{self.segments_prefix}{first:0{_SEQ_DIGITS}d}-{last:0{_SEQ_DIGITS}d}.jsonl"
+
+    def put_record(self, seq: int, data: bytes) -> bool:
+        return self._store._put_if_absent(self.record_key(seq), data, {}, "application/json")
+
+    def get_record(self, seq: int) -> bytes | None:
+        return self._get_or_none(self.record_key(seq))
+
+    def record_seqs(self, after: int = 0) -> Iterator[int]:
+        start = self.record_key(after) if after else None
+        with _s3_errors():
+            for obj in self._store.client.list_objects(
+                self._store.bucket, prefix=self.records_prefix, start_after=start
+            ):
+                name = obj.object_name.removeprefix(self.records_prefix).removesuffix(".json")
+                if name.isdigit():
+                    yield int(name)
+
+    def get_head(self) -> dict[str, Any] | None:
+        data = self._get_or_none(self.head_key)
+        return None if data is None else cast(dict[str, Any], json.loads(data))
+
+    def put_head(self, value: Mapping[str, Any]) -> None:
+        self._store._put_bytes(self.head_key, json.dumps(value).encode(), "application/json", {})
+
+    def put_segment(self, first: int, last: int, data: bytes, retain_until: datetime) -> bool:
+        """Written once (If-None-Match: *), under retention from its first byte: the Object Lock
+        headers ride on the PUT itself, so no moment exists where the segment is unprotected."""
+        headers = {
+            "x-amz-object-lock-mode": self.retention_mode,
+            "x-amz-object-lock-retain-until-date": retain_until.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.000Z"
+            ),
+            # S3 requires an integrity header on a PUT that sets Object Lock
+            "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(),
+        }
+        return self._store._put_if_absent(
+            self.segment_key(first, last), data, headers, "application/x-ndjson"
+        )
+
+    def segments(self) -> Iterator[tuple[int, int]]:
+        with _s3_errors():
+            for obj in self._store.client.list_objects(
+                self._store.bucket, prefix=self.segments_prefix
+            ):
+                name = obj.object_name.removeprefix(self.segments_prefix).removesuffix(".jsonl")
+                first, _, last = name.partition("-")
+                if first.isdigit() and last.isdigit():
+                    yield int(first), int(last)
+
+    def get_segment(self, first: int, last: int) -> bytes | None:
+        return self._get_or_none(self.segment_key(first, last))
+
+    def _get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self._store._get_bytes(key, NotFound(key))
+        except NotFound:
+            return None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from archiver.adapters.s3 import S3AuditStore
 from archiver.errors import (
     BackendUnavailable,
     ImapConnectionLost,
@@ -18,8 +19,9 @@ from archiver.errors import (
     SpoolSegmentNotFound,
 )
 from archiver.models import Source, SourceRecord
-from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex
+from archiver.ports import AuditStore, JsonStore, Mailbox, RawStore, SearchIndex
 from tests.support.fakes import (
+    InMemoryAuditStore,
     InMemoryJsonStore,
     InMemoryMailbox,
     InMemoryRawStore,
@@ -40,6 +42,8 @@ PORTS: list[tuple[type, type]] = [
     (JsonStore, InMemoryJsonStore),
     (SearchIndex, InMemorySearchIndex),
     (Mailbox, InMemoryMailbox),
+    (AuditStore, InMemoryAuditStore),
+    (AuditStore, S3AuditStore),
 ]
 
 

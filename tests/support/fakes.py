@@ -582,3 +582,58 @@ if TYPE_CHECKING:  # mypy checks each fake against its Protocol
     _index: SearchIndex = InMemorySearchIndex()
     _mailbox: Mailbox = InMemoryMailbox()
     _connect: Connect = InMemoryMailbox().connect
+
+
+class InMemoryAuditStore:
+    """AuditStore in dicts: records written once per number, segments never replaced (as
+    If-None-Match: * and Object Lock make them). Tests tamper through `records`/`segment_data`
+    directly, as an attacker with write (and bypass) rights on the bucket would."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, bytes] = {}
+        self.segment_data: dict[tuple[int, int], bytes] = {}
+        self.retained_until: dict[tuple[int, int], datetime] = {}
+        self.head: dict[str, Any] | None = None
+        self.faults = Faults("s3")
+        self._lock = threading.Lock()
+
+    def put_record(self, seq: int, data: bytes) -> bool:
+        self.faults.check("put_record")
+        with self._lock:
+            if seq in self.records:
+                return False
+            self.records[seq] = bytes(data)
+            return True
+
+    def get_record(self, seq: int) -> bytes | None:
+        self.faults.check("get_record")
+        return self.records.get(seq)
+
+    def record_seqs(self, after: int = 0) -> Iterator[int]:
+        self.faults.check("record_seqs")
+        yield from sorted(s for s in list(self.records) if s > after)
+
+    def get_head(self) -> dict[str, Any] | None:
+        self.faults.check("get_head")
+        return copy.deepcopy(self.head)
+
+    def put_head(self, value: Mapping[str, Any]) -> None:
+        self.faults.check("put_head")
+        self.head = _as_stored_json(value)
+
+    def put_segment(self, first: int, last: int, data: bytes, retain_until: datetime) -> bool:
+        self.faults.check("put_segment")
+        with self._lock:
+            if (first, last) in self.segment_data:
+                return False
+            self.segment_data[first, last] = bytes(data)
+            self.retained_until[first, last] = retain_until
+            return True
+
+    def segments(self) -> Iterator[tuple[int, int]]:
+        self.faults.check("segments")
+        yield from sorted(self.segment_data)
+
+    def get_segment(self, first: int, last: int) -> bytes | None:
+        self.faults.check("get_segment")
+        return self.segment_data.get((first, last))
