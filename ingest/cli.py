@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,84 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0 if report.failed == 0 else 1
 
 
+def _when(text: str) -> datetime:
+    """An ISO 8601 date or time; without a zone, in the display time zone."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(get_settings().display_timezone))
+    return value
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from archiver.audit.export import ExportFormat, export
+    from archiver.audit.log import AuditFilter
+
+    settings = get_settings()
+    audit = bootstrap.audit_log(settings)
+    if args.audit_command == "verify":
+        report = audit.verify()
+        if args.json:
+            print(report.model_dump_json())
+        else:
+            print(
+                f"{report.records} records, {report.segments} sealed segments, head {report.head}"
+            )
+            for issue in report.issues:
+                print(f"  {issue.kind}: {_seq_list(issue.seqs)}: {issue.detail}")
+            print("ok" if report.ok else f"{len(report.issues)} problems found")
+        return 0 if report.ok else 1
+    if args.audit_command == "seal":
+        seal = audit.seal()
+        print(f"sealed {seal.details['first']}..{seal.seq}" if seal else "nothing to seal")
+        return 0
+    if args.audit_command == "reindex":
+        print(f"{audit.reindex()} audit records indexed")
+        return 0
+    filters = AuditFilter(
+        actor=args.actor, actions=args.action or [], since=args.since, until=args.until
+    )
+    with open(args.out, "wb") as out:
+        count = export(ExportFormat(args.format), lambda: audit.records(filters), filters, out)
+    print(f"{count} audit records written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _seq_list(seqs: Sequence[int]) -> str:
+    if len(seqs) > 6 and seqs == list(range(seqs[0], seqs[-1] + 1)):
+        return f"{seqs[0]}..{seqs[-1]}"
+    return ", ".join(map(str, seqs))
+
+
+def _add_audit_parsers(sub: Any) -> None:
+    from archiver.audit.records import AuditAction
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    verify = audit.add_parser("verify", help="check the hash chain and the sealed segments")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(fn=cmd_audit)
+    audit.add_parser("seal", help="seal the records since the last seal").set_defaults(fn=cmd_audit)
+    audit.add_parser("reindex", help="rebuild the audit search index from S3").set_defaults(
+        fn=cmd_audit
+    )
+    export = audit.add_parser("export", help="export records as CSV, JSON or a PDF report")
+    export.add_argument("--format", choices=["csv", "json", "pdf"], required=True)
+    export.add_argument("--actor")
+    export.add_argument(
+        "--action", action="append", choices=[a.value for a in AuditAction], help="repeatable"
+    )
+    export.add_argument("--since", type=_when, help="ISO date or time (inclusive)")
+    export.add_argument("--until", type=_when, help="ISO date or time (exclusive)")
+    export.add_argument("--out", required=True)
+    export.set_defaults(fn=cmd_audit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailvault", description="Mail archive and search")
     parser.add_argument("--log-level", default="WARNING")
@@ -374,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--batch-size", type=int, help="messages per checkpoint")
     poll.set_defaults(fn=cmd_imap_poll)
     _add_tagging_parsers(sub)
+    _add_audit_parsers(sub)
     return parser
 
 
