@@ -173,22 +173,15 @@ def _check_segments(store: AuditStore, chain: list[_Entry]) -> tuple[list[Issue]
         if e.record.action == AuditAction.AUDIT_SEAL
     }
     present = set(store.segments())
-    for first, last in sorted(expected - present):
-        issues.append(
-            Issue(
-                kind=IssueKind.SEGMENT_MISSING,
-                seqs=list(range(first, last + 1)),
-                detail=f"seal record {last} names a segment of {first}..{last}; it is missing",
-            )
-        )
-    for first, last in sorted(present - expected):
-        issues.append(
-            Issue(
-                kind=IssueKind.SEGMENT_UNEXPECTED,
-                seqs=list(range(first, last + 1)),
-                detail=f"segment {first}..{last} is named by no seal record",
-            )
-        )
+    unmatched = [
+        (expected - present, IssueKind.SEGMENT_MISSING, "named by a seal record, is missing"),
+        (present - expected, IssueKind.SEGMENT_UNEXPECTED, "is named by no seal record"),
+    ]
+    for ranges, kind, what in unmatched:
+        issues += [
+            Issue(kind=kind, seqs=list(range(lo, hi + 1)), detail=f"segment {lo}..{hi} {what}")
+            for lo, hi in sorted(ranges)
+        ]
     for first, last in sorted(present & expected):
         data = store.get_segment(first, last)
         differing = _segment_differences(data or b"", first, last, by_seq)
