@@ -184,6 +184,8 @@ class AuditStore(Protocol):
 
     def get_segment(self, first: int, last: int) -> bytes | None: ...
 
+    def has_segment(self, first: int, last: int) -> bool: ...
+
 
 class AuditIndex(Protocol):
     """The searchable copy of the audit log (Elasticsearch), rebuildable from the AuditStore."""

@@ -439,6 +439,15 @@ class S3AuditStore:
     def get_segment(self, first: int, last: int) -> bytes | None:
         return self._get_or_none(self.segment_key(first, last))
 
+    def has_segment(self, first: int, last: int) -> bool:
+        key = self.segment_key(first, last)
+        try:
+            with _s3_errors(NotFound(key)):
+                self._store.client.stat_object(self._store.bucket, key)
+        except NotFound:
+            return False
+        return True
+
     def _get_or_none(self, key: str) -> bytes | None:
         try:
             return self._store._get_bytes(key, NotFound(key))

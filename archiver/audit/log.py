@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,6 +109,9 @@ class AuditLog:
         self.retention = timedelta(days=retention_days)
         self.clock = clock
         self._head: Head | None = None
+        # one append at a time per process (API threads share a log): they would only take
+        # turns losing conditional writes to each other; other processes still race, safely
+        self._lock = threading.RLock()
 
     def record(self, action: AuditAction, **fields: Any) -> AuditRecord:
         """Append a record; it is durable in S3 when this returns. Raises BackendUnavailable
@@ -116,13 +120,19 @@ class AuditLog:
         record = self._append(lambda head: event)
         head = self._head
         if self.seal_every and head and head.seq - head.last_seal >= self.seal_every:
-            self.seal()
+            try:
+                self.seal()
+            except BackendError as exc:
+                # the record is durable: the action it audits need not fail; the next record
+                # seals again, and the next seal writes a segment this one left unwritten
+                log.warning("audit seal after record %s failed: %s", record.seq, exc)
         return record
 
     def seal(self) -> AuditRecord | None:
         """Append a seal record and write the records since the previous seal, it included, as
         one segment under retention. None when nothing was recorded since that seal."""
         head = self._current_head()
+        self._repair_last_segment(head)
         if head.seq == head.last_seal:
             return None
         seal = self._append(
@@ -131,6 +141,23 @@ class AuditLog:
         first = int(seal.details["first"])
         self._write_segment(first, seal)
         return seal
+
+    def _repair_last_segment(self, head: Head) -> None:
+        """A seal record whose segment was never written (the write failed, the process died
+        in between) gets it now, from the records, which verify checks against the chain."""
+        if not head.last_seal:
+            return
+        raw = self.store.get_record(head.last_seal)
+        if raw is None:
+            return  # verify reports the removal
+        try:
+            seal = AuditRecord.model_validate_json(raw)
+            first = int(seal.details["first"])
+        except (ValidationError, KeyError, TypeError, ValueError):
+            return  # verify reports the damage
+        if not self.store.has_segment(first, seal.seq):
+            log.warning("audit segment %s..%s was missing: written now", first, seal.seq)
+            self._write_segment(first, seal)
 
     def _write_segment(self, first: int, seal: AuditRecord) -> None:
         lines: list[bytes] = []
@@ -163,6 +190,10 @@ class AuditLog:
         return head
 
     def _append(self, make: Callable[[Head], AuditEvent]) -> AuditRecord:
+        with self._lock:
+            return self._append_locked(make)
+
+    def _append_locked(self, make: Callable[[Head], AuditEvent]) -> AuditRecord:
         try:
             head = self._head or self._current_head()
             for _ in range(_MAX_ATTEMPTS):

@@ -637,3 +637,7 @@ class InMemoryAuditStore:
     def get_segment(self, first: int, last: int) -> bytes | None:
         self.faults.check("get_segment")
         return self.segment_data.get((first, last))
+
+    def has_segment(self, first: int, last: int) -> bool:
+        self.faults.check("has_segment")
+        return (first, last) in self.segment_data

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from archiver.audit.log import AuditFilter, AuditLog
 from archiver.audit.records import GENESIS, AuditAction, AuditRecord, Outcome
+from archiver.audit.verify import IssueKind
 from archiver.errors import BackendUnavailable
 from tests.support.audit_tamper import TAMPERS, MemoryBucket
 from tests.support.fakes import InMemoryAuditStore
@@ -106,6 +107,19 @@ def test_a_record_that_cannot_be_written_fails_closed() -> None:
         log.record(AuditAction.VIEW, actor="a")
     assert len(store.records) == 2 + 0  # nothing half-written
     log.record(AuditAction.VIEW, actor="a")  # and the next one chains on
+    assert log.verify().ok
+
+
+def test_a_seal_whose_segment_could_not_be_written_is_completed_by_the_next_seal() -> None:
+    store = InMemoryAuditStore()
+    log = AuditLog(store, seal_every=3)
+    store.faults.fail_next(1, only={"put_segment"})
+    for _ in range(3):
+        log.record(AuditAction.SEARCH, actor="a")  # the third one's seal fails: not raised
+    assert store.records.keys() == {1, 2, 3, 4} and not store.segment_data
+    assert log.verify().kinds() == {IssueKind.SEGMENT_MISSING}
+    assert log.seal() is None  # nothing new, but the missing segment is written
+    assert sorted(store.segment_data) == [(1, 4)]
     assert log.verify().ok
 
 
