@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from archiver.access.identity import Identity
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
 
 Document = dict[str, Any]
@@ -151,3 +152,17 @@ class Mailbox(Protocol):
         ...
 
     def ensure_folder(self, folder: str) -> None: ...
+
+
+class IdentityProvider(Protocol):
+    """A directory that checks a person's credentials (LDAP / Active Directory; OIDC later, see
+    archiver/access/identity.py).
+
+    ``authenticate`` raises SignInFailed for wrong credentials or an unknown user (alike),
+    BackendUnavailable when the directory cannot be reached in time, BackendFailed when it is
+    misconfigured (e.g. the search account's own credentials are refused); nothing else."""
+
+    @property
+    def name(self) -> str: ...
+
+    def authenticate(self, username: str, password: str) -> Identity: ...
