@@ -18,7 +18,9 @@ from archiver import bootstrap
 from archiver.access.identity import Identity
 from archiver.adapters.ldap import LdapConfig, LdapProvider, normal_dn
 from archiver.errors import BackendFailed, BackendUnavailable, SignInFailed
+from archiver.ports import IdentityProvider
 from archiver.settings import Settings
+from tests.support.fakes import InMemoryIdentityProvider
 from tests.support.slapd import (
     DIRECTORY,
     GROUPS,
@@ -261,6 +263,45 @@ def test_every_user_signs_in_with_their_password(slapd: Slapd) -> None:
     provider = LdapProvider(config(slapd))
     for user in DIRECTORY.users:
         assert provider.authenticate(user.uid, user.password).username == user.uid
+
+
+def fake_directory(server: Slapd) -> InMemoryIdentityProvider:
+    """The fake loaded with what the real provider answers for each user of DIRECTORY."""
+    fake = InMemoryIdentityProvider()
+    real = LdapProvider(config(server))
+    for user in DIRECTORY.users:
+        fake.add(real.authenticate(user.uid, user.password), user.password)
+    return fake
+
+
+@pytest.fixture(scope="module", params=["ldap", "fake"])
+def either(request: pytest.FixtureRequest, slapd: Slapd) -> IdentityProvider:
+    return LdapProvider(config(slapd)) if request.param == "ldap" else fake_directory(slapd)
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "signs_in_as"),
+    [
+        ("zhangsan", USERS["zhangsan"].password, "zhangsan"),
+        ("ZHANGSAN", USERS["zhangsan"].password, "zhangsan"),
+        ("  zhangsan ", USERS["zhangsan"].password, "zhangsan"),
+        ("star*user", USERS["star*user"].password, "star*user"),
+        ("zhangsan", "wrong", None),
+        ("zhangsan", "", None),
+        ("ghost", "x", None),
+        ("zhang*", USERS["zhangsan"].password, None),
+        ("zhang san", USERS["zhangsan"].password, None),
+    ],
+)
+def test_the_fake_answers_as_the_directory_does(
+    either: IdentityProvider, username: str, password: str, signs_in_as: str | None
+) -> None:
+    """tests/support/fakes.py InMemoryIdentityProvider keeps to LdapProvider's semantics."""
+    if signs_in_as is None:
+        with pytest.raises(SignInFailed):
+            either.authenticate(username, password)
+    else:
+        assert either.authenticate(username, password).username == signs_in_as
 
 
 def test_config_rejects_templates_without_placeholders(slapd: Slapd) -> None:
