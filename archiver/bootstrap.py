@@ -10,6 +10,7 @@ from functools import partial
 
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
+from archiver.adapters.ldap import LdapConfig, LdapProvider
 from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
 from archiver.audit.log import AuditLog
 from archiver.imap.accounts import load_accounts
@@ -161,3 +162,28 @@ def poll_imap_accounts(
         return [poller.poll(a) for a in accounts]
     finally:
         instance.close()
+
+
+def ldap_provider(settings: Settings) -> LdapProvider | None:
+    """The LDAP / Active Directory sign-in provider; None when LDAP_URL is not set."""
+    if not settings.ldap_url:
+        return None
+    return LdapProvider(
+        LdapConfig(
+            url=settings.ldap_url,
+            start_tls=settings.ldap_start_tls,
+            ca_file=settings.ldap_ca_file,
+            bind_dn=settings.ldap_bind_dn,
+            bind_password=settings.ldap_bind_password,
+            user_base=settings.ldap_user_base,
+            user_filter=settings.ldap_user_filter,
+            username_attribute=settings.ldap_username_attribute,
+            display_name_attribute=settings.ldap_display_name_attribute,
+            email_attribute=settings.ldap_email_attribute,
+            group_base=settings.ldap_group_base,
+            group_filter=settings.ldap_group_filter,
+            role_map=settings.ldap_role_map,
+            department_map=settings.ldap_department_map,
+            timeout=settings.ldap_timeout,
+        )
+    )

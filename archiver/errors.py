@@ -182,3 +182,14 @@ class ConcurrentEdit(MailvaultError):
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} was changed concurrently; reload it and try again")
         self.what = what
+
+
+class SignInFailed(MailvaultError):
+    """Wrong username or password, or no such user: the same answer for each, so that a sign-in
+    form does not tell which names exist. `detail` is for the log, not for the person signing in.
+    """
+
+    def __init__(self, username: str, detail: str = "wrong username or password") -> None:
+        super().__init__(f"sign-in failed for {username!r}: {detail}")
+        self.username = username
+        self.detail = detail

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from archiver.access.identity import Identity
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
 
 Document = dict[str, Any]
@@ -199,3 +200,17 @@ class AuditIndex(Protocol):
     def search(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
     def refresh(self) -> None: ...
+
+
+class IdentityProvider(Protocol):
+    """A directory that checks a person's credentials (LDAP / Active Directory; OIDC later, see
+    archiver/access/identity.py).
+
+    ``authenticate`` raises SignInFailed for wrong credentials or an unknown user (alike),
+    BackendUnavailable when the directory cannot be reached in time, BackendFailed when it is
+    misconfigured (e.g. the search account's own credentials are refused); nothing else."""
+
+    @property
+    def name(self) -> str: ...
+
+    def authenticate(self, username: str, password: str) -> Identity: ...

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -155,6 +155,39 @@ class Settings(BaseSettings):
     )
     audit_index: str = Field(
         "", description="Elasticsearch alias of the audit log; empty: <es_index>-audit"
+    )
+
+    # LDAP / Active Directory sign-in (archiver/adapters/ldap.py); empty LDAP_URL: not used
+    ldap_url: str = Field("", description="ldap://host[:port] or ldaps://host[:port]")
+    ldap_start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")
+    ldap_ca_file: Path | None = Field(
+        None, description="PEM CA certificates for ldaps/StartTLS (default: the system's)"
+    )
+    ldap_bind_dn: str = Field("", description="account that searches for users; empty: anonymous")
+    ldap_bind_password: SecretStr = SecretStr("")
+    ldap_user_base: str = Field("", description="where users are searched (subtree)")
+    ldap_user_filter: str = Field(
+        "(uid={username})", description="AD: (sAMAccountName={username}); the name is escaped"
+    )
+    ldap_username_attribute: str = Field("uid", description="AD: sAMAccountName")
+    ldap_display_name_attribute: str = "displayName"
+    ldap_email_attribute: str = "mail"
+    ldap_group_base: str = Field(
+        "", description="where groups are searched; empty: the user's memberOf attribute"
+    )
+    ldap_group_filter: str = Field(
+        "(member={dn})",
+        description="groups of the user ({dn} is escaped); AD nested groups: "
+        "(member:1.2.840.113556.1.4.1941:={dn})",
+    )
+    ldap_role_map: dict[str, list[str]] = Field(
+        default_factory=dict, description='JSON: {"<group DN>": ["<role>", ...]}'
+    )
+    ldap_department_map: dict[str, list[str]] = Field(
+        default_factory=dict, description='JSON: {"<group DN>": ["<department>", ...]}'
+    )
+    ldap_timeout: float = Field(
+        5.0, gt=0, description="seconds to connect and for each answer; then BackendUnavailable"
     )
 
 

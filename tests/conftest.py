@@ -83,6 +83,15 @@ def archiver(settings, backends) -> Iterator[object]:  # type: ignore[no-untyped
     instance.close()
 
 
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[object]:
+    """A private OpenLDAP with the users and groups of tests/support/slapd.py DIRECTORY."""
+    from tests.support.slapd import running_slapd
+
+    with running_slapd() as server:
+        yield server
+
+
 @contextmanager
 def own_archive(settings, name: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """An archiver on an index and bucket of its own, for tests whose assertions need to know

@@ -13,7 +13,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -26,6 +25,8 @@ from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
+
+from tests.support.processes import terminate
 
 MAIL_USER = "mailvault-imap"
 PASSWORD = "secret-pw"
@@ -292,13 +293,7 @@ passdb {{
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- test data -------------------------------------------------------------------------

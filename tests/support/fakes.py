@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from archiver.access.identity import Identity
 from archiver.errors import (
     BackendUnavailable,
     ImapAuthError,
@@ -27,6 +28,7 @@ from archiver.errors import (
     ImapError,
     IntegrityError,
     MessageNotFound,
+    SignInFailed,
     SpoolSegmentNotFound,
 )
 from archiver.imap.accounts import ImapAccount
@@ -227,6 +229,37 @@ class InMemoryJsonStore:
         self.faults.check("delete")
         with self._lock:
             self._values.pop(key, None)  # S3 deletes of missing keys succeed
+
+
+class InMemoryIdentityProvider:
+    """IdentityProvider (LdapProvider's semantics): names match as a directory matches uid
+    (case and runs of spaces ignored); an empty password, an unknown name and a wrong password
+    are all SignInFailed; ``faults`` plays an unreachable directory."""
+
+    def __init__(self, name: str = "ldap") -> None:
+        self._name = name
+        self.faults = Faults("LDAP")
+        self._accounts: dict[str, tuple[str, Identity]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def add(self, identity: Identity, password: str) -> None:
+        self._accounts[_directory_match(identity.username)] = (password, identity)
+
+    def authenticate(self, username: str, password: str) -> Identity:
+        if not password:
+            raise SignInFailed(username, "empty password (LDAP would take it as anonymous)")
+        self.faults.check("authenticate")
+        found = self._accounts.get(_directory_match(username))
+        if found is None or found[0] != password:
+            raise SignInFailed(username)
+        return found[1]
+
+
+def _directory_match(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 class InMemorySearchIndex:

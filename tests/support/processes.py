@@ -37,6 +37,18 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
+def terminate(popen: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """SIGTERM a server we started, SIGKILL after timeout seconds; nothing if it has exited."""
+    if popen is None or popen.poll() is not None:
+        return
+    popen.terminate()
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+
+
 class Process:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
         self.name = name
