@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -139,6 +140,25 @@ class Settings(BaseSettings):
     topics_stop_words: Path | None = Field(
         None, description="extra stop words for topics, one per line (added to the built-in list)"
     )
+
+    # browser sessions and API tokens (archiver/access/sessions.py, tokens.py, search_api/auth.py)
+    session_idle_minutes: float = Field(
+        30, gt=0, description="a session unused this long ends; every request refreshes it"
+    )
+    session_absolute_hours: float = Field(
+        12, gt=0, description="a session ends this long after sign-in, however much it is used"
+    )
+    session_key_prefix: str = Field("mailvault:", description="prefix of the Redis keys")
+    session_cookie_name: str = "mailvault_session"
+    session_cookie_secure: bool = Field(
+        True, description="send the session cookie over HTTPS only (off only for local HTTP)"
+    )
+    session_cookie_samesite: Literal["lax", "strict"] = Field(
+        "lax",
+        description="lax: links to the archive from mail or chat open signed in; strict: they "
+        "do not (the CSRF token guards state changes either way)",
+    )
+    api_token_max_days: int = Field(365, gt=0, description="longest lifetime of an API token")
 
 
 @lru_cache(maxsize=1)
