@@ -73,9 +73,14 @@ def sign_in(
     sessions: SessionsDep,
     cookie: CookieDep,
 ) -> Me:
-    """Check the password; set the session cookie (a new id each time: no fixation)."""
+    """Check the password; set the session cookie (a new id each time: no fixation). The body
+    must be application/json: a cross-site form cannot send that without a CORS preflight, so
+    no other site can sign a browser in to an account of its choosing (login CSRF)."""
     address = request.client.host if request.client else ""
     principal = authenticator.authenticate(body.username, body.password, address)
+    previous = request.cookies.get(cookie.name)
+    if previous is not None and (replaced := sessions.lookup(previous)) is not None:
+        sessions.revoke(replaced)  # one browser, one session
     created = sessions.create(principal.username)
     cookie.set(response, created.session_id)
     return Me.of(principal, created.record.csrf_token, "session")

@@ -140,6 +140,23 @@ def test_sign_in_sets_an_httponly_samesite_secure_cookie_and_returns_the_princip
     assert client.get("/probe").json()["username"] == "zhang"
 
 
+def test_signing_in_again_replaces_the_session_and_only_json_signs_in(world: World) -> None:
+    client, _ = world.signed_in()
+    first = client.cookies.get("mailvault_session")
+    again = client.post("/api/session", json={"username": "zhang", "password": PASSWORD})
+    assert again.status_code == 200 and client.cookies.get("mailvault_session") != first
+    replay = world.client()
+    replay.cookies.set("mailvault_session", first or "")
+    assert replay.get("/probe").status_code == 401
+    # what a cross-site <form> can send: not JSON, so no sign-in (no login CSRF)
+    form = f'{{"username": "zhang", "password": "{PASSWORD}"}}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        response = world.client().post(
+            "/api/session", content=form.encode(), headers={"content-type": content_type}
+        )
+        assert response.status_code == 422 and "set-cookie" not in response.headers
+
+
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(world: World) -> None:
     client, csrf = world.signed_in()
     old_cookie = client.cookies.get("mailvault_session")

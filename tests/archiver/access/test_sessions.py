@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archiver.access.sessions import Sessions, SessionTimeouts, secret_hash
+from archiver.access.sessions import SessionRecord, Sessions, SessionTimeouts, secret_hash
 from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.errors import BackendUnavailable
+from archiver.ports import SessionStore
 from archiver.settings import Settings
 from tests.support.fakes import InMemorySessionStore
 from tests.support.sessions import FakeClock, throwaway_session_store
@@ -150,3 +151,31 @@ def test_a_session_lives_while_every_gap_is_short_and_the_total_is_too(gaps: lis
         elapsed += gap
         alive = alive and gap < IDLE.total_seconds() and elapsed < ABSOLUTE.total_seconds()
         assert (sessions.lookup(created.session_id) is not None) == alive
+
+
+@pytest.fixture(params=["redis", "memory"])
+def any_store(request: pytest.FixtureRequest, settings: Settings) -> Iterator[SessionStore]:
+    if request.param == "memory":
+        yield InMemorySessionStore()
+        return
+    with throwaway_session_store(settings) as store:
+        yield store
+
+
+def test_the_fake_session_store_keeps_to_the_redis_stores_semantics(
+    any_store: SessionStore, clock: FakeClock
+) -> None:
+    record = SessionRecord(username="王五", created_at=clock(), last_seen=clock(), csrf_token="c")
+    any_store.create("k1", record, 60)
+    any_store.create("k2", record, 60)
+    any_store.create("k3", record.model_copy(update={"username": "bob"}), 60)
+    assert any_store.get("k1") == record and any_store.get("nope") is None
+    later = clock() + SECOND
+    assert any_store.touch("k1", later, 60)
+    assert any_store.get("k1") == record.model_copy(update={"last_seen": later})
+    any_store.delete("k1")
+    any_store.delete("k1")  # deleting what is gone is no error
+    assert any_store.get("k1") is None and not any_store.touch("k1", later, 60)
+    assert any_store.get("k1") is None
+    assert any_store.delete_user("王五") == 1 and any_store.get("k2") is None
+    assert any_store.get("k3") is not None and any_store.delete_user("nobody") == 0
