@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from archiver import bootstrap
 from archiver.access.sessions import SessionRecord, Sessions, SessionTimeouts, secret_hash
 from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.errors import BackendUnavailable
@@ -179,3 +180,20 @@ def test_the_fake_session_store_keeps_to_the_redis_stores_semantics(
     assert any_store.get("k1") is None
     assert any_store.delete_user("王五") == 1 and any_store.get("k2") is None
     assert any_store.get("k3") is not None and any_store.delete_user("nobody") == 0
+
+
+def test_bootstrap_builds_sessions_from_the_settings(settings: Settings, clock: FakeClock) -> None:
+    with throwaway_session_store(settings) as probe:
+        prefix = probe.session_key("").removesuffix("session:")
+    timeouts = {"session_idle_minutes": 2, "session_absolute_hours": 1}
+    configured = settings.model_copy(update={"session_key_prefix": prefix, **timeouts})
+    sessions = bootstrap.sessions(configured, clock=clock)
+    store = bootstrap.session_store(configured)
+    try:
+        created = sessions.create("alice")
+        assert 0 < store.client.ttl(store.session_key(secret_hash(created.session_id))) <= 120
+        clock.advance(timedelta(minutes=2))
+        assert sessions.lookup(created.session_id) is None
+    finally:
+        sessions.revoke_all("alice")
+        store.client.close()

@@ -117,6 +117,12 @@ def test_expiry_is_required_in_the_future_and_within_the_maximum(
         tokens.create(_user("legal"), "t", frozenset({Permission.SEARCH}), clock() + days * DAY)
 
 
+def test_an_expiry_without_a_time_zone_is_refused(tokens: ApiTokens, clock: FakeClock) -> None:
+    naive = (clock() + DAY).replace(tzinfo=None)
+    with pytest.raises(InvalidToken, match="time zone"):
+        tokens.create(_user("legal"), "t", frozenset({Permission.SEARCH}), naive)
+
+
 def test_a_token_cannot_make_tokens(tokens: ApiTokens, clock: FakeClock) -> None:
     acting = _user("legal").model_copy(update={"token_permissions": frozenset(Permission)})
     with pytest.raises(InvalidToken, match="signed-in session"):
