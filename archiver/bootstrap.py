@@ -6,11 +6,15 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import timedelta
 from functools import partial
 
+from archiver.access.sessions import Clock, Sessions, SessionTimeouts, utc_now
+from archiver.access.tokens import ApiTokens
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
+from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
 from archiver.audit.log import AuditLog
 from archiver.imap.accounts import load_accounts
@@ -18,7 +22,7 @@ from archiver.imap.sync import ImapPoller, PollSummary
 from archiver.mime.attachments import ExtractLimits
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
-from archiver.ports import SearchIndex
+from archiver.ports import JsonStore, SearchIndex, SessionStore
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
@@ -186,4 +190,26 @@ def ldap_provider(settings: Settings) -> LdapProvider | None:
             department_map=settings.ldap_department_map,
             timeout=settings.ldap_timeout,
         )
+    )
+
+
+def session_store(settings: Settings) -> RedisSessionStore:
+    return RedisSessionStore.from_url(settings.redis_url, settings.session_key_prefix)
+
+
+def sessions(
+    settings: Settings, store: SessionStore | None = None, clock: Clock = utc_now
+) -> Sessions:
+    timeouts = SessionTimeouts(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
+    return Sessions(store or session_store(settings), timeouts, clock)
+
+
+def api_tokens(
+    settings: Settings, store: JsonStore | None = None, clock: Clock = utc_now
+) -> ApiTokens:
+    return ApiTokens(
+        store or json_store(settings), timedelta(days=settings.api_token_max_days), clock
     )

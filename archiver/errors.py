@@ -193,3 +193,53 @@ class SignInFailed(MailvaultError):
         super().__init__(f"sign-in failed for {username!r}: {detail}")
         self.username = username
         self.detail = detail
+
+
+class NotAuthenticated(MailvaultError):
+    """No valid credential came with the request: no session cookie or bearer token, or one
+    that is unknown, expired or revoked (HTTP 401). Which of these is not said, on purpose."""
+
+    def __init__(self, detail: str = "sign in, or send an API token") -> None:
+        super().__init__(f"not authenticated: {detail}")
+        self.detail = detail
+
+
+class AuthenticationFailed(NotAuthenticated):
+    """Sign-in refused: wrong username or password, or a disabled account (not said which)."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong username or password")
+
+
+class CsrfRejected(MailvaultError):
+    """A state-changing request made with a session cookie lacks the session's CSRF token
+    (the X-CSRF-Token header) or carries a wrong one (HTTP 403)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"CSRF check failed: {detail}")
+        self.detail = detail
+
+
+class PermissionDenied(MailvaultError):
+    """The principal lacks the permission the request needs (HTTP 403)."""
+
+    def __init__(self, username: str, permission: str) -> None:
+        super().__init__(f"{username!r} lacks the permission {permission!r}")
+        self.username = username
+        self.permission = permission
+
+
+class InvalidToken(MailvaultError):
+    """An API token that cannot be created as asked: permissions beyond the owner's, an expiry
+    in the past or beyond the maximum, a bad name (HTTP 422)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"invalid API token request: {detail}")
+        self.detail = detail
+
+
+class TokenNotFound(NotFound):
+    def __init__(self, owner: str, token_id: str) -> None:
+        super().__init__(f"no API token {token_id!r} of {owner!r}")
+        self.owner = owner
+        self.token_id = token_id

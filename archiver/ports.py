@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.access.identity import Identity
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
+
+if TYPE_CHECKING:  # archiver.access imports the tagging model, which imports this module
+    from archiver.access.model import Principal
+    from archiver.access.sessions import SessionRecord
 
 Document = dict[str, Any]
 
@@ -214,3 +218,40 @@ class IdentityProvider(Protocol):
     def name(self) -> str: ...
 
     def authenticate(self, username: str, password: str) -> Identity: ...
+
+
+class SessionStore(Protocol):
+    """Short-lived browser sessions (Redis), each under the SHA-256 of its id (`key`) and
+    indexed by user. Every write sets the entry's TTL: the backstop of the domain's expiry."""
+
+    def create(self, key: str, record: SessionRecord, ttl_seconds: int) -> None: ...
+
+    def get(self, key: str) -> SessionRecord | None: ...
+
+    def touch(self, key: str, last_seen: datetime, ttl_seconds: int) -> bool:
+        """Note a use; False (and nothing written) when the session is gone meanwhile."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_user(self, username: str) -> int:
+        """Remove every session of the user at once; how many there were."""
+        ...
+
+
+class Authenticator(Protocol):
+    """Checks a username and password (local users, LDAP) and says who signed in."""
+
+    def authenticate(self, username: str, password: str, client_address: str) -> Principal:
+        """The principal with the roles in force now; AuthenticationFailed otherwise (also for
+        a disabled account, without saying so). client_address is for rate limits and audit."""
+        ...
+
+
+class PrincipalSource(Protocol):
+    """Who a username is now (roles, departments), for each request made with a session or an
+    API token: role changes apply at once, not at the next sign-in."""
+
+    def principal(self, username: str) -> Principal | None:
+        """None for a user that no longer exists or is disabled."""
+        ...

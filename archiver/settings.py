@@ -190,6 +190,25 @@ class Settings(BaseSettings):
         5.0, gt=0, description="seconds to connect and for each answer; then BackendUnavailable"
     )
 
+    # browser sessions and API tokens (archiver/access/sessions.py, tokens.py, search_api/auth.py)
+    session_idle_minutes: float = Field(
+        30, gt=0, description="a session unused this long ends; every request refreshes it"
+    )
+    session_absolute_hours: float = Field(
+        12, gt=0, description="a session ends this long after sign-in, however much it is used"
+    )
+    session_key_prefix: str = Field("mailvault:", description="prefix of the Redis keys")
+    session_cookie_name: str = "mailvault_session"
+    session_cookie_secure: bool = Field(
+        True, description="send the session cookie over HTTPS only (off only for local HTTP)"
+    )
+    session_cookie_samesite: Literal["lax", "strict"] = Field(
+        "lax",
+        description="lax: links to the archive from mail or chat open signed in; strict: they "
+        "do not (the CSRF token guards state changes either way)",
+    )
+    api_token_max_days: int = Field(365, gt=0, description="longest lifetime of an API token")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

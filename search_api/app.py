@@ -11,11 +11,15 @@ from archiver.errors import (
     BackendFailed,
     BackendUnavailable,
     ConcurrentEdit,
+    CsrfRejected,
     IntegrityError,
     InvalidQuery,
     InvalidTagging,
+    InvalidToken,
     MailvaultError,
+    NotAuthenticated,
     NotFound,
+    PermissionDenied,
 )
 from search_api.routers import (
     directory,
@@ -34,6 +38,10 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
     (NotFound, 404),
     (InvalidQuery, 400),
     (InvalidTagging, 422),
+    (InvalidToken, 422),
+    (NotAuthenticated, 401),
+    (CsrfRejected, 403),
+    (PermissionDenied, 403),
     (ConcurrentEdit, 409),
     (BackendUnavailable, 503),
     # permanent (a misconfigured backend): the message names the backend and the cause
@@ -53,7 +61,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         "request failed",
         extra={"path": request.url.path, "status": status, "error": str(exc)},
     )
-    return JSONResponse(body, status_code=status)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MailvaultError, _domain_error)
 
 
 def create_app() -> FastAPI:
@@ -62,7 +75,7 @@ def create_app() -> FastAPI:
         description="Search and read the mail archive. Chinese is segmented with jieba.",
         version="0.1.0",
     )
-    app.add_exception_handler(MailvaultError, _domain_error)
+    install_error_handlers(app)
     for router in (
         search.router,
         messages.router,

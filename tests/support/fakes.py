@@ -21,7 +21,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from archiver.access.identity import Identity
+from archiver.access.model import Principal
+from archiver.access.sessions import SessionRecord, same_secret
 from archiver.errors import (
+    AuthenticationFailed,
     BackendUnavailable,
     ImapAuthError,
     ImapConnectionLost,
@@ -383,6 +386,78 @@ def _merged(doc: Document, partial: Document) -> Document:
     return merged
 
 
+# -- sessions and users ----------------------------------------------------------------------
+
+
+class InMemorySessionStore:
+    """SessionStore (RedisSessionStore's semantics); TTLs are recorded, not enforced: expiry is
+    the domain's job, tested with its injected clock."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("redis")
+        self.sessions: dict[str, SessionRecord] = {}
+        self.ttls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def create(self, key: str, record: SessionRecord, ttl_seconds: int) -> None:
+        self.faults.check("create")
+        with self._lock:
+            self.sessions[key], self.ttls[key] = record, ttl_seconds
+
+    def get(self, key: str) -> SessionRecord | None:
+        self.faults.check("get")
+        with self._lock:
+            return self.sessions.get(key)
+
+    def touch(self, key: str, last_seen: datetime, ttl_seconds: int) -> bool:
+        self.faults.check("touch")
+        with self._lock:
+            if key not in self.sessions:
+                return False
+            self.sessions[key] = self.sessions[key].model_copy(update={"last_seen": last_seen})
+            self.ttls[key] = ttl_seconds
+            return True
+
+    def delete(self, key: str) -> None:
+        self.faults.check("delete")
+        with self._lock:
+            self.sessions.pop(key, None)
+            self.ttls.pop(key, None)
+
+    def delete_user(self, username: str) -> int:
+        self.faults.check("delete_user")
+        with self._lock:
+            keys = [k for k, r in self.sessions.items() if r.username == username]
+            for key in keys:
+                del self.sessions[key]
+                self.ttls.pop(key, None)
+            return len(keys)
+
+
+class InMemoryUsers:
+    """Authenticator and PrincipalSource over a fixed set of users and passwords, until the
+    real user store (local users, LDAP) exists. Removing a user (or `disabled`) refuses both."""
+
+    def __init__(self, users: Iterable[tuple[Principal, str]] = ()) -> None:
+        self._users = {p.username: (p, password) for p, password in users}
+        self.disabled: set[str] = set()
+        self.attempts: list[tuple[str, str]] = []  # (username, client address)
+
+    def add(self, principal: Principal, password: str) -> None:
+        self._users[principal.username] = (principal, password)
+
+    def authenticate(self, username: str, password: str, client_address: str) -> Principal:
+        self.attempts.append((username, client_address))
+        found = self._users.get(username)
+        if found is None or username in self.disabled or not same_secret(password, found[1]):
+            raise AuthenticationFailed()
+        return found[0]
+
+    def principal(self, username: str) -> Principal | None:
+        found = self._users.get(username)
+        return found[0] if found is not None and username not in self.disabled else None
+
+
 # -- IMAP ------------------------------------------------------------------------------------
 
 _EPOCH = datetime(2024, 1, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -608,7 +683,15 @@ def imap_account(**changes: Any) -> ImapAccount:
 
 if TYPE_CHECKING:  # mypy checks each fake against its Protocol
     from archiver.imap.sync import Connect
-    from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex
+    from archiver.ports import (
+        Authenticator,
+        JsonStore,
+        Mailbox,
+        PrincipalSource,
+        RawStore,
+        SearchIndex,
+        SessionStore,
+    )
 
     _raw: RawStore = InMemoryRawStore()
     _json: JsonStore = InMemoryJsonStore()
@@ -674,3 +757,7 @@ class InMemoryAuditStore:
     def has_segment(self, first: int, last: int) -> bool:
         self.faults.check("has_segment")
         return (first, last) in self.segment_data
+
+    _sessions: SessionStore = InMemorySessionStore()
+    _authenticator: Authenticator = InMemoryUsers()
+    _principals: PrincipalSource = InMemoryUsers()
