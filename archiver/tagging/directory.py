@@ -78,7 +78,17 @@ def _canonical(header: str) -> str | None:
 
 
 def _csv_rows(text: str) -> list[tuple[str, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(text))
+    # newline="": the csv module reads line ends itself (quoted fields may hold them)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _read_csv(reader)
+    except csv.Error as exc:
+        raise InvalidTagging(
+            "directory", f"not a readable CSV file: {exc}", f"line {reader.line_num}"
+        ) from exc
+
+
+def _read_csv(reader: Any) -> list[tuple[str, dict[str, str]]]:
     header = next(reader, None)
     if header is None:
         raise InvalidTagging("directory", "the CSV file is empty")
