@@ -108,6 +108,16 @@ class JsonStore(Protocol):
 
     def get_json(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """The value and its version (the object's ETag), for put_json_if; None when absent."""
+        ...
+
+    def put_json_if(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        """Compare-and-swap: write only if the stored version is still `etag` (None: only if
+        there is no value yet). Returns the new version; ConcurrentEdit when the condition
+        fails, so two writers that read the same version can never both win."""
+        ...
+
     def list_keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, key: str) -> None: ...

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from archiver.errors import (
     BackendUnavailable,
+    ConcurrentEdit,
     ImapAuthError,
     ImapConnectionLost,
     ImapError,
@@ -204,6 +205,7 @@ class InMemoryJsonStore:
     def __init__(self) -> None:
         self.faults = Faults("s3")
         self._values: dict[str, dict[str, Any]] = {}
+        self._etags: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def put_json(self, key: str, value: Mapping[str, Any]) -> None:
@@ -211,12 +213,33 @@ class InMemoryJsonStore:
         stored = _as_stored_json(value)
         with self._lock:
             self._values[key] = stored
+            self._etags[key] = uuid.uuid4().hex
 
     def get_json(self, key: str) -> dict[str, Any] | None:
         self.faults.check("get_json")
+        found = self._versioned(key)
+        return found[0] if found is not None else None
+
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
+        self.faults.check("get_json_versioned")
+        return self._versioned(key)
+
+    def _versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
         with self._lock:
             value = self._values.get(key)
-        return copy.deepcopy(value) if value is not None else None
+            if value is None:
+                return None
+            return copy.deepcopy(value), self._etags[key]
+
+    def put_json_if(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        self.faults.check("put_json_if")
+        stored = _as_stored_json(value)
+        with self._lock:
+            if self._etags.get(key) != etag:
+                raise ConcurrentEdit(key)
+            self._values[key] = stored
+            self._etags[key] = new = uuid.uuid4().hex
+        return new
 
     def list_keys(self, prefix: str) -> list[str]:
         self.faults.check("list_keys")
@@ -227,6 +250,7 @@ class InMemoryJsonStore:
         self.faults.check("delete")
         with self._lock:
             self._values.pop(key, None)  # S3 deletes of missing keys succeed
+            self._etags.pop(key, None)
 
 
 class InMemorySearchIndex:
