@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class MailvaultError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -182,3 +184,68 @@ class ConcurrentEdit(MailvaultError):
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} was changed concurrently; reload it and try again")
         self.what = what
+
+
+# -- users and sign-in (archiver/access/users.py) -------------------------------------------
+
+
+class UserNotFound(NotFound):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"no user {username!r}")
+        self.username = username
+
+
+class UserExists(MailvaultError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} exists already")
+        self.username = username
+
+
+class InvalidUser(MailvaultError):
+    """A user, role or password that cannot be saved as given (unknown role, weak password,
+    a built-in role redefined); `detail` says why."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"invalid {what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+class SignInFailed(MailvaultError):
+    """Wrong user name or password: one error for both, so it tells nobody which users exist."""
+
+    def __init__(self) -> None:
+        super().__init__("sign-in failed: wrong user name or password")
+
+
+class AccountLocked(MailvaultError):
+    """Too many failed sign-ins for this account: refused, even with the right password, until
+    `until`."""
+
+    def __init__(self, username: str, until: datetime) -> None:
+        super().__init__(
+            f"account {username!r} is locked after too many failed sign-ins until"
+            f" {until.isoformat(timespec='seconds')}"
+        )
+        self.username = username
+        self.until = until
+
+
+class AddressBlocked(MailvaultError):
+    """Too many failed sign-ins from this client address: refused until `until`."""
+
+    def __init__(self, address: str, until: datetime) -> None:
+        super().__init__(
+            f"too many failed sign-ins from {address}; try again after"
+            f" {until.isoformat(timespec='seconds')}"
+        )
+        self.address = address
+        self.until = until
+
+
+class AccountDisabled(MailvaultError):
+    """The password was right, but an administrator has disabled the account."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"account {username!r} is disabled; ask an administrator")
+        self.username = username

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
@@ -121,6 +122,28 @@ class JsonStore(Protocol):
     def list_keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class SignInLimits(Protocol):
+    """Short-lived counts of failed sign-ins and blocks (Redis), keyed by what is limited, such
+    as "account:alice" or "address:192.0.2.7". Times are the caller's clock, so the domain
+    decides what "now" is; the backend only expires what no longer matters."""
+
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        """Note a failure at `now`; the failures within `window` up to now, this one included."""
+        ...
+
+    def block(self, key: str, until: datetime, now: datetime) -> None:
+        """Block the key until `until` and forget its failures (a fresh count afterwards)."""
+        ...
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        """When the key's block ends, if it is blocked at `now`."""
+        ...
+
+    def clear(self, key: str) -> None:
+        """Forget the key's failures and lift its block."""
+        ...
 
 
 class Mailbox(Protocol):

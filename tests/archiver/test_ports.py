@@ -19,12 +19,13 @@ from archiver.errors import (
     SpoolSegmentNotFound,
 )
 from archiver.models import Source, SourceRecord
-from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex
+from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex, SignInLimits
 from tests.support.fakes import (
     InMemoryJsonStore,
     InMemoryMailbox,
     InMemoryRawStore,
     InMemorySearchIndex,
+    InMemorySignInLimits,
     imap_account,
 )
 
@@ -41,6 +42,7 @@ PORTS: list[tuple[type, type]] = [
     (JsonStore, InMemoryJsonStore),
     (SearchIndex, InMemorySearchIndex),
     (Mailbox, InMemoryMailbox),
+    (SignInLimits, InMemorySignInLimits),
 ]
 
 

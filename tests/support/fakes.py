@@ -253,6 +253,41 @@ class InMemoryJsonStore:
             self._etags.pop(key, None)
 
 
+class InMemorySignInLimits:
+    """SignInLimits (RedisSignInLimits' semantics): a sliding window of failure times per key."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("redis")
+        self._failures: dict[str, list[datetime]] = {}
+        self._blocks: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        self.faults.check("add_failure")
+        with self._lock:
+            kept = [t for t in self._failures.get(key, []) if t > now - window] + [now]
+            self._failures[key] = kept
+            return len(kept)
+
+    def block(self, key: str, until: datetime, now: datetime) -> None:
+        self.faults.check("block")
+        with self._lock:
+            self._blocks[key] = until
+            self._failures.pop(key, None)
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        self.faults.check("blocked_until")
+        with self._lock:
+            until = self._blocks.get(key)
+        return until if until is not None and until > now else None
+
+    def clear(self, key: str) -> None:
+        self.faults.check("clear")
+        with self._lock:
+            self._failures.pop(key, None)
+            self._blocks.pop(key, None)
+
+
 class InMemorySearchIndex:
     """The part of SearchIndex the Archiver uses, with ElasticIndex's statuses and optimistic
     concurrency (a version token changes on every write). Queries are Elasticsearch's own: the
@@ -599,10 +634,11 @@ def imap_account(**changes: Any) -> ImapAccount:
 
 if TYPE_CHECKING:  # mypy checks each fake against its Protocol
     from archiver.imap.sync import Connect
-    from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex
+    from archiver.ports import JsonStore, Mailbox, RawStore, SearchIndex, SignInLimits
 
     _raw: RawStore = InMemoryRawStore()
     _json: JsonStore = InMemoryJsonStore()
     _index: SearchIndex = InMemorySearchIndex()
+    _limits: SignInLimits = InMemorySignInLimits()
     _mailbox: Mailbox = InMemoryMailbox()
     _connect: Connect = InMemoryMailbox().connect
