@@ -361,6 +361,18 @@ def test_a_locked_account_is_refused_even_with_the_right_password_and_says_until
     assert directory.authenticate("leo", PASSWORD, ADDRESS).username == "leo"
 
 
+def test_a_successful_sign_in_starts_the_failure_count_afresh(
+    store: S3JsonStore, limits: RedisSignInLimits, clock: Clock
+) -> None:
+    directory = directory_over(store, limits, clock, account_max_failures=3)
+    directory.add("lena", PASSWORD)
+    for _ in range(3):
+        for _ in range(2):
+            with pytest.raises(SignInFailed):
+                directory.authenticate("lena", "wrong password!", ADDRESS)
+        assert directory.authenticate("lena", PASSWORD, ADDRESS).username == "lena"
+
+
 def test_an_unknown_account_locks_like_a_known_one(
     store: S3JsonStore, limits: RedisSignInLimits, clock: Clock
 ) -> None:
