@@ -218,29 +218,27 @@ class SignInFailed(MailvaultError):
         super().__init__("sign-in failed: wrong user name or password")
 
 
-class AccountLocked(MailvaultError):
-    """Too many failed sign-ins for this account: refused, even with the right password, until
-    `until`."""
+class SignInThrottled(MailvaultError):
+    """Too many failed sign-ins recently: refused, even with the right password, until `until`
+    (the base of AccountLocked and AddressBlocked; HTTP 429 with Retry-After)."""
 
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(f"{message} {until.isoformat(timespec='seconds')}")
+        self.until = until
+
+
+class AccountLocked(SignInThrottled):
     def __init__(self, username: str, until: datetime) -> None:
         super().__init__(
-            f"account {username!r} is locked after too many failed sign-ins until"
-            f" {until.isoformat(timespec='seconds')}"
+            f"account {username!r} is locked after too many failed sign-ins until", until
         )
         self.username = username
-        self.until = until
 
 
-class AddressBlocked(MailvaultError):
-    """Too many failed sign-ins from this client address: refused until `until`."""
-
+class AddressBlocked(SignInThrottled):
     def __init__(self, address: str, until: datetime) -> None:
-        super().__init__(
-            f"too many failed sign-ins from {address}; try again after"
-            f" {until.isoformat(timespec='seconds')}"
-        )
+        super().__init__(f"too many failed sign-ins from {address}; try again after", until)
         self.address = address
-        self.until = until
 
 
 class AccountDisabled(MailvaultError):

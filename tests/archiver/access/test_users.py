@@ -340,14 +340,18 @@ def test_a_disabled_user_cannot_sign_in_and_is_told_only_with_the_right_password
     assert directory.authenticate("kim", PASSWORD, ADDRESS).username == "kim"
 
 
+def fail_sign_ins(directory: UserDirectory, username: str, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(SignInFailed):
+            directory.authenticate(username, "wrong password!", ADDRESS)
+
+
 def test_a_locked_account_is_refused_even_with_the_right_password_and_says_until_when(
     store: S3JsonStore, limits: RedisSignInLimits, clock: Clock
 ) -> None:
     directory = directory_over(store, limits, clock, account_max_failures=3)
     directory.add("leo", PASSWORD)
-    for _ in range(2):
-        with pytest.raises(SignInFailed):
-            directory.authenticate("leo", "wrong password!", ADDRESS)
+    fail_sign_ins(directory, "leo", 2)
     with pytest.raises(AccountLocked) as third:
         directory.authenticate("leo", "wrong password!", ADDRESS)
     until = T0 + timedelta(minutes=15)
@@ -367,9 +371,7 @@ def test_a_successful_sign_in_starts_the_failure_count_afresh(
     directory = directory_over(store, limits, clock, account_max_failures=3)
     directory.add("lena", PASSWORD)
     for _ in range(3):
-        for _ in range(2):
-            with pytest.raises(SignInFailed):
-                directory.authenticate("lena", "wrong password!", ADDRESS)
+        fail_sign_ins(directory, "lena", 2)
         assert directory.authenticate("lena", PASSWORD, ADDRESS).username == "lena"
 
 
