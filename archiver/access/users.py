@@ -180,8 +180,8 @@ class UserDirectory:
         self.store.delete(ROLES + name)
 
     def _known_roles(self, names: Iterable[str]) -> tuple[str, ...]:
-        wanted = sorted({n.strip() for n in names})
-        unknown = [n for n in wanted if n not in self.roles()]
+        wanted, known = sorted({n.strip() for n in names}), self.roles()
+        unknown = [n for n in wanted if n not in known]
         if unknown:
             raise InvalidUser("role", f"unknown role {', '.join(map(repr, unknown))}")
         return tuple(wanted)

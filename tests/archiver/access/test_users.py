@@ -39,6 +39,7 @@ from archiver.errors import (
 )
 from archiver.settings import Settings
 from tests.support.postfix import free_port
+from tests.support.signin import throwaway_limits
 
 pytestmark = pytest.mark.services
 
@@ -72,13 +73,8 @@ class CountingHasher(PasswordHasher):
 
 @pytest.fixture
 def limits(settings: Settings) -> Iterator[RedisSignInLimits]:
-    client = redis.Redis.from_url(settings.redis_url)
-    prefix = f"mailvault-test:{uuid.uuid4().hex}:"
-    yield RedisSignInLimits(client, prefix)
-    keys = list(client.scan_iter(f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with throwaway_limits(settings) as limits:
+        yield limits
 
 
 @pytest.fixture
@@ -446,23 +442,34 @@ def test_sign_in_without_redis_is_a_transient_backend_error(
 # -- lockout counting as a model ----------------------------------------------------------------
 
 MAX, WINDOW, LOCKOUT = 3, 60, 120
+
+
+# the store and limits fixtures are shared by a test's examples: each example starts afresh
+def model_directory(
+    store: S3JsonStore, limits: RedisSignInLimits, **lockout: object
+) -> tuple[Clock, UserDirectory]:
+    clock = Clock()
+    return clock, directory_over(store, limits, clock, **lockout)
+
+
+MODEL_RUNS = hsettings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 events = st.lists(
-    st.one_of(st.just("ok"), st.just("bad"), st.integers(1, 150)), min_size=1, max_size=25
+    st.one_of(st.just("ok"), st.just("bad"), st.just("bad"), st.integers(1, 150)),
+    min_size=1,
+    max_size=30,
 )
 
 
 @given(sequence=events)
-@hsettings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@MODEL_RUNS
 def test_an_account_locks_exactly_when_the_failures_in_the_window_reach_the_threshold(
     store: S3JsonStore, limits: RedisSignInLimits, sequence: list[str | int]
 ) -> None:
-    clock = Clock()
-    directory = directory_over(
+    clock, directory = model_directory(
         store,
         limits,
-        clock,
         account_max_failures=MAX,
         account_window=timedelta(seconds=WINDOW),
         account_lockout=timedelta(seconds=LOCKOUT),
@@ -496,3 +503,56 @@ def test_an_account_locks_exactly_when_the_failures_in_the_window_reach_the_thre
         else:
             with pytest.raises(SignInFailed):
                 directory.authenticate("pat", password, ADDRESS)
+
+
+ADDRESS_MAX = 4
+attempts = st.tuples(
+    st.sampled_from(["quinn", "ruth", "nobody"]), st.sampled_from([True, False, False])
+)
+# failures weighted up: crossing the threshold needs several within one window
+address_events = st.lists(
+    st.one_of(attempts, attempts, attempts, st.integers(1, 150)), min_size=1, max_size=30
+)
+
+
+@given(sequence=address_events)
+@MODEL_RUNS
+def test_an_address_is_blocked_exactly_when_its_failures_in_the_window_reach_the_threshold(
+    store: S3JsonStore, limits: RedisSignInLimits, sequence: list[tuple[str, bool] | int]
+) -> None:
+    """Failures of any account count for the address; a success resets only the account."""
+    clock, directory = model_directory(
+        store,
+        limits,
+        account_max_failures=10**6,
+        address_max_failures=ADDRESS_MAX,
+        address_window=timedelta(seconds=WINDOW),
+        address_block=timedelta(seconds=LOCKOUT),
+    )
+    address = f"198.51.100.{uuid.uuid4().int % 250}"
+    for name in ("quinn", "ruth"):
+        try:
+            directory.get(name)
+        except UserNotFound:  # the first example: hypothesis runs them all on one store
+            directory.add(name, PASSWORD)
+    limits.clear(f"address:{address}")
+    failures: list[datetime] = []
+    blocked_until: datetime | None = None
+    for event in sequence:
+        if isinstance(event, int):
+            clock.advance(event)
+            continue
+        (username, right), now = event, clock.now
+        password = PASSWORD if right else "wrong password!"
+        if blocked_until is not None and now < blocked_until:
+            with pytest.raises(AddressBlocked):
+                directory.authenticate(username, password, address)
+            continue
+        if right and username != "nobody":
+            assert directory.authenticate(username, password, address).username == username
+            continue
+        failures = [t for t in failures if t > now - timedelta(seconds=WINDOW)] + [now]
+        if len(failures) >= ADDRESS_MAX:
+            blocked_until, failures = now + timedelta(seconds=LOCKOUT), []
+        with pytest.raises(SignInFailed):
+            directory.authenticate(username, password, address)
