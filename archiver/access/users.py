@@ -334,20 +334,21 @@ class UserDirectory:
             raise AddressBlocked(client_address, until)
         if until := self.limits.blocked_until(account, now):
             self._count_address_failure(address, now)
-            raise AccountLocked(normalise_username(username), until)
+            raise AccountLocked(normalise_username(username)[:64], until)
         try:
             user, etag = self._versioned(normalise_username(username))
         except UserNotFound:
             user, etag = None, None
-        if not self._verify(user.password_hash if user else self._dummy_hash, password):
+        # verified first, for a user that does not exist as well: the same time either way
+        verified = self._verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or etag is None or not verified:
             self._count_address_failure(address, now)
             failures = self.limits.add_failure(account, now, self.lockout.account_window)
             if failures >= self.lockout.account_max_failures:
                 until = now + self.lockout.account_lockout
                 self.limits.block(account, until, now)
-                raise AccountLocked(normalise_username(username), until)
+                raise AccountLocked(normalise_username(username)[:64], until)
             raise SignInFailed()
-        assert user is not None and etag is not None  # the dummy hash matches no password
         if user.disabled:
             raise AccountDisabled(user.username)
         self.limits.clear(account)
