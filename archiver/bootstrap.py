@@ -9,11 +9,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import timedelta
 from functools import partial
 
+import redis
+from argon2 import PasswordHasher
+
 from archiver.access.sessions import Clock, Sessions, SessionTimeouts, utc_now
 from archiver.access.tokens import ApiTokens
+from archiver.access.users import LockoutPolicy, PasswordPolicy, UserDirectory
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
+from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
 from archiver.audit.log import AuditLog
@@ -41,6 +46,33 @@ def json_store(settings: Settings | None = None) -> S3JsonStore:
 
 def search_index(settings: Settings | None = None) -> ElasticIndex:
     return ElasticIndex(settings or get_settings())
+
+
+def sign_in_limits(settings: Settings) -> RedisSignInLimits:
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+    # keyed by the archive's bucket: one Redis may serve several archives (and test sessions)
+    return RedisSignInLimits(client, prefix=f"mailvault:{settings.s3_bucket}:signin:")
+
+
+def user_directory(settings: Settings) -> UserDirectory:
+    return UserDirectory(
+        json_store(settings),
+        sign_in_limits(settings),
+        hasher=PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        password_policy=PasswordPolicy(min_length=settings.password_min_length),
+        lockout=LockoutPolicy(
+            account_max_failures=settings.signin_account_max_failures,
+            account_window=timedelta(seconds=settings.signin_account_window_seconds),
+            account_lockout=timedelta(seconds=settings.signin_account_lockout_seconds),
+            address_max_failures=settings.signin_address_max_failures,
+            address_window=timedelta(seconds=settings.signin_address_window_seconds),
+            address_block=timedelta(seconds=settings.signin_address_block_seconds),
+        ),
+    )
 
 
 def analyser_pool(settings: Settings) -> Callable[[], Executor] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class MailvaultError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -243,3 +245,59 @@ class TokenNotFound(NotFound):
         super().__init__(f"no API token {token_id!r} of {owner!r}")
         self.owner = owner
         self.token_id = token_id
+
+
+# -- users and sign-in (archiver/access/users.py) -------------------------------------------
+
+
+class UserNotFound(NotFound):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"no user {username!r}")
+        self.username = username
+
+
+class UserExists(MailvaultError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} exists already")
+        self.username = username
+
+
+class InvalidUser(MailvaultError):
+    """A user, role or password that cannot be saved as given (unknown role, weak password,
+    a built-in role redefined); `detail` says why."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"invalid {what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+class SignInThrottled(MailvaultError):
+    """Too many failed sign-ins recently: refused, even with the right password, until `until`
+    (the base of AccountLocked and AddressBlocked; HTTP 429 with Retry-After)."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(f"{message} {until.isoformat(timespec='seconds')}")
+        self.until = until
+
+
+class AccountLocked(SignInThrottled):
+    def __init__(self, username: str, until: datetime) -> None:
+        super().__init__(
+            f"account {username!r} is locked after too many failed sign-ins until", until
+        )
+        self.username = username
+
+
+class AddressBlocked(SignInThrottled):
+    def __init__(self, address: str, until: datetime) -> None:
+        super().__init__(f"too many failed sign-ins from {address}; try again after", until)
+        self.address = address
+
+
+class AccountDisabled(MailvaultError):
+    """The password was right, but an administrator has disabled the account."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"account {username!r} is disabled; ask an administrator")
+        self.username = username

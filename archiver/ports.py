@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.access.identity import Identity
@@ -114,9 +114,41 @@ class JsonStore(Protocol):
 
     def get_json(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """The value and its version (the object's ETag), for put_json_if; None when absent."""
+        ...
+
+    def put_json_if(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        """Compare-and-swap: write only if the stored version is still `etag` (None: only if
+        there is no value yet). Returns the new version; ConcurrentEdit when the condition
+        fails, so two writers that read the same version can never both win."""
+        ...
+
     def list_keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class SignInLimits(Protocol):
+    """Short-lived counts of failed sign-ins and blocks (Redis), keyed by what is limited, such
+    as "account:alice" or "address:192.0.2.7". Times are the caller's clock, so the domain
+    decides what "now" is; the backend only expires what no longer matters."""
+
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        """Note a failure at `now`; the failures within `window` up to now, this one included."""
+        ...
+
+    def block(self, key: str, until: datetime, now: datetime) -> None:
+        """Block the key until `until` and forget its failures (a fresh count afterwards)."""
+        ...
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        """When the key's block ends, if it is blocked at `now`."""
+        ...
+
+    def clear(self, key: str) -> None:
+        """Forget the key's failures and lift its block."""
+        ...
 
 
 class Mailbox(Protocol):

@@ -209,6 +209,29 @@ class Settings(BaseSettings):
     )
     api_token_max_days: int = Field(365, gt=0, description="longest lifetime of an API token")
 
+    # users and sign-in (archiver/access/users.py)
+    password_min_length: int = Field(
+        12, ge=8, description="shortest password accepted (a passphrase is welcome: up to 1024)"
+    )
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id passes (RFC 9106 default)")
+    argon2_memory_kib: int = Field(65536, ge=8, description="Argon2id memory per hash, KiB")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes")
+    signin_account_max_failures: int = Field(
+        5, ge=1, description="failed sign-ins of one account within the window that lock it"
+    )
+    signin_account_window_seconds: float = Field(900.0, gt=0)
+    signin_account_lockout_seconds: float = Field(
+        900.0, gt=0, description="how long a locked account stays locked (or until unlocked)"
+    )
+    signin_address_max_failures: int = Field(
+        20,
+        ge=1,
+        description="failed sign-ins from one client address within the window that "
+        "block the address",
+    )
+    signin_address_window_seconds: float = Field(900.0, gt=0)
+    signin_address_block_seconds: float = Field(900.0, gt=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -13,15 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from archiver import bootstrap, logs
-from archiver.errors import MailvaultError
+from archiver.access.users import generate_password
+from archiver.errors import InvalidUser, MailvaultError
 from archiver.imap.sync import PollSummary
 from archiver.models import ImportSummary
 from archiver.settings import get_settings
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    bootstrap.init_backends(get_settings())
+    settings = get_settings()
+    bootstrap.init_backends(settings)
     print("bucket and index ready")
+    password = bootstrap.user_directory(settings).create_first_admin()
+    if password is not None:
+        print(f"created user admin (role admin) with the one-time password: {password}")
+        print("sign in and change it: mailvault users passwd admin")
     return 0
 
 
@@ -384,12 +391,111 @@ def _add_audit_parsers(sub: Any) -> None:
     export.set_defaults(fn=cmd_audit)
 
 
+def _new_password(args: argparse.Namespace, username: str) -> tuple[str, bool]:
+    """The password to set and whether it was generated (and so must be shown once)."""
+    if args.generate:
+        return generate_password(), True
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if not sys.stdin.isatty():
+        raise InvalidUser("password", "no terminal to ask on: use --password-stdin or --generate")
+    first = getpass.getpass(f"password for {username}: ")
+    if getpass.getpass("again: ") != first:
+        raise InvalidUser("password", "the two entries differ")
+    return first, False
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    directory = bootstrap.user_directory(get_settings())
+    action: str = args.users_command
+    if action == "list":
+        users = [(u, directory.lock_status(u.username)) for u in directory.list()]
+        if args.json:
+            rows = [{**u.public(), "locked_until": until} for u, until in users]
+            print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+            return 0
+        for user, until in users:
+            state = "disabled" if user.disabled else "active"
+            if until is not None:
+                state += f", locked until {until:%Y-%m-%d %H:%M:%S %Z}"
+            roles = ",".join(user.roles) or "-"
+            print(f"{user.username}\t{roles}\t{state}\t{user.display_name}")
+        return 0
+    name: str = args.name
+    if action == "add":
+        password, generated = _new_password(args, name)
+        user = directory.add(
+            name,
+            password,
+            roles=args.role,
+            departments=args.department,
+            display_name=args.display_name,
+            email=args.email,
+        )
+        print(f"added user {user.username} ({', '.join(user.roles) or 'no roles'})")
+    elif action == "passwd":
+        directory.get(name)
+        password, generated = _new_password(args, name)
+        directory.set_password(name, password)
+        print(f"password of {name} changed")
+    elif action in {"disable", "enable"}:
+        directory.set_disabled(name, action == "disable")
+        print(f"user {name} {action}d")
+    elif action == "roles":
+        user = directory.change_roles(name, set_to=args.set, add=args.add, remove=args.remove)
+        print(f"roles of {user.username}: {', '.join(user.roles) or 'none'}")
+    elif action == "unlock":
+        directory.unlock(name)
+        print(f"user {name} unlocked")
+    if action in {"add", "passwd"} and generated:
+        print(f"one-time password: {password}")
+    return 0
+
+
+def _add_users_parsers(sub: Any) -> None:
+    users = sub.add_parser("users", help="local users and their roles").add_subparsers(
+        dest="users_command", required=True
+    )
+    listing = users.add_parser("list", help="every user (never a password hash)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(fn=cmd_users)
+    for name, text in (("add", "add a user"), ("passwd", "set a user's password")):
+        cmd = users.add_parser(name, help=text)
+        cmd.add_argument("name")
+        how = cmd.add_mutually_exclusive_group()
+        how.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+        how.add_argument("--generate", action="store_true", help="print a random one, once")
+        cmd.set_defaults(fn=cmd_users)
+        if name == "add":
+            cmd.add_argument("--role", action="append", default=[], help="repeatable")
+            cmd.add_argument("--department", action="append", default=[], help="repeatable")
+            cmd.add_argument("--display-name", default="")
+            cmd.add_argument("--email", default="")
+    for name, text in (
+        ("disable", "refuse the user's sign-ins"),
+        ("enable", "allow the user's sign-ins again"),
+        ("unlock", "lift a lockout after failed sign-ins"),
+    ):
+        cmd = users.add_parser(name, help=text)
+        cmd.add_argument("name")
+        cmd.set_defaults(fn=cmd_users)
+    roles = users.add_parser("roles", help="change a user's roles")
+    roles.add_argument("name")
+    change = roles.add_mutually_exclusive_group(required=True)
+    change.add_argument("--set", nargs="+", metavar="ROLE", help="exactly these roles")
+    change.add_argument("--add", nargs="+", metavar="ROLE", default=[])
+    change.add_argument("--remove", nargs="+", metavar="ROLE", default=[])
+    roles.set_defaults(fn=cmd_users)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailvault", description="Mail archive and search")
     parser.add_argument("--log-level", default="WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("init", help="create the bucket and the index").set_defaults(fn=cmd_init)
+    sub.add_parser(
+        "init", help="create the bucket and the index, and the first admin user"
+    ).set_defaults(fn=cmd_init)
 
     imp = sub.add_parser("import", help="import .eml files, directories, mbox files, Maildirs")
     imp.add_argument("paths", nargs="+")
@@ -454,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     poll.set_defaults(fn=cmd_imap_poll)
     _add_tagging_parsers(sub)
     _add_audit_parsers(sub)
+
+    _add_users_parsers(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from archiver.errors import (
     BackendFailed,
     BackendUnavailable,
+    ConcurrentEdit,
     IntegrityError,
     MailvaultError,
     MessageNotFound,
@@ -192,17 +193,24 @@ class S3RawStore:
         """PUT with If-None-Match: one request where a HEAD and a PUT took two, and no second
         version of existing bytes (with another source in its metadata) can appear."""
         headers = {**meta, "Content-Type": content_type, "If-None-Match": "*"}
+        return self._put_conditional(key, data, headers) is not None
+
+    def _put_conditional(self, key: str, data: bytes, headers: dict[str, str]) -> str | None:
+        """PUT with an If-None-Match or If-Match header; the new ETag, or None when the server
+        refused the precondition."""
         with _s3_errors():
             try:
                 # minio's public put_object turns unknown headers into metadata; the private
                 # one is pinned (pyproject.toml) and its signature checked by tests/archiver/
                 # adapters/test_s3.py
-                self.client._put_object(self.bucket, key, data, cast(Any, headers))
+                result = self.client._put_object(self.bucket, key, data, cast(Any, headers))
             except S3Error as exc:
-                if exc.code == "PreconditionFailed":
-                    return False
+                # If-Match on a key that is gone answers NoSuchKey; AWS answers 409
+                # ConditionalRequestConflict to the loser of two simultaneous conditional PUTs
+                if exc.code in {"PreconditionFailed", "ConditionalRequestConflict", *_MISSING}:
+                    return None
                 raise
-        return True
+        return str(result.etag)
 
     def get(self, sha256: str) -> bytes:
         data = self._get_bytes(raw_key(sha256), MessageNotFound(sha256))
@@ -317,13 +325,23 @@ class S3RawStore:
 
     def _get_bytes(self, key: str, missing: NotFound, *, version: str | None = None) -> bytes:
         """The object's bytes; `missing` is raised when there is no such object (version)."""
+        return self._get_with_etag(key, missing, version=version)[0]
+
+    def _get_with_etag(
+        self, key: str, missing: NotFound, *, version: str | None = None
+    ) -> tuple[bytes, str]:
+        """The object's bytes and ETag (unquoted, as minio reports a PUT's)."""
         with _s3_errors(missing):
             response = self.client.get_object(self.bucket, key, version_id=version)
             try:
-                return bytes(response.read())
+                return bytes(response.read()), response.headers.get("ETag", "").strip('"')
             finally:
                 response.close()
                 response.release_conn()
+
+
+def _json_bytes(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, default=str).encode()
 
 
 class S3JsonStore:
@@ -336,16 +354,27 @@ class S3JsonStore:
         self._store = raw_store
 
     def put_json(self, key: str, value: Mapping[str, Any]) -> None:
-        data = json.dumps(value, ensure_ascii=False, default=str).encode()
-        self._store._put_bytes(self.PREFIX + key, data, "application/json", {})
+        self._store._put_bytes(self.PREFIX + key, _json_bytes(value), "application/json", {})
 
     def get_json(self, key: str) -> dict[str, Any] | None:
+        found = self.get_json_versioned(key)
+        return found[0] if found is not None else None
+
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
         try:
-            data = self._store._get_bytes(self.PREFIX + key, MessageNotFound(key))
-        except MessageNotFound:
+            data, etag = self._store._get_with_etag(self.PREFIX + key, NotFound(key))
+        except NotFound:
             return None
         value: dict[str, Any] = json.loads(data)
-        return value
+        return value, etag
+
+    def put_json_if(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        condition = {"If-None-Match": "*"} if etag is None else {"If-Match": f'"{etag}"'}
+        headers = {"Content-Type": "application/json", **condition}
+        written = self._store._put_conditional(self.PREFIX + key, _json_bytes(value), headers)
+        if written is None:
+            raise ConcurrentEdit(key)
+        return written
 
     def list_keys(self, prefix: str) -> list[str]:
         client, bucket = self._store.client, self._store.bucket

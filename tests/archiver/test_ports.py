@@ -12,6 +12,7 @@ import pytest
 from archiver.adapters.s3 import S3AuditStore
 from archiver.errors import (
     BackendUnavailable,
+    ConcurrentEdit,
     ImapConnectionLost,
     ImapError,
     IntegrityError,
@@ -26,6 +27,7 @@ from archiver.ports import (
     Mailbox,
     RawStore,
     SearchIndex,
+    SignInLimits,
 )
 from tests.support.fakes import (
     InMemoryAuditStore,
@@ -34,6 +36,7 @@ from tests.support.fakes import (
     InMemoryMailbox,
     InMemoryRawStore,
     InMemorySearchIndex,
+    InMemorySignInLimits,
     imap_account,
 )
 
@@ -53,6 +56,7 @@ PORTS: list[tuple[type, type]] = [
     (AuditStore, InMemoryAuditStore),
     (AuditStore, S3AuditStore),
     (IdentityProvider, InMemoryIdentityProvider),
+    (SignInLimits, InMemorySignInLimits),
 ]
 
 
@@ -168,6 +172,24 @@ def test_json_store_round_trips_through_json_and_lists_by_prefix() -> None:
     store.delete("a/one")
     store.delete("a/one")
     assert store.get_json("a/one") is None and store.list_keys("a/") == ["a/two"]
+
+
+def test_json_store_conditional_writes_refuse_a_stale_version_and_a_second_create() -> None:
+    store = InMemoryJsonStore()
+    first = store.put_json_if("k", {"n": 1}, etag=None)
+    with pytest.raises(ConcurrentEdit):
+        store.put_json_if("k", {"n": 0}, etag=None)
+    assert store.get_json_versioned("k") == ({"n": 1}, first)
+    second = store.put_json_if("k", {"n": 2}, etag=first)
+    with pytest.raises(ConcurrentEdit):
+        store.put_json_if("k", {"n": 3}, etag=first)
+    store.put_json("k", {"n": 4})  # an unconditional write is a new version too
+    with pytest.raises(ConcurrentEdit):
+        store.put_json_if("k", {"n": 5}, etag=second)
+    store.delete("k")
+    assert store.get_json_versioned("k") is None
+    store.put_json_if("k", {"n": 6}, etag=None)
+    assert store.get_json("k") == {"n": 6}
 
 
 # -- SearchIndex ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from archiver.access.sessions import SessionRecord, same_secret
 from archiver.errors import (
     AuthenticationFailed,
     BackendUnavailable,
+    ConcurrentEdit,
     ImapAuthError,
     ImapConnectionLost,
     ImapError,
@@ -209,6 +210,7 @@ class InMemoryJsonStore:
     def __init__(self) -> None:
         self.faults = Faults("s3")
         self._values: dict[str, dict[str, Any]] = {}
+        self._etags: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def put_json(self, key: str, value: Mapping[str, Any]) -> None:
@@ -216,12 +218,33 @@ class InMemoryJsonStore:
         stored = _as_stored_json(value)
         with self._lock:
             self._values[key] = stored
+            self._etags[key] = uuid.uuid4().hex
 
     def get_json(self, key: str) -> dict[str, Any] | None:
         self.faults.check("get_json")
+        found = self._versioned(key)
+        return found[0] if found is not None else None
+
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
+        self.faults.check("get_json_versioned")
+        return self._versioned(key)
+
+    def _versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
         with self._lock:
             value = self._values.get(key)
-        return copy.deepcopy(value) if value is not None else None
+            if value is None:
+                return None
+            return copy.deepcopy(value), self._etags[key]
+
+    def put_json_if(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        self.faults.check("put_json_if")
+        stored = _as_stored_json(value)
+        with self._lock:
+            if self._etags.get(key) != etag:
+                raise ConcurrentEdit(key)
+            self._values[key] = stored
+            self._etags[key] = new = uuid.uuid4().hex
+        return new
 
     def list_keys(self, prefix: str) -> list[str]:
         self.faults.check("list_keys")
@@ -232,6 +255,42 @@ class InMemoryJsonStore:
         self.faults.check("delete")
         with self._lock:
             self._values.pop(key, None)  # S3 deletes of missing keys succeed
+            self._etags.pop(key, None)
+
+
+class InMemorySignInLimits:
+    """SignInLimits (RedisSignInLimits' semantics): a sliding window of failure times per key."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("redis")
+        self._failures: dict[str, list[datetime]] = {}
+        self._blocks: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        self.faults.check("add_failure")
+        with self._lock:
+            kept = [t for t in self._failures.get(key, []) if t > now - window] + [now]
+            self._failures[key] = kept
+            return len(kept)
+
+    def block(self, key: str, until: datetime, now: datetime) -> None:
+        self.faults.check("block")
+        with self._lock:
+            self._blocks[key] = until
+            self._failures.pop(key, None)
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        self.faults.check("blocked_until")
+        with self._lock:
+            until = self._blocks.get(key)
+        return until if until is not None and until > now else None
+
+    def clear(self, key: str) -> None:
+        self.faults.check("clear")
+        with self._lock:
+            self._failures.pop(key, None)
+            self._blocks.pop(key, None)
 
 
 class InMemoryIdentityProvider:
@@ -691,11 +750,13 @@ if TYPE_CHECKING:  # mypy checks each fake against its Protocol
         RawStore,
         SearchIndex,
         SessionStore,
+        SignInLimits,
     )
 
     _raw: RawStore = InMemoryRawStore()
     _json: JsonStore = InMemoryJsonStore()
     _index: SearchIndex = InMemorySearchIndex()
+    _limits: SignInLimits = InMemorySignInLimits()
     _mailbox: Mailbox = InMemoryMailbox()
     _connect: Connect = InMemoryMailbox().connect
 

@@ -1,0 +1,395 @@
+"""Local users: accounts and custom roles in the JSON store, Argon2id passwords, sign-in with
+lockout of accounts and client addresses after repeated failures.
+
+Every change to a user or role is a compare-and-swap on the stored version (JsonStore.put_json_if):
+two administrators editing the same user at once cannot lose one another's change. Failed
+sign-ins are counted in SignInLimits (Redis), per account and per client address; the account
+counter runs for unknown user names as well, so a lockout tells nobody whether a user exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from archiver.access.model import BUILTIN_ROLES, Principal, Role
+from archiver.errors import (
+    AccountDisabled,
+    AccountLocked,
+    AddressBlocked,
+    ConcurrentEdit,
+    InvalidTagging,
+    InvalidUser,
+    SignInFailed,
+    UserExists,
+    UserNotFound,
+)
+from archiver.ports import JsonStore, SignInLimits
+from archiver.tagging.model import department_tag, departments_of
+
+USERS = "access/users/"
+ROLES = "access/roles/"
+USERNAME = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+FIRST_ADMIN = "admin"
+# Compare-and-swap attempts of one change before ConcurrentEdit reaches the caller.
+_CAS_ATTEMPTS = 5
+# An unknown user name costs one verification against this, as a known one costs one against
+# its hash: sign-in takes as long whether or not the user exists.
+_DUMMY_PASSWORD = secrets.token_urlsafe(24)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    username: str = Field(pattern=USERNAME)
+    display_name: str = Field("", max_length=200)
+    email: str = Field("", max_length=320)
+    roles: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    disabled: bool = False
+    password_hash: str = Field(repr=False)
+    password_changed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self) -> dict[str, object]:
+        """What may be shown (the CLI, the API): everything but the password hash."""
+        return self.model_dump(mode="json", exclude={"password_hash"})
+
+
+class PasswordPolicy(BaseModel):
+    """Length is what makes a password strong; no composition rules (NIST SP 800-63B). The
+    upper bound keeps one sign-in from hashing megabytes."""
+
+    min_length: int = 12
+    max_length: int = 1024
+
+    def check(self, password: str, username: str) -> None:
+        if len(password) < self.min_length:
+            raise InvalidUser("password", f"shorter than {self.min_length} characters")
+        if len(password) > self.max_length:
+            raise InvalidUser("password", f"longer than {self.max_length} characters")
+        if not password.strip():
+            raise InvalidUser("password", "only white space")
+        if password.casefold() == username.casefold():
+            raise InvalidUser("password", "the same as the user name")
+
+
+class LockoutPolicy(BaseModel):
+    account_max_failures: int = 5
+    account_window: timedelta = timedelta(minutes=15)
+    account_lockout: timedelta = timedelta(minutes=15)
+    address_max_failures: int = 20
+    address_window: timedelta = timedelta(minutes=15)
+    address_block: timedelta = timedelta(minutes=15)
+
+
+def generate_password() -> str:
+    """A one-time password: 144 random bits, URL-safe (24 characters)."""
+    return secrets.token_urlsafe(18)
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def _account_key(username: str) -> str:
+    name = normalise_username(username)
+    if len(name) > 64 or not name.isprintable():  # whatever a client sends, a bounded key
+        name = "sha256-" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"account:{name}"
+
+
+def _address_key(address: str) -> str:
+    try:
+        return f"address:{ipaddress.ip_address(address.strip())}"
+    except ValueError:
+        return "address:sha256-" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+class UserDirectory:
+    """Users and custom roles, and sign-in against them."""
+
+    def __init__(
+        self,
+        store: JsonStore,
+        limits: SignInLimits,
+        *,
+        hasher: PasswordHasher | None = None,
+        password_policy: PasswordPolicy | None = None,
+        lockout: LockoutPolicy | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.hasher = hasher or PasswordHasher()  # Argon2id, RFC 9106's low-memory profile
+        self.password_policy = password_policy or PasswordPolicy()
+        self.lockout = lockout or LockoutPolicy()
+        self.clock = clock
+        self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def roles(self) -> dict[str, Role]:
+        """Every role by name: the built-in ones and the custom ones stored."""
+        found = dict(BUILTIN_ROLES)
+        for key in self.store.list_keys(ROLES):
+            value = self.store.get_json(key)
+            if value is not None:
+                role = Role.model_validate(value)
+                found.setdefault(role.name, role)  # a built-in name is never replaced
+        return found
+
+    def save_role(self, role: Role) -> Role:
+        """Create or replace a custom role. Built-in roles cannot be redefined."""
+        if role.name in BUILTIN_ROLES:
+            raise InvalidUser("role", f"{role.name!r} is a built-in role and cannot be changed")
+        custom = role.model_copy(update={"builtin": False})
+        key = ROLES + custom.name
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.store.get_json_versioned(key)
+            try:
+                self.store.put_json_if(
+                    key, custom.model_dump(mode="json"), etag=found[1] if found else None
+                )
+            except ConcurrentEdit:
+                continue
+            return custom
+        raise ConcurrentEdit(f"role {custom.name!r}")
+
+    def delete_role(self, name: str) -> None:
+        """Remove a custom role no user holds."""
+        if name in BUILTIN_ROLES:
+            raise InvalidUser("role", f"{name!r} is a built-in role and cannot be removed")
+        holders = [u.username for u in self.list() if name in u.roles]
+        if holders:
+            raise InvalidUser("role", f"{name!r} is held by {', '.join(holders)}")
+        self.store.delete(ROLES + name)
+
+    def _known_roles(self, names: Iterable[str]) -> tuple[str, ...]:
+        wanted, known = sorted({n.strip() for n in names}), self.roles()
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise InvalidUser("role", f"unknown role {', '.join(map(repr, unknown))}")
+        return tuple(wanted)
+
+    # -- users -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        username: str,
+        password: str,
+        *,
+        roles: Sequence[str] = (),
+        departments: Sequence[str] = (),
+        display_name: str = "",
+        email: str = "",
+    ) -> User:
+        name = normalise_username(username)
+        self.password_policy.check(password, name)
+        now = self.clock()
+        try:
+            user = User(
+                username=name,
+                display_name=display_name.strip(),
+                email=email.strip(),
+                roles=self._known_roles(roles),
+                departments=_departments(departments),
+                password_hash=self.hasher.hash(password),
+                password_changed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        except ValidationError as exc:
+            raise InvalidUser("user", _first_error(exc)) from exc
+        try:
+            self.store.put_json_if(USERS + name, user.model_dump(mode="json"), etag=None)
+        except ConcurrentEdit as exc:
+            raise UserExists(name) from exc
+        return user
+
+    def get(self, username: str) -> User:
+        return self._versioned(normalise_username(username))[0]
+
+    def list(self) -> list[User]:
+        found = (self.store.get_json(k) for k in self.store.list_keys(USERS))
+        return sorted(
+            (User.model_validate(v) for v in found if v is not None), key=lambda u: u.username
+        )
+
+    def exists_any(self) -> bool:
+        return bool(self.store.list_keys(USERS))
+
+    def set_password(self, username: str, password: str) -> User:
+        name = normalise_username(username)
+        self.password_policy.check(password, name)
+        hashed = self.hasher.hash(password)  # once, outside the retry loop: it is slow
+        return self.update(
+            name,
+            lambda u: u.model_copy(
+                update={"password_hash": hashed, "password_changed_at": self.clock()}
+            ),
+        )
+
+    def set_disabled(self, username: str, disabled: bool) -> User:
+        return self.update(username, lambda u: u.model_copy(update={"disabled": disabled}))
+
+    def change_roles(
+        self,
+        username: str,
+        *,
+        set_to: Sequence[str] | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> User:
+        """Replace the roles (set_to), or add and remove some; every named role must exist."""
+        self._known_roles([*(set_to or ()), *add])
+
+        def change(user: User) -> User:
+            current = set(user.roles if set_to is None else set_to)
+            roles = (current | set(add)) - set(remove)
+            return user.model_copy(update={"roles": tuple(sorted(roles))})
+
+        return self.update(username, change)
+
+    def set_departments(self, username: str, departments: Sequence[str]) -> User:
+        normalised = _departments(departments)
+        return self.update(username, lambda u: u.model_copy(update={"departments": normalised}))
+
+    def update(self, username: str, change: Callable[[User], User]) -> User:
+        """Apply `change` to the stored user and save it only if nobody saved in between;
+        otherwise reload and apply it again (a few times, then ConcurrentEdit)."""
+        name = normalise_username(username)
+        for _ in range(_CAS_ATTEMPTS):
+            user, etag = self._versioned(name)
+            changed = change(user).model_copy(
+                update={"username": user.username, "updated_at": self.clock()}
+            )
+            try:
+                self.store.put_json_if(USERS + name, changed.model_dump(mode="json"), etag=etag)
+            except ConcurrentEdit:
+                continue
+            return changed
+        raise ConcurrentEdit(f"user {name!r}")
+
+    def _versioned(self, name: str) -> tuple[User, str]:
+        found = self.store.get_json_versioned(USERS + name) if _valid_name(name) else None
+        if found is None:
+            raise UserNotFound(name)
+        return User.model_validate(found[0]), found[1]
+
+    def create_first_admin(self) -> str | None:
+        """Create `admin` (role admin) with a one-time password, returned, when there is no
+        user at all yet; None otherwise (so a second `mailvault init` creates nothing)."""
+        if self.exists_any():
+            return None
+        password = generate_password()
+        try:
+            self.add(FIRST_ADMIN, password, roles=["admin"], display_name="Administrator")
+        except UserExists:  # another init won the race
+            return None
+        return password
+
+    def principal(self, user: User) -> Principal:
+        """The principal of a user: a role deleted since it was granted grants nothing."""
+        known = self.roles()
+        return Principal(
+            username=user.username,
+            roles=tuple(known[r] for r in user.roles if r in known),
+            departments=frozenset(user.departments),
+        )
+
+    # -- sign-in -----------------------------------------------------------------------------
+
+    def lock_status(self, username: str) -> datetime | None:
+        """When the account's lockout ends, if it is locked."""
+        return self.limits.blocked_until(_account_key(username), self.clock())
+
+    def unlock(self, username: str) -> None:
+        self.get(username)  # refuse unknown names: an administrator mistyped
+        self.limits.clear(_account_key(username))
+
+    def authenticate(self, username: str, password: str, client_address: str) -> Principal:
+        """The principal of the user whose password this is.
+
+        Raises AddressBlocked or AccountLocked while too many sign-ins failed recently,
+        SignInFailed for a wrong user name or password (alike, in what is said and in time
+        taken), AccountDisabled for the right password of a disabled account."""
+        now = self.clock()
+        account, address = _account_key(username), _address_key(client_address)
+        if until := self.limits.blocked_until(address, now):
+            raise AddressBlocked(client_address, until)
+        if until := self.limits.blocked_until(account, now):
+            self._count_address_failure(address, now)
+            raise AccountLocked(normalise_username(username)[:64], until)
+        try:
+            user, etag = self._versioned(normalise_username(username))
+        except UserNotFound:
+            user, etag = None, None
+        # verified first, for a user that does not exist as well: the same time either way
+        verified = self._verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or etag is None or not verified:
+            self._count_address_failure(address, now)
+            failures = self.limits.add_failure(account, now, self.lockout.account_window)
+            if failures >= self.lockout.account_max_failures:
+                until = now + self.lockout.account_lockout
+                self.limits.block(account, until, now)
+                raise AccountLocked(normalise_username(username)[:64], until)
+            raise SignInFailed(normalise_username(username)[:64])
+        if user.disabled:
+            raise AccountDisabled(user.username)
+        self.limits.clear(account)
+        if self.hasher.check_needs_rehash(user.password_hash):
+            self._rehash(user, etag, password)
+        return self.principal(user)
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _count_address_failure(self, address: str, now: datetime) -> None:
+        if self.limits.add_failure(address, now, self.lockout.address_window) >= (
+            self.lockout.address_max_failures
+        ):
+            self.limits.block(address, now + self.lockout.address_block, now)
+
+    def _rehash(self, user: User, etag: str, password: str) -> None:
+        """Store the hash under the current parameters. Only if the user is unchanged since it
+        was read: a concurrent edit (a new password, say) wins, and the next sign-in rehashes."""
+        rehashed = user.model_copy(update={"password_hash": self.hasher.hash(password)})
+        with contextlib.suppress(ConcurrentEdit):
+            self.store.put_json_if(
+                USERS + user.username, rehashed.model_dump(mode="json"), etag=etag
+            )
+
+
+def _valid_name(name: str) -> bool:
+    return re.fullmatch(USERNAME, name) is not None
+
+
+def _departments(names: Iterable[str]) -> tuple[str, ...]:
+    try:
+        return tuple(departments_of(department_tag(n) for n in names))
+    except InvalidTagging as exc:
+        raise InvalidUser("department", exc.detail) from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}"
