@@ -192,7 +192,7 @@ class SignInFailed(MailvaultError):
     """
 
     def __init__(self, username: str, detail: str = "wrong username or password") -> None:
-        super().__init__(f"sign-in failed for {username!r}: {detail}")
+        super().__init__("sign-in failed: wrong username or password")  # the same for everyone
         self.username = username
         self.detail = detail
 

@@ -318,7 +318,7 @@ def test_unknown_user_and_wrong_password_fail_alike_and_cost_one_verification_ea
         failures.append(str(failed.value))
         assert len(hasher.verified) == 1, username  # unknown: the dummy hash, same parameters
         assert hasher.verified[0].startswith("$argon2id$v=19$m=8,t=1,p=1$")
-    assert len(set(failures)) == 1 and "wrong user name or password" in failures[0]
+    assert len(set(failures)) == 1 and "wrong username or password" in failures[0]
 
 
 @pytest.mark.parametrize("right_password", [True, False])

@@ -124,13 +124,15 @@ def test_metacharacters_in_a_real_name_are_matched_literally(
 def test_empty_password_refused_before_any_bind(slapd: Slapd, username: str) -> None:
     # an unbound port: reaching for the directory at all would answer BackendUnavailable
     provider = LdapProvider(config(slapd, url=f"ldap://127.0.0.1:{unused_port()}"))
-    with pytest.raises(SignInFailed, match="empty password"):
+    with pytest.raises(SignInFailed) as refused:
         provider.authenticate(username, "")
+    assert "empty password" in refused.value.detail
 
 
 def test_empty_password_refused_by_a_directory_that_would_accept_it(slapd: Slapd) -> None:
-    with pytest.raises(SignInFailed, match="empty password"):
+    with pytest.raises(SignInFailed) as refused:
         LdapProvider(config(slapd)).authenticate("zhangsan", "")
+    assert "empty password" in refused.value.detail
 
 
 def test_why_an_empty_password_must_be_refused(slapd: Slapd) -> None:
