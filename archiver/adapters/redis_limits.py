@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import redis
 
+from archiver.adapters.redis_errors import redis_errors
 from archiver.errors import BackendFailed, BackendUnavailable
-
-
-@contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise BackendUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
-    except redis.RedisError as exc:  # wrong password, a read-only replica, a bug
-        raise BackendFailed("redis", f"{type(exc).__name__}: {exc}") from exc
 
 
 def _ms(delta: timedelta) -> int:
@@ -41,7 +30,7 @@ class RedisSignInLimits:
 
     def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
         name, at = self._failures(key), now.timestamp()
-        with _redis_errors():
+        with redis_errors():
             # one MULTI: concurrent failures each count, none is lost between add and count
             pipe = self.client.pipeline(transaction=True)
             pipe.zadd(name, {uuid.uuid4().hex: at})
@@ -52,14 +41,14 @@ class RedisSignInLimits:
         return count
 
     def block(self, key: str, until: datetime, now: datetime) -> None:
-        with _redis_errors():
+        with redis_errors():
             pipe = self.client.pipeline(transaction=True)
             pipe.set(self._block(key), repr(until.timestamp()), px=_ms(until - now))
             pipe.delete(self._failures(key))
             pipe.execute()
 
     def blocked_until(self, key: str, now: datetime) -> datetime | None:
-        with _redis_errors():
+        with redis_errors():
             value = self.client.get(self._block(key))
         if value is None:
             return None
@@ -67,12 +56,12 @@ class RedisSignInLimits:
         return until if until > now else None
 
     def clear(self, key: str) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.delete(self._failures(key), self._block(key))
 
     def health(self) -> dict[str, str]:
         try:
-            with _redis_errors():
+            with redis_errors():
                 self.client.ping()
         except (BackendUnavailable, BackendFailed) as exc:
             return {"status": "unavailable", "error": str(exc)}

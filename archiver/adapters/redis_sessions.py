@@ -4,15 +4,13 @@ executes atomically: a session being touched, created or revoked never half-surv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
 import redis
 
 from archiver.access.sessions import SessionRecord
-from archiver.errors import BackendFailed, BackendUnavailable
+from archiver.adapters.redis_errors import redis_errors
 
 # KEYS: session, user set. ARGV: ttl, then field/value pairs.
 _CREATE = """
@@ -43,16 +41,6 @@ return n
 """
 
 
-@contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise BackendUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
-    except redis.RedisError as exc:
-        raise BackendFailed("redis", f"{type(exc).__name__}: {exc}") from exc
-
-
 class RedisSessionStore:
     def __init__(self, client: redis.Redis, prefix: str = "mailvault:") -> None:
         self.client = client
@@ -74,14 +62,14 @@ class RedisSessionStore:
     def create(self, key: str, record: SessionRecord, ttl_seconds: int) -> None:
         fields = record.model_dump(mode="json")
         pairs = [item for pair in fields.items() for item in pair]
-        with _redis_errors():
+        with redis_errors():
             self._create(
                 keys=[self._sessions + key, self._users + record.username],
                 args=[ttl_seconds, *pairs],
             )
 
     def get(self, key: str) -> SessionRecord | None:
-        with _redis_errors():
+        with redis_errors():
             fields = cast(dict[str, Any], self.client.hgetall(self._sessions + key))
         # a hash missing fields is a session revoked mid-touch: treat as gone
         if not fields or set(SessionRecord.model_fields) - set(fields):
@@ -89,16 +77,16 @@ class RedisSessionStore:
         return SessionRecord.model_validate(fields)
 
     def touch(self, key: str, last_seen: datetime, ttl_seconds: int) -> bool:
-        with _redis_errors():
+        with redis_errors():
             done = self._touch(
                 keys=[self._sessions + key], args=[last_seen.isoformat(), ttl_seconds]
             )
         return bool(done)
 
     def delete(self, key: str) -> None:
-        with _redis_errors():
+        with redis_errors():
             self._delete(keys=[self._sessions + key], args=[self._users])
 
     def delete_user(self, username: str) -> int:
-        with _redis_errors():
+        with redis_errors():
             return int(cast(int, self._delete_user(keys=[self._users + username])))
