@@ -12,7 +12,8 @@ from functools import partial
 import redis
 from argon2 import PasswordHasher
 
-from archiver.access.sessions import Clock, Sessions, SessionTimeouts, utc_now
+from archiver.access.model import Clock, utc_now
+from archiver.access.sessions import Sessions, SessionTimeouts
 from archiver.access.tokens import ApiTokens
 from archiver.access.users import LockoutPolicy, PasswordPolicy, UserDirectory
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex

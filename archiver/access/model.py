@@ -9,11 +9,20 @@ where every Elasticsearch request passes (archiver/search/).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from archiver.tagging.model import department_tag
+
+# Injected wherever time decides (expiry, lockout), so tests move it instead of sleeping.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Permission(StrEnum):

@@ -20,22 +20,18 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from archiver.access.model import Clock, utc_now
+
 if TYPE_CHECKING:
     from archiver.ports import SessionStore
 
-Clock = Callable[[], datetime]
 SECRET_BYTES = 32  # 256 bits, for session ids and CSRF tokens
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def secret_hash(secret: str) -> str:

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archiver.access.model import Permission, Principal
-from archiver.access.sessions import SECRET_BYTES, Clock, secret_hash, utc_now
+from archiver.access.model import Clock, Permission, Principal, utc_now
+from archiver.access.sessions import SECRET_BYTES, secret_hash
 from archiver.errors import InvalidToken, TokenNotFound
 from archiver.ports import JsonStore
 

@@ -15,13 +15,13 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from archiver.access.model import BUILTIN_ROLES, Principal, Role
+from archiver.access.model import BUILTIN_ROLES, Clock, Principal, Role, utc_now
 from archiver.errors import (
     AccountDisabled,
     AccountLocked,
@@ -45,10 +45,6 @@ _CAS_ATTEMPTS = 5
 # An unknown user name costs one verification against this, as a known one costs one against
 # its hash: sign-in takes as long whether or not the user exists.
 _DUMMY_PASSWORD = secrets.token_urlsafe(24)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class User(BaseModel):
@@ -131,7 +127,7 @@ class UserDirectory:
         hasher: PasswordHasher | None = None,
         password_policy: PasswordPolicy | None = None,
         lockout: LockoutPolicy | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self.store = store
         self.limits = limits

@@ -20,6 +20,7 @@ from archiver.adapters.ldap import LdapConfig, LdapProvider, normal_dn
 from archiver.errors import BackendFailed, BackendUnavailable, SignInFailed
 from archiver.ports import IdentityProvider
 from archiver.settings import Settings
+from tests.support.dovecot import free_port
 from tests.support.fakes import InMemoryIdentityProvider
 from tests.support.slapd import (
     DIRECTORY,
@@ -123,7 +124,7 @@ def test_metacharacters_in_a_real_name_are_matched_literally(
 @pytest.mark.parametrize("username", ["zhangsan", "ghost", "*", ""])
 def test_empty_password_refused_before_any_bind(slapd: Slapd, username: str) -> None:
     # an unbound port: reaching for the directory at all would answer BackendUnavailable
-    provider = LdapProvider(config(slapd, url=f"ldap://127.0.0.1:{unused_port()}"))
+    provider = LdapProvider(config(slapd, url=f"ldap://127.0.0.1:{free_port()}"))
     with pytest.raises(SignInFailed) as refused:
         provider.authenticate(username, "")
     assert "empty password" in refused.value.detail
@@ -198,12 +199,6 @@ def test_tls_refuses_a_server_it_cannot_verify(slapd: Slapd, how: str) -> None:
         provider.authenticate("alice", USERS["alice"].password)
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections (the kernel's backlog) and never answers: a hung server.
@@ -220,7 +215,7 @@ def silent_port() -> Iterator[int]:
 def test_directory_down_is_unavailable_within_the_timeout(
     slapd: Slapd, silent_port: int, down: str
 ) -> None:
-    port = unused_port() if down == "refused" else silent_port
+    port = free_port() if down == "refused" else silent_port
     provider = LdapProvider(config(slapd, url=f"ldap://127.0.0.1:{port}", timeout=1.0))
     started = time.monotonic()
     with pytest.raises(BackendUnavailable):
