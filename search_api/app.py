@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from archiver.errors import (
+    AccountDisabled,
     BackendFailed,
     BackendUnavailable,
     ConcurrentEdit,
@@ -16,20 +18,28 @@ from archiver.errors import (
     InvalidQuery,
     InvalidTagging,
     InvalidToken,
+    InvalidUser,
     MailvaultError,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    SignInFailed,
+    SignInThrottled,
+    UserExists,
 )
+from search_api.audit import REQUEST_ID_HEADER, request_id
 from search_api.routers import (
+    audit_log,
     directory,
     health,
     messages,
     rules,
     saved_searches,
     search,
+    session,
     tags,
     threads,
+    users,
 )
 
 log = logging.getLogger(__name__)
@@ -39,10 +49,15 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
     (InvalidQuery, 400),
     (InvalidTagging, 422),
     (InvalidToken, 422),
+    (InvalidUser, 422),
     (NotAuthenticated, 401),
+    (SignInFailed, 401),
+    (SignInThrottled, 429),
+    (AccountDisabled, 403),
     (CsrfRejected, 403),
     (PermissionDenied, 403),
     (ConcurrentEdit, 409),
+    (UserExists, 409),
     (BackendUnavailable, 503),
     # permanent (a misconfigured backend): the message names the backend and the cause
     (BackendFailed, 500),
@@ -56,12 +71,18 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidQuery) and exc.position is not None:
         body["position"] = exc.position
     # a 5xx is the archive's fault (a backend down, bytes that changed): for a person to act on
+    rid = request_id(request)
     log.log(
         logging.ERROR if status >= 500 else logging.WARNING,
         "request failed",
-        extra={"path": request.url.path, "status": status, "error": str(exc)},
+        extra={"path": request.url.path, "status": status, "error": str(exc), "request_id": rid},
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {REQUEST_ID_HEADER: rid}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, SignInThrottled):
+        body["until"] = exc.until.isoformat()
+        headers["Retry-After"] = str(max(1, int((exc.until - datetime.now(UTC)).total_seconds())))
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -72,7 +93,9 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app() -> FastAPI:
     app = FastAPI(
         title="mailvault",
-        description="Search and read the mail archive. Chinese is segmented with jieba.",
+        description="Search and read the mail archive. Chinese is segmented with jieba. "
+        "Every route but /healthz and sign-in needs a session (POST /api/session) or an API "
+        "token (Authorization: Bearer mv_...), and every one is audited.",
         version="0.1.0",
     )
     install_error_handlers(app)
@@ -85,6 +108,9 @@ def create_app() -> FastAPI:
         tags.router,
         rules.router,
         directory.router,
+        session.router,
+        users.router,
+        audit_log.router,
     ):
         app.include_router(router)
     return app

@@ -1,6 +1,6 @@
 """Who is asking: a browser session (cookie + CSRF token) or a script's API token (bearer).
 
-Ready to wire, not yet applied to the existing routes. A route takes `CurrentUser`; that
+Every route but /healthz and sign-in takes `CurrentUser` (or `audited(...)`, which does); that
 resolves the principal and, for a request made with the session cookie that changes state
 (POST, PUT, PATCH, DELETE), requires the session's CSRF token in the X-CSRF-Token header. A
 request with `Authorization: Bearer mv_...` needs no CSRF token: a browser never attaches that
@@ -28,7 +28,8 @@ from archiver import bootstrap
 from archiver.access.model import Permission, Principal
 from archiver.access.sessions import ActiveSession, Sessions, same_secret
 from archiver.access.tokens import ApiToken, ApiTokens
-from archiver.errors import CsrfRejected, NotAuthenticated, PermissionDenied
+from archiver.access.users import UserDirectory
+from archiver.errors import CsrfRejected, NotAuthenticated, PermissionDenied, UserNotFound
 from archiver.ports import Authenticator, PrincipalSource
 from archiver.settings import get_settings
 
@@ -90,13 +91,29 @@ def get_cookie_settings() -> CookieSettings:
     )
 
 
+@lru_cache(maxsize=1)
+def get_user_directory() -> UserDirectory:
+    return bootstrap.user_directory(get_settings())
+
+
+class _DirectoryPrincipals:
+    def __init__(self, directory: UserDirectory) -> None:
+        self.directory = directory
+
+    def principal(self, username: str) -> Principal | None:
+        try:
+            user = self.directory.get(username)
+        except UserNotFound:
+            return None
+        return None if user.disabled else self.directory.principal(user)
+
+
 def get_authenticator() -> Authenticator:
-    # the user store (local users, LDAP) is being written in parallel; bootstrap will build it
-    raise NotImplementedError("no Authenticator wired yet: override auth.get_authenticator")
+    return get_user_directory()
 
 
 def get_principals() -> PrincipalSource:
-    raise NotImplementedError("no PrincipalSource wired yet: override auth.get_principals")
+    return _DirectoryPrincipals(get_user_directory())
 
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]

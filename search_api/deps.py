@@ -1,4 +1,5 @@
-"""FastAPI dependencies: backends and services, built once per process."""
+"""FastAPI dependencies: backends and services, built once per process, and the views of the
+index a principal reads through."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated
 from fastapi import Depends
 
 from archiver import bootstrap
+from archiver.access.model import Permission
 from archiver.ports import JsonStore, RawStore, SearchIndex
-from archiver.search.service import SearchService
+from archiver.search.scoped import ScopedIndex
 from archiver.settings import Settings, get_settings
 from archiver.tagging.service import TaggingService
+from search_api.audit import RequestAudit
 
 
 @lru_cache(maxsize=1)
@@ -32,13 +35,7 @@ def get_index() -> SearchIndex:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RawStoreDep = Annotated[RawStore, Depends(get_raw_store)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
-
-
-def get_search_service(index: IndexDep, settings: SettingsDep) -> SearchService:
-    return bootstrap.search_service(settings, index)
-
-
-SearchDep = Annotated[SearchService, Depends(get_search_service)]
+JsonStoreDep = Annotated[JsonStore, Depends(get_json_store)]
 
 
 @lru_cache(maxsize=1)
@@ -47,3 +44,10 @@ def get_tagging() -> TaggingService:
 
 
 TaggingDep = Annotated[TaggingService, Depends(get_tagging)]
+
+
+def scoped_index(index: SearchIndex, audit: RequestAudit, permission: Permission) -> ScopedIndex:
+    """The index as the request's principal may read it with `permission`."""
+    if audit.principal is None:  # a route reading mail always opens its audit with a principal
+        raise RuntimeError("scoped_index needs an authenticated request")
+    return ScopedIndex(index, audit.principal.scope(permission))

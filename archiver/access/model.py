@@ -29,6 +29,7 @@ class Permission(StrEnum):
     SEARCH = "search"  # search, facets, counts, saved searches, tag counts
     VIEW = "view"  # one message, its conversation, attachments
     VIEW_RAW = "view_raw"  # the byte-exact message
+    TAG = "tag"  # add and remove tags of messages one may view, by hand
     EXPORT = "export"
     MANAGE_HOLDS = "manage_holds"
     MANAGE_RETENTION = "manage_retention"
@@ -70,6 +71,7 @@ BUILTIN_ROLES: dict[str, Role] = {
                     Permission.SEARCH,
                     Permission.VIEW,
                     Permission.VIEW_RAW,
+                    Permission.TAG,
                     Permission.MANAGE_RETENTION,
                 }
             ),
@@ -84,6 +86,7 @@ BUILTIN_ROLES: dict[str, Role] = {
                     Permission.VIEW,
                     Permission.VIEW_RAW,
                     Permission.EXPORT,
+                    Permission.TAG,
                     Permission.MANAGE_HOLDS,
                 }
             ),

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from archiver.audit.records import GENESIS, AuditAction, AuditEvent, AuditRecord, Outcome
 from archiver.audit.verify import VerifyReport, verify_log
-from archiver.errors import BackendError, BackendUnavailable
+from archiver.errors import BackendError, BackendUnavailable, InvalidQuery
 from archiver.ports import AuditIndex, AuditStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # Appends that lose the race for a sequence number move on to the next one; this many lost races
 # in a row means something is wrong (a writer flooding the log), not ordinary contention.
 _MAX_ATTEMPTS = 1000
+# Elasticsearch's result window: searching pages further than this is refused, exports are not
+MAX_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -234,20 +236,38 @@ class AuditLog:
     # reading
 
     def records(self, filters: AuditFilter | None = None) -> Iterator[AuditRecord]:
-        """The stored records in order, read one by one (a log of any size streams)."""
-        for seq in self.store.record_seqs():
+        """The records in order, streamed: the sealed ones from their segments (one read per
+        segment, from the Object Lock copy), the rest one by one. Checking that the two agree is
+        verify's job."""
+        sealed = 0
+        for first, last in sorted(self.store.segments()):
+            data = self.store.get_segment(first, last) if first == sealed + 1 else None
+            if data is None:
+                break  # a gap: the records themselves from here on
+            for line in data.splitlines()[:-1]:  # the last line is the segment's trailer
+                yield from self._matching(line, filters, f"segment {first}..{last}")
+            sealed = last
+        for seq in self.store.record_seqs(after=sealed):
             raw = self.store.get_record(seq)
-            if raw is None:
-                continue
-            try:
-                record = AuditRecord.model_validate_json(raw)
-            except ValidationError:
-                log.warning("audit record %s unreadable (mailvault audit verify)", seq)
-                continue
-            if filters is None or filters.matches(record):
-                yield record
+            if raw is not None:
+                yield from self._matching(raw, filters, f"record {seq}")
+
+    @staticmethod
+    def _matching(raw: bytes, filters: AuditFilter | None, where: str) -> Iterator[AuditRecord]:
+        try:
+            record = AuditRecord.model_validate_json(raw)
+        except ValidationError:
+            log.warning("audit %s unreadable (mailvault audit verify)", where)
+            return
+        if filters is None or filters.matches(record):
+            yield record
 
     def search(self, filters: AuditFilter, page: int = 1, size: int = 50) -> AuditPage:
+        if page * size > MAX_WINDOW:
+            raise InvalidQuery(
+                f"page {page} of {size} is beyond the first {MAX_WINDOW} records: narrow the "
+                "filters (time range, actor, action) or export them"
+            )
         if self.index is None:
             raise BackendUnavailable("elasticsearch", "no audit index configured")
         response = self.index.search(

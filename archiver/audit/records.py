@@ -31,12 +31,16 @@ class AuditAction(StrEnum):
     USER_CHANGE = "user_change"
     ROLE_CHANGE = "role_change"
     TOKEN_CHANGE = "token_change"
+    SAVED_SEARCH_CHANGE = "saved_search_change"
+    # reading settings rather than mail: rules, the directory, users, roles, tokens, tags
+    CONFIG_READ = "config_read"
     EXPORT = "export"
     HOLD_CHANGE = "hold_change"
     RETENTION_CHANGE = "retention_change"
     CONFIG_CHANGE = "config_change"
     AUDIT_SEARCH = "audit_search"
     AUDIT_EXPORT = "audit_export"
+    AUDIT_VERIFY = "audit_verify"
     # written by the log itself: the last record of a sealed segment, naming its first record
     AUDIT_SEAL = "audit_seal"
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from archiver.errors import MessageNotFound
-from archiver.ports import Document, SearchIndex
+from archiver.ports import Document, RawStore, SearchIndex
+from archiver.search.scoped import ScopedIndex
 
 # Segmented copies of the text, for the index only.
 INTERNAL_FIELDS = frozenset(
@@ -29,3 +30,11 @@ def message_view(index: SearchIndex, sha256: str) -> Document:
     copies = index.ids_by_message_id([message_id]).get(message_id, []) if message_id else []
     view["related_ids"] = sorted(set(copies) - {sha256})
     return view
+
+
+def raw_message(store: RawStore, index: ScopedIndex, sha256: str) -> bytes:
+    """The byte-exact message, verified against its SHA-256. A reader of the whole archive gets
+    any stored message, indexed yet or not; a scoped reader only one the index shows in scope."""
+    if not index.scope.everything and not index.exists(sha256):
+        raise MessageNotFound(sha256)
+    return store.get(sha256)

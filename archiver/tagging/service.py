@@ -48,6 +48,11 @@ class TaggingService:
         self.options = options or TaggingOptions()
         self.failures = failures  # where new mail's rule timeouts are recorded
 
+    def through(self, index: SearchIndex) -> TaggingService:
+        """The same service, reading and tagging mail through `index`: a person's ScopedIndex,
+        so tag counts and a message's tags cover only the mail they may read."""
+        return TaggingService(index, self.store, self.options, self.failures)
+
     @property
     def tokenizer(self) -> Tokenizer:
         # loaded on first use (~0.5 s): only rules on `words` need it

@@ -6,15 +6,26 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 
+from archiver.access.model import Permission
+from archiver.audit.records import AuditAction
 from archiver.errors import NotFound
 from archiver.tagging.directory import Scope
+from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.deps import TaggingDep
+from search_api.routers.rules import previewed
 
-router = APIRouter(prefix="/api/directory", tags=["directory"])
+router = APIRouter(prefix="/api/directory", tags=["directory"], route_class=AuditedRoute)
+ReadingDirectory = Annotated[
+    RequestAudit, Depends(audited(AuditAction.CONFIG_READ, Permission.MANAGE_RULES))
+]
+ChangingDirectory = Annotated[
+    RequestAudit, Depends(audited(AuditAction.CONFIG_CHANGE, Permission.MANAGE_RULES))
+]
 
 
 @router.get("")
-def get_directory(tagging: TaggingDep) -> dict[str, Any]:
+def get_directory(audit: ReadingDirectory, tagging: TaggingDep) -> dict[str, Any]:
+    audit.target = "directory"
     return tagging.store.directory().model_dump(mode="json")
 
 
@@ -37,6 +48,7 @@ _FILE_BODY = {
 
 @router.post("/import", openapi_extra=_FILE_BODY)
 def import_directory(
+    audit: ChangingDirectory,
     tagging: TaggingDep,
     request: Request,
     file: Annotated[bytes, Depends(_file)],
@@ -44,25 +56,31 @@ def import_directory(
     scope: Scope | None = None,
     replace: bool = False,
     apply: bool = False,
-    user: str = "",
 ) -> dict[str, Any]:
     """The request body is the file (text/csv or application/json; or say ?format=). Adds or
     updates people (?replace=true: the file is the whole directory); ?scope=sender|participants
     says whose departments a message gets; ?apply=true re-tags archived mail at once."""
+    assert audit.principal is not None
     fmt = format or ("json" if "json" in request.headers.get("content-type", "") else "csv")
-    data = tagging.import_directory(file, fmt, scope=scope, replace=replace, user=user)
+    audit.target = "directory"
+    audit.details.update(format=fmt, bytes=len(file), replace=replace, apply=apply)
+    data = tagging.import_directory(
+        file, fmt, scope=scope, replace=replace, user=audit.principal.username
+    )
+    audit.details["version"] = data.version
     result: dict[str, Any] = {
         "version": data.version,
         "scope": data.scope,
         "people": len(data.people),
     }
     if apply:
-        result["applied"] = tagging.apply_directory().model_dump(mode="json")
+        result["applied"] = previewed(tagging.apply_directory(), audit)
     return result
 
 
 @router.get("/people/{address}")
-def get_person(tagging: TaggingDep, address: str) -> dict[str, Any]:
+def get_person(audit: ReadingDirectory, tagging: TaggingDep, address: str) -> dict[str, Any]:
+    audit.target = f"directory:{address}"
     person = tagging.store.directory().people.get(address.strip().lower())
     if person is None:
         raise NotFound(f"{address} is not in the directory")
@@ -70,10 +88,14 @@ def get_person(tagging: TaggingDep, address: str) -> dict[str, Any]:
 
 
 @router.post("/preview")
-def preview_directory(tagging: TaggingDep) -> dict[str, Any]:
-    return tagging.preview_directory().model_dump(mode="json")
+def preview_directory(audit: ReadingDirectory, tagging: TaggingDep) -> dict[str, Any]:
+    audit.target = "directory"
+    return previewed(tagging.preview_directory(), audit)
 
 
 @router.post("/apply")
-def apply_directory(tagging: TaggingDep, restart: bool = False) -> dict[str, Any]:
-    return tagging.apply_directory(restart=restart).model_dump(mode="json")
+def apply_directory(
+    audit: ChangingDirectory, tagging: TaggingDep, restart: bool = False
+) -> dict[str, Any]:
+    audit.target, audit.details["apply"] = "directory", {"restart": restart}
+    return previewed(tagging.apply_directory(restart=restart), audit)

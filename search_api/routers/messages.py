@@ -1,20 +1,29 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from archiver.search.reading import message_view
-from search_api.deps import IndexDep, RawStoreDep
+from archiver.access.model import Permission
+from archiver.audit.records import AuditAction
+from archiver.search.reading import message_view, raw_message
+from search_api.audit import AuditedRoute, RequestAudit, audited
+from search_api.deps import IndexDep, RawStoreDep, scoped_index
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], route_class=AuditedRoute)
 MessageId = Path(pattern="^[0-9a-f]{64}$", description="SHA-256 of the raw message")
+Viewing = Annotated[RequestAudit, Depends(audited(AuditAction.VIEW, Permission.VIEW))]
+DownloadingRaw = Annotated[
+    RequestAudit, Depends(audited(AuditAction.VIEW_RAW, Permission.VIEW_RAW))
+]
 
 
 @router.get("/{message_id}")
-def get_message(index: IndexDep, message_id: str = MessageId) -> dict[str, Any]:
-    """The parsed view of one message (the segmented index fields left out)."""
-    return message_view(index, message_id)
+def get_message(audit: Viewing, index: IndexDep, message_id: str = MessageId) -> dict[str, Any]:
+    """The parsed view of one message (the segmented index fields left out). A message the
+    caller may not read answers 404, as a missing one does."""
+    audit.target = message_id
+    return message_view(scoped_index(index, audit, Permission.VIEW), message_id)
 
 
 @router.get(
@@ -22,9 +31,12 @@ def get_message(index: IndexDep, message_id: str = MessageId) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}}},
 )
-def get_raw(store: RawStoreDep, message_id: str = MessageId) -> Response:
+def get_raw(
+    audit: DownloadingRaw, store: RawStoreDep, index: IndexDep, message_id: str = MessageId
+) -> Response:
     """The byte-exact message as archived, verified against its SHA-256."""
-    raw = store.get(message_id)
+    audit.target = message_id
+    raw = raw_message(store, scoped_index(index, audit, Permission.VIEW_RAW), message_id)
     return Response(
         content=raw,
         media_type="message/rfc822",

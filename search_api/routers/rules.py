@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body
+from fastapi import APIRouter, BackgroundTasks, Body, Depends
 
+from archiver.access.model import Permission
+from archiver.audit.records import AuditAction
 from archiver.errors import InvalidTagging, NotFound
+from archiver.tagging.apply import Report
+from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.deps import TaggingDep
 
-router = APIRouter(prefix="/api/rules", tags=["rules"])
+router = APIRouter(prefix="/api/rules", tags=["rules"], route_class=AuditedRoute)
+ReadingRules = Annotated[
+    RequestAudit, Depends(audited(AuditAction.CONFIG_READ, Permission.MANAGE_RULES))
+]
+ChangingRules = Annotated[
+    RequestAudit, Depends(audited(AuditAction.RULE_CHANGE, Permission.MANAGE_RULES))
+]
+
+
+def previewed(report: Report | dict[str, Any], audit: RequestAudit) -> dict[str, Any]:
+    """A preview's or an apply's counts; its sample subjects only for someone who may search
+    the whole archive (an administrator writes rules without reading mail)."""
+    body = report.model_dump(mode="json") if isinstance(report, Report) else dict(report)
+    principal = audit.principal
+    if "samples" in body and (principal is None or not principal.scope().everything):
+        body["samples"] = {"gained": {}, "lost": {}}
+    return body
+
+
 RuleBody = Body(
     examples=[
         {
@@ -22,50 +44,66 @@ RuleBody = Body(
 
 
 @router.get("")
-def list_rules(tagging: TaggingDep) -> list[dict[str, Any]]:
+def list_rules(audit: ReadingRules, tagging: TaggingDep) -> list[dict[str, Any]]:
+    audit.target = "rules"
     return [v.model_dump(mode="json") for v in tagging.store.current_rules()]
 
 
 @router.post("/preview")
-def preview_draft(tagging: TaggingDep, rule: dict[str, Any] = RuleBody) -> dict[str, Any]:
+def preview_draft(
+    audit: ReadingRules, tagging: TaggingDep, rule: dict[str, Any] = RuleBody
+) -> dict[str, Any]:
     """What saving and applying this (unsaved) rule would change: messages gaining and losing
     each tag, with samples."""
-    return tagging.preview_rule(draft=rule).model_dump(mode="json")
+    audit.target, audit.details["draft"] = "rule:draft", rule
+    return previewed(tagging.preview_rule(draft=rule), audit)
 
 
 @router.get("/{name}")
-def get_rule(tagging: TaggingDep, name: str, version: int | None = None) -> dict[str, Any]:
+def get_rule(
+    audit: ReadingRules, tagging: TaggingDep, name: str, version: int | None = None
+) -> dict[str, Any]:
+    audit.target = f"rule:{name}"
     return tagging.store.rule(name, version).model_dump(mode="json")
 
 
 @router.get("/{name}/versions")
-def rule_history(tagging: TaggingDep, name: str) -> list[dict[str, Any]]:
+def rule_history(audit: ReadingRules, tagging: TaggingDep, name: str) -> list[dict[str, Any]]:
+    audit.target = f"rule:{name}"
     return [v.model_dump(mode="json") for v in tagging.store.history(name)]
 
 
 @router.put("/{name}")
 def save_rule(
-    tagging: TaggingDep, name: str, user: str = "", rule: dict[str, Any] = RuleBody
+    audit: ChangingRules, tagging: TaggingDep, name: str, rule: dict[str, Any] = RuleBody
 ) -> dict[str, Any]:
     """Validate and save a new version (invalid regexes, unknown fields: 422)."""
+    assert audit.principal is not None
+    audit.target, audit.details["rule"] = f"rule:{name}", rule
     if rule.get("name", name) != name:
         raise InvalidTagging("rule", f"the body names {rule.get('name')!r}, the URL {name!r}")
-    return tagging.save_rule({**rule, "name": name}, user).model_dump(mode="json")
+    saved = tagging.save_rule({**rule, "name": name}, audit.principal.username)
+    audit.details["version"] = saved.version
+    return saved.model_dump(mode="json")
 
 
 @router.delete("/{name}")
-def delete_rule(tagging: TaggingDep, name: str, user: str = "") -> dict[str, Any]:
+def delete_rule(audit: ChangingRules, tagging: TaggingDep, name: str) -> dict[str, Any]:
     """Save a deleting version. Apply the rule afterwards to take back the tags it set."""
-    return tagging.delete_rule(name, user).model_dump(mode="json")
+    assert audit.principal is not None
+    audit.target, audit.details["deleted"] = f"rule:{name}", True
+    return tagging.delete_rule(name, audit.principal.username).model_dump(mode="json")
 
 
 @router.post("/{name}/preview")
-def preview_rule(tagging: TaggingDep, name: str) -> dict[str, Any]:
-    return tagging.preview_rule(name).model_dump(mode="json")
+def preview_rule(audit: ReadingRules, tagging: TaggingDep, name: str) -> dict[str, Any]:
+    audit.target = f"rule:{name}"
+    return previewed(tagging.preview_rule(name), audit)
 
 
 @router.post("/{name}/apply")
 def apply_rule(
+    audit: ChangingRules,
     tagging: TaggingDep,
     name: str,
     background: BackgroundTasks,
@@ -74,17 +112,19 @@ def apply_rule(
 ) -> dict[str, Any]:
     """Re-tag archived mail with the rule's current version. Without wait, runs in the
     background: poll GET /api/rules/{name}/apply for progress. An interrupted apply resumes."""
+    audit.target, audit.details["apply"] = f"rule:{name}", {"wait": wait, "restart": restart}
     if wait:
-        return tagging.apply_rule(name, restart=restart).model_dump(mode="json")
+        return previewed(tagging.apply_rule(name, restart=restart), audit)
     version = tagging.store.rule(name)
     background.add_task(tagging.apply_rule, name, restart=restart)
     return {"job": f"rule:{name}:v{version.version}", "status": "started"}
 
 
 @router.get("/{name}/apply")
-def apply_status(tagging: TaggingDep, name: str) -> dict[str, Any]:
+def apply_status(audit: ReadingRules, tagging: TaggingDep, name: str) -> dict[str, Any]:
+    audit.target = f"rule:{name}"
     version = tagging.store.rule(name)
     status = tagging.apply_status(f"rule:{name}:v{version.version}")
     if status is None:
         raise NotFound(f"rule {name!r} version {version.version} has not been applied")
-    return status
+    return previewed(status, audit)

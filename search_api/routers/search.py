@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from archiver import bootstrap
+from archiver.access.model import Permission
+from archiver.audit.records import AuditAction
 from archiver.models import SearchResult
 from archiver.search.service import MAX_PAGE_SIZE, Sort
-from search_api.deps import SearchDep
+from search_api.audit import AuditedRoute, RequestAudit, audited
+from search_api.deps import IndexDep, SettingsDep, scoped_index
 
-router = APIRouter(prefix="/api", tags=["search"])
+router = APIRouter(prefix="/api", tags=["search"], route_class=AuditedRoute)
+Searching = Annotated[RequestAudit, Depends(audited(AuditAction.SEARCH, Permission.SEARCH))]
 
 QUERY_HELP = """Query language (full reference in README.md, "Search syntax"):
 free words in Chinese and/or English (all must match; Chinese is segmented with jieba like the
@@ -22,7 +27,9 @@ index), `"exact phrase"`, `AND` (default) / `OR` / `NOT`, `-word`, parentheses, 
 
 @router.get("/search", response_model=SearchResult, response_model_by_alias=True)
 def search(
-    service: SearchDep,
+    audit: Searching,
+    index: IndexDep,
+    settings: SettingsDep,
     q: Annotated[str, Query(description=QUERY_HELP)] = "",
     sort: Annotated[Sort, Query(description="relevance, date (newest first) or date_asc")] = (
         "relevance"
@@ -43,5 +50,11 @@ def search(
         ),
     ] = False,
 ) -> SearchResult:
-    """Full-text search. Snippets and subject_highlight are HTML with matches in `<em>`."""
-    return service.search(q, sort=sort, page=page, size=size, cursor=cursor, facets=facets)
+    """Full-text search, within the mail the caller may read: hits, totals and facet counts
+    alike. Snippets and subject_highlight are HTML with matches in `<em>`."""
+    audit.details.update(q=q, sort=sort, page=page, cursor=cursor is not None, facets=facets)
+    service = bootstrap.search_service(settings, scoped_index(index, audit, Permission.SEARCH))
+    result = service.search(q, sort=sort, page=page, size=size, cursor=cursor, facets=facets)
+    # who saw what: the ids shown, not just the count
+    audit.details.update(total=result.total, hits=[h.id for h in result.hits])
+    return result

@@ -1,26 +1,35 @@
-"""Sign in and out, who am I, and a user's own API tokens. Not yet included in the app: the
-wiring session includes it together with the real Authenticator and PrincipalSource."""
+"""Sign in and out, who am I, and a user's own API tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from archiver.access.model import Permission, Principal
 from archiver.access.tokens import ApiToken
+from archiver.access.users import normalise_username
+from archiver.audit.records import AuditAction
+from search_api.audit import AuditedRoute, RequestAudit, audited, audited_anonymously
 from search_api.auth import (
     AuthenticatorDep,
     CheckedCredential,
     CookieDep,
     CredentialDep,
-    CurrentUser,
     SessionsDep,
     TokensDep,
 )
 
-router = APIRouter(prefix="/api", tags=["session"])
+router = APIRouter(prefix="/api", tags=["session"], route_class=AuditedRoute)
+SigningIn = Annotated[
+    RequestAudit,
+    Depends(audited_anonymously(AuditAction.SIGN_IN, failure_action=AuditAction.SIGN_IN_FAILED)),
+]
+SigningOut = Annotated[RequestAudit, Depends(audited(AuditAction.SIGN_OUT))]
+ChangingTokens = Annotated[RequestAudit, Depends(audited(AuditAction.TOKEN_CHANGE))]
+ReadingTokens = Annotated[RequestAudit, Depends(audited(AuditAction.CONFIG_READ))]
 
 
 class SignIn(BaseModel):
@@ -66,6 +75,7 @@ class TokenCreated(BaseModel):
 
 @router.post("/session", response_model=Me)
 def sign_in(
+    audit: SigningIn,
     body: SignIn,
     request: Request,
     response: Response,
@@ -76,8 +86,10 @@ def sign_in(
     """Check the password; set the session cookie (a new id each time: no fixation). The body
     must be application/json: a cross-site form cannot send that without a CORS preflight, so
     no other site can sign a browser in to an account of its choosing (login CSRF)."""
-    address = request.client.host if request.client else ""
-    principal = authenticator.authenticate(body.username, body.password, address)
+    # the name as typed (bounded) is the actor of a failed attempt: whom it was tried against
+    audit.actor = normalise_username(body.username)[:64]
+    principal = authenticator.authenticate(body.username, body.password, audit.client)
+    audit.principal = principal
     previous = request.cookies.get(cookie.name)
     if previous is not None and (replaced := sessions.lookup(previous)) is not None:
         sessions.revoke(replaced)  # one browser, one session
@@ -94,7 +106,10 @@ def who_am_i(found: CredentialDep) -> Me:
 
 
 @router.delete("/session", status_code=204)
-def sign_out(found: CheckedCredential, sessions: SessionsDep, cookie: CookieDep) -> Response:
+def sign_out(
+    audit: SigningOut, found: CheckedCredential, sessions: SessionsDep, cookie: CookieDep
+) -> Response:
+    audit.details["via"] = "session" if found.session is not None else "token"
     response = Response(status_code=204)
     if found.session is not None:  # with a token there is no session to end
         sessions.revoke(found.session)
@@ -103,17 +118,29 @@ def sign_out(found: CheckedCredential, sessions: SessionsDep, cookie: CookieDep)
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenIn, found: CheckedCredential, tokens: TokensDep) -> TokenCreated:
+def create_token(
+    audit: ChangingTokens, body: TokenIn, found: CheckedCredential, tokens: TokensDep
+) -> TokenCreated:
+    audit.details.update(
+        name=body.name,
+        permissions=sorted(body.permissions),
+        expires_at=body.expires_at.isoformat(),
+    )
     # a token's principal carries token_permissions: ApiTokens.create refuses it
     created = tokens.create(found.principal, body.name, body.permissions, body.expires_at)
+    audit.target = f"token:{created.token.id}"
     return TokenCreated(secret=created.secret, token=created.token)
 
 
 @router.get("/tokens", response_model=list[ApiToken])
-def list_tokens(user: CurrentUser, tokens: TokensDep) -> list[ApiToken]:
-    return tokens.of(user.username)
+def list_tokens(audit: ReadingTokens, tokens: TokensDep) -> list[ApiToken]:
+    assert audit.principal is not None
+    audit.target = "tokens"
+    return tokens.of(audit.principal.username)
 
 
 @router.delete("/tokens/{token_id}", response_model=ApiToken)
-def revoke_token(token_id: str, user: CurrentUser, tokens: TokensDep) -> ApiToken:
-    return tokens.revoke(user.username, token_id)
+def revoke_token(audit: ChangingTokens, token_id: str, tokens: TokensDep) -> ApiToken:
+    assert audit.principal is not None
+    audit.target, audit.details["revoked"] = f"token:{token_id}", True
+    return tokens.revoke(audit.principal.username, token_id)

@@ -15,6 +15,7 @@ from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
 from search_api import deps
 from search_api.app import create_app
+from tests.support.principals import as_role
 
 pytestmark = pytest.mark.services
 
@@ -31,11 +32,11 @@ SHA = hashlib.sha256(RAW).hexdigest()
 
 
 @pytest.fixture(scope="module")
-def client(archiver: Archiver) -> Iterator[TestClient]:
+def client(archiver: Archiver, settings: Settings) -> Iterator[TestClient]:
     source = Source(kind="import", detail="api-test", received_at=datetime.now(UTC))
     assert archiver.ingest_many([Incoming(RAW, source)])[0].status in ("imported", "duplicate")
     archiver.index.refresh()
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), headers=as_role(settings, "compliance_officer")) as test_client:
         yield test_client
 
 
@@ -96,7 +97,7 @@ def test_unavailable_backend_is_a_503_with_a_message(settings: Settings) -> None
     app.dependency_overrides[deps.get_settings] = lambda: settings.model_copy(
         update={"redis_url": "redis://127.0.0.1:9/0"}
     )
-    with TestClient(app) as dead_client:
+    with TestClient(app, headers=as_role(settings, "compliance_officer")) as dead_client:
         health = dead_client.get("/healthz")
         assert health.status_code == 503
         backends = health.json()["backends"]
@@ -114,7 +115,7 @@ def test_a_misconfigured_backend_is_a_500_that_names_the_cause(settings: Setting
     wrong = settings.model_copy(update={"s3_secret_key": "not-the-secret"})
     app = create_app()
     app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(wrong)
-    with TestClient(app) as wrong_client:
+    with TestClient(app, headers=as_role(settings, "compliance_officer")) as wrong_client:
         raw = wrong_client.get(f"/api/messages/{SHA}/raw")
     assert raw.status_code == 500
     assert raw.json()["error"] == "BackendFailed"
@@ -127,7 +128,7 @@ def test_search_with_elasticsearch_down_is_a_503(settings: Settings) -> None:
     dead = settings.model_copy(update={"es_url": "http://127.0.0.1:9"})
     app = create_app()
     app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(dead)
-    with TestClient(app) as dead_client:
+    with TestClient(app, headers=as_role(settings, "compliance_officer")) as dead_client:
         response = dead_client.get("/api/search", params={"q": "发布会"})
     assert response.status_code == 503
     assert response.json()["message"].startswith("elasticsearch unavailable")

@@ -17,7 +17,9 @@ from archiver.adapters.s3 import S3RawStore, raw_key
 from archiver.errors import IntegrityError
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
+from archiver.settings import Settings
 from search_api.app import create_app
+from tests.support.principals import as_role
 
 pytestmark = pytest.mark.services
 
@@ -51,11 +53,12 @@ def test_the_store_refuses_bytes_that_do_not_match_their_hash(archiver: Archiver
 
 
 def test_the_raw_download_of_a_tampered_message_is_an_error_not_the_bytes(
-    archiver: Archiver, caplog: pytest.LogCaptureFixture
+    archiver: Archiver, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     sha256, forged = tampered_message(archiver)
 
-    with TestClient(create_app()) as client, caplog.at_level(logging.WARNING):
+    headers = as_role(settings, "compliance_officer")
+    with TestClient(create_app(), headers=headers) as client, caplog.at_level(logging.WARNING):
         response = client.get(f"/api/messages/{sha256}/raw")
 
     # the archive's fault, not the caller's, and not transient: 500, saying what is wrong

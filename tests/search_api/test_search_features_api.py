@@ -8,16 +8,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from archiver.search.service import SearchService
+from archiver.settings import Settings
 from search_api.app import create_app
 from tests.archiver.search.test_features import ID, MARK
 from tests.archiver.search.test_features import service as service
+from tests.support.principals import as_role
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def client(service: SearchService) -> Iterator[TestClient]:
-    with TestClient(create_app()) as test_client:
+def client(service: SearchService, settings: Settings) -> Iterator[TestClient]:
+    headers = as_role(settings, "compliance_officer")
+    with TestClient(create_app(), headers=headers) as test_client:
         yield test_client
 
 
@@ -71,22 +74,23 @@ def test_facets_and_thread_endpoints(client: TestClient) -> None:
     assert client.get(f"/api/threads/{'a' * 64}").status_code == 404
 
 
-def test_saved_searches_round_trip(client: TestClient) -> None:
-    owner = f"officer-{MARK}"
+def test_saved_searches_round_trip(client: TestClient, settings: Settings) -> None:
+    owner = client.get("/api/session").json()["username"]
     saved = client.put(
-        "/api/saved-searches",
-        json={"name": "合同 审批", "query": "合同 from:*@example.cn", "owner": owner},
+        "/api/saved-searches", json={"name": "合同 审批", "query": "合同 from:*@example.cn"}
     )
     assert saved.status_code == 200
     assert saved.json()["query"] == "合同 from:*@example.cn"
-    invalid = client.put(
-        "/api/saved-searches", json={"name": "broken", "query": "from:", "owner": owner}
-    )
+    assert saved.json()["owner"] == owner  # always the caller: no one saves in another's name
+    invalid = client.put("/api/saved-searches", json={"name": "broken", "query": "from:"})
     assert invalid.status_code == 400 and invalid.json()["position"] == 5
-    listed = client.get("/api/saved-searches", params={"owner": owner}).json()
+    listed = client.get("/api/saved-searches").json()
     assert [s["name"] for s in listed] == ["合同 审批"]
-    one = client.get(f"/api/saved-searches/{owner}/合同 审批")
+    one = client.get("/api/saved-searches/合同 审批")
     assert one.status_code == 200 and one.json()["owner"] == owner
-    assert client.delete(f"/api/saved-searches/{owner}/合同 审批").status_code == 204
-    assert client.get(f"/api/saved-searches/{owner}/合同 审批").status_code == 404
-    assert client.get("/api/saved-searches", params={"owner": owner}).json() == []
+    other = TestClient(client.app, headers=as_role(settings, "compliance_officer"))
+    assert other.get("/api/saved-searches").json() == []  # each sees only their own
+    assert other.get("/api/saved-searches/合同 审批").status_code == 404
+    assert client.delete("/api/saved-searches/合同 审批").status_code == 204
+    assert client.get("/api/saved-searches/合同 审批").status_code == 404
+    assert client.get("/api/saved-searches").json() == []

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
+from archiver.settings import Settings
 from search_api.app import create_app
+from tests.support.principals import add_user, as_role, bearer
 
 pytestmark = pytest.mark.services
 
@@ -34,12 +36,14 @@ IDS = [hashlib.sha256(r).hexdigest() for r in RAWS]
 
 
 @pytest.fixture(scope="module")
-def client(archiver: Archiver) -> Iterator[TestClient]:
+def client(archiver: Archiver, settings: Settings) -> Iterator[TestClient]:
     source = Source(kind="import", detail="tagging-api", received_at=datetime.now(UTC))
     outcomes = archiver.ingest_many([Incoming(r, source) for r in RAWS])
     assert {o.status for o in outcomes} <= {"imported", "duplicate"}
     archiver.index.refresh()
-    with TestClient(create_app()) as test_client:
+    # an administrator who may also read mail: rule previews show their samples
+    headers = as_role(settings, "admin", "compliance_officer")
+    with TestClient(create_app(), headers=headers) as test_client:
         yield test_client
 
 
@@ -75,7 +79,7 @@ def test_rule_saved_previewed_applied_and_versioned(client: TestClient) -> None:
     }
     draft = client.post("/api/rules/preview", json={"name": "contracts", **_rule(when)})
     assert draft.status_code == 200 and draft.json()["gained"] == {"project/采购": 2}
-    saved = client.put("/api/rules/contracts", params={"user": "lead"}, json=_rule(when))
+    saved = client.put("/api/rules/contracts", json=_rule(when))
     assert saved.status_code == 200 and saved.json()["version"] == 1
     preview = client.post("/api/rules/contracts/preview").json()
     assert preview["gained"] == {"project/采购": 2}
@@ -101,22 +105,24 @@ def test_rule_saved_previewed_applied_and_versioned(client: TestClient) -> None:
     assert released["lost"] == {"project/采购": 2}
 
 
-def test_manual_tags_with_provenance(client: TestClient) -> None:
-    response = client.post(
-        f"/api/messages/{IDS[2]}/tags", json={"add": ["urgency/high"], "user": "alice"}
-    )
+def test_manual_tags_with_provenance(client: TestClient, settings: Settings) -> None:
+    alice, bob = add_user(settings, ["legal"]), add_user(settings, ["compliance_officer"])
+    as_alice = TestClient(client.app, headers=bearer(settings, alice))
+    as_bob = TestClient(client.app, headers=bearer(settings, bob))
+    response = as_alice.post(f"/api/messages/{IDS[2]}/tags", json={"add": ["urgency/high"]})
     assert response.status_code == 200
     assert "urgency/high" in response.json()["tags"]
-    removed = client.delete(f"/api/messages/{IDS[2]}/tags/urgency/high", params={"user": "bob"})
+    removed = as_bob.delete(f"/api/messages/{IDS[2]}/tags/urgency/high")
     assert "urgency/high" not in removed.json()["tags"]
     events = client.get(f"/api/messages/{IDS[2]}/tags").json()["events"]
     assert [(e["tag"], e["action"], e["by"]["user"]) for e in events[-2:]] == [
-        ("urgency/high", "add", "alice"),
-        ("urgency/high", "remove", "bob"),
+        ("urgency/high", "add", alice),
+        ("urgency/high", "remove", bob),
     ]
-    nobody = client.post(f"/api/messages/{IDS[2]}/tags", json={"add": ["x"], "user": " "})
-    assert nobody.status_code == 422
-    bad = client.post(f"/api/messages/{IDS[2]}/tags", json={"add": ["a//b"], "user": "alice"})
+    # who tags is the signed-in user: a name in the body is refused, not believed
+    forged = as_alice.post(f"/api/messages/{IDS[2]}/tags", json={"add": ["x"], "user": bob})
+    assert forged.status_code == 422
+    bad = as_alice.post(f"/api/messages/{IDS[2]}/tags", json={"add": ["a//b"]})
     assert bad.status_code == 422 and "empty path segment" in bad.json()["message"]
     missing = client.get(f"/api/messages/{'0' * 64}/tags")
     assert missing.status_code == 404
@@ -130,7 +136,7 @@ def test_directory_import_and_apply(client: TestClient) -> None:
         "/api/directory/import",
         content=body.encode(),
         headers={"content-type": "text/csv"},
-        params={"scope": "sender", "apply": "true", "user": "hr"},
+        params={"scope": "sender", "apply": "true"},
     )
     assert result.status_code == 200
     assert result.json()["applied"]["gained"]["department/销售部"] >= 1
