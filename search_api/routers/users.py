@@ -146,9 +146,7 @@ def list_roles(audit: Reading, users: UsersDep) -> list[Role]:
 
 
 @router.put("/roles/{name}", response_model=Role)
-def save_role(
-    audit: ChangingRoles, users: UsersDep, body: RoleIn, name: str = RoleName
-) -> Role:
+def save_role(audit: ChangingRoles, users: UsersDep, body: RoleIn, name: str = RoleName) -> Role:
     """Create or replace a custom role (a named set of permissions)."""
     audit.target = f"role:{name}"
     audit.details.update(

@@ -23,9 +23,7 @@ def add_user(
     """A new user (a fresh name unless given) with these roles; returns the user name."""
     label = "-".join(r[:8] for r in roles[:3]) or "none"
     username = name or f"u-{label}-{uuid.uuid4().hex[:8]}".replace("_", "-")
-    bootstrap.user_directory(settings).add(
-        username, PASSWORD, roles=roles, departments=departments
-    )
+    bootstrap.user_directory(settings).add(username, PASSWORD, roles=roles, departments=departments)
     return username
 
 
