@@ -13,6 +13,7 @@ two administrators editing the same user at once cannot lose one another's chang
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from archiver.access.identity import Identity
 from archiver.access.lockout import LockoutPolicy, SignInGuard, normalise_username
 from archiver.access.model import BUILTIN_ROLES, Clock, Principal, Role, utc_now
 from archiver.errors import (
@@ -35,6 +37,8 @@ from archiver.errors import (
 )
 from archiver.ports import JsonStore, SignInLimits
 from archiver.tagging.model import department_tag, departments_of
+
+log = logging.getLogger(__name__)
 
 USERS = "access/users/"
 ROLES = "access/roles/"
@@ -69,7 +73,6 @@ class User(BaseModel):
     # `roles` and `departments` are what an administrator granted here, kept across sign-ins.
     directory_roles: tuple[str, ...] = ()
     directory_departments: tuple[str, ...] = ()
-    last_sign_in_at: datetime | None = None
 
     @model_validator(mode="after")
     def _password_only_for_local_users(self) -> User:
@@ -301,6 +304,62 @@ class UserDirectory:
             raise UserNotFound(name)
         return User.model_validate(found[0]), found[1]
 
+    def shadow_sign_in(self, identity: Identity) -> User:
+        """The shadow account of someone a provider has just vouched for, created or refreshed
+        (name, email, external id, the roles and departments of the directory's groups).
+
+        Which wins when names meet: an existing local account is only ever checked locally, so
+        the directory can never sign in as it (SignInFailed here) — else whoever controls an
+        LDAP entry of the same name (a directory admin, a newly hired namesake) would take over
+        the archive account, its local roles included. Likewise a shadow account belongs to the
+        provider and directory entry (external_id) that created it: a different provider, or a
+        new entry reusing the name, is refused until an administrator removes the old account.
+        AccountDisabled for a disabled one: the directory accepted the password, the archive
+        does not."""
+        name = normalise_username(identity.username)
+        if not _valid_name(name):
+            raise SignInFailed(
+                name[:64],
+                f"the directory's name {identity.username!r} cannot be an archive user name",
+            )
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.find(name)
+            if found is None:
+                user, etag = self._new_shadow(name, identity), None
+            else:
+                user, etag = found
+                _check_owner(user, identity)
+                if user.disabled:
+                    raise AccountDisabled(user.username)
+            refreshed = user.model_copy(
+                update={
+                    "display_name": identity.display_name.strip()[:200],
+                    "email": identity.email.strip() if len(identity.email) <= 320 else "",
+                    "external_id": identity.external_id,
+                    "directory_roles": tuple(sorted(identity.roles)),
+                    "directory_departments": valid_departments(identity.departments),
+                }
+            )
+            if etag is not None and refreshed == user:
+                return user  # nothing changed in the directory: no write
+            refreshed = refreshed.model_copy(update={"updated_at": self.clock()})
+            try:
+                self.store.put_json_if(USERS + name, refreshed.model_dump(mode="json"), etag=etag)
+            except ConcurrentEdit:
+                continue  # a first sign-in at the same moment, or an administrator's edit
+            return refreshed
+        raise ConcurrentEdit(f"user {name!r}")
+
+    def _new_shadow(self, name: str, identity: Identity) -> User:
+        now = self.clock()
+        return User(
+            username=name,
+            provider=identity.provider,
+            external_id=identity.external_id,
+            created_at=now,
+            updated_at=now,
+        )
+
     def create_first_admin(self) -> str | None:
         """Create `admin` (role admin) with a one-time password, returned, when there is no
         user at all yet; None otherwise (so a second `mailvault init` creates nothing)."""
@@ -389,6 +448,36 @@ class UserDirectory:
             self.store.put_json_if(
                 USERS + user.username, rehashed.model_dump(mode="json"), etag=etag
             )
+
+
+def _check_owner(user: User, identity: Identity) -> None:
+    if user.is_local:
+        raise SignInFailed(
+            user.username,
+            f"a local account: only its local password signs it in, not {identity.provider}",
+        )
+    if user.provider != identity.provider:
+        raise SignInFailed(
+            user.username, f"the shadow account of {user.provider}, not of {identity.provider}"
+        )
+    if user.external_id and user.external_id != identity.external_id:
+        raise SignInFailed(
+            user.username,
+            f"the shadow account of {user.external_id!r}, not of {identity.external_id!r}: "
+            "remove it if the name now belongs to someone else",
+        )
+
+
+def valid_departments(names: Iterable[str]) -> tuple[str, ...]:
+    """The department names that can be tags, normalised; the others (a mistyped department
+    map) are dropped and logged: they could never match any mail."""
+    kept: list[str] = []
+    for name in names:
+        try:
+            kept.extend(_departments([name]))
+        except InvalidUser as exc:
+            log.warning("department %r from the directory ignored: %s", name, exc.detail)
+    return tuple(sorted(set(kept)))
 
 
 def _refuse_shadow(user: User) -> None:
