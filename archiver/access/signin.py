@@ -18,6 +18,10 @@ shares the same per-account and per-address lockout:
 
 Every refusal of a password, by whichever provider, is the same SignInFailed (the detail, for
 the log, says which); a disabled account is AccountDisabled, said only after the right password.
+What is not hidden: how long a refusal takes says whether the name was checked locally (an
+Argon2id verification) or by a directory (a round trip there); equalising that would cost an
+Argon2id hash of every directory sign-in, and which names a directory holds is no secret of
+the archive's to keep.
 An OIDC provider would be one more IdentityProvider in the list (archiver/access/identity.py):
 its callback hands the code where a password goes, and everything here applies unchanged.
 
