@@ -4,8 +4,10 @@ the tests), the real SeaweedFS (users) and the real Redis (failed sign-ins)."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -199,3 +201,20 @@ def test_bootstrap_builds_the_service_with_ldap_when_configured(
     assert [p.name for p in signin.providers] == ["ldap"]
     assert signin.cache.ttl == 1.5
     assert {r.name for r in signin.authenticate("wang", WANG.password, ADDRESS).roles} == {"legal"}
+
+
+def test_concurrent_first_sign_ins_create_one_shadow_account(
+    server: Slapd, directory: UserDirectory
+) -> None:
+    signin = service(directory, LdapProvider(ldap_config(server)))
+    start = threading.Barrier(6)
+
+    def sign_in() -> str:
+        start.wait()
+        return signin.authenticate("wang", WANG.password, ADDRESS).username
+
+    with ThreadPoolExecutor(6) as pool:
+        names = list(pool.map(lambda _: sign_in(), range(6)))
+    assert names == ["wang"] * 6
+    assert [u.username for u in directory.list()] == ["wang"]
+    assert directory.get("wang").directory_roles == ("legal",)
