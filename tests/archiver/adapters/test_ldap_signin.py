@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from archiver import bootstrap
 from archiver.access.lockout import LockoutPolicy
@@ -218,3 +221,48 @@ def test_concurrent_first_sign_ins_create_one_shadow_account(
     assert names == ["wang"] * 6
     assert [u.username for u in directory.list()] == ["wang"]
     assert directory.get("wang").directory_roles == ("legal",)
+
+
+@pytest.fixture(scope="module")
+def refusing(server: Slapd, settings: Settings, backends: None) -> Iterator[SignInService]:
+    """One service for all the examples (no lockout): local alice, wang's shadow account."""
+    with throwaway_limits(settings) as limits:
+        store = bootstrap.json_store(settings)
+        store.PREFIX = f"meta/test-ldap-refusals-{uuid.uuid4().hex}/"
+        directory = UserDirectory(
+            store,
+            limits,
+            hasher=PasswordHasher(**FAST),
+            lockout=LockoutPolicy(account_max_failures=10**9, address_max_failures=10**9),
+        )
+        directory.add("alice", LOCAL_PASSWORD)
+        signin = service(directory, LdapProvider(ldap_config(server)))
+        signin.authenticate("wang", WANG.password, ADDRESS)
+        yield signin
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(
+    username=st.one_of(
+        st.sampled_from(["alice", "wang", "bob", "ghost", "Wang ", "*", "wang)(uid=*"]),
+        st.text(max_size=20),
+    ),
+    password=st.one_of(
+        st.sampled_from([LOCAL_PASSWORD, WANG.password, ALICE.password, BOB.password]),
+        st.text(max_size=12),
+    ),
+)
+def test_every_refusal_is_the_same_whichever_provider_refused(
+    refusing: SignInService, username: str, password: str
+) -> None:
+    """Local alice (the directory has an alice too), LDAP users with and without a shadow
+    account, unknown and injected names, against the real directory, S3 and Redis."""
+    rightful = {"alice": LOCAL_PASSWORD, "wang": WANG.password, "bob": BOB.password}
+    try:
+        principal = refusing.authenticate(username, password, ADDRESS)
+    except SignInFailed as refused:
+        assert type(refused) is SignInFailed
+        assert str(refused) == "sign-in failed: wrong username or password"
+        assert rightful.get(username.strip().lower()) != password
+        return
+    assert rightful[principal.username] == password
