@@ -100,6 +100,10 @@ class PrincipalCache:
             while len(self._principals) > self.size:
                 self._principals.popitem(last=False)
 
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._principals.pop(name, None)
+
     def clear(self) -> None:
         with self._lock:
             self._principals.clear()
@@ -181,6 +185,15 @@ class SignInService:
             self.cache.keep(name, None, read_at)
             return None
         return self._principal_of(found[0], read_at)
+
+    def forget(self, username: str | None = None) -> None:
+        """Drop the cached principal of a user (all of them, roles too, when None): for the
+        edge that has just changed users or roles in this process, so its own change applies
+        at once here (other processes see it within the ttl)."""
+        if username is None:
+            self.cache.clear()
+        else:
+            self.cache.forget(normalise_username(username))
 
     def _principal_of(self, user: User, read_at: float) -> Principal:
         roles_read_at, roles = self.cache.roles(self.directory.roles)

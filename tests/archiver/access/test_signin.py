@@ -389,3 +389,16 @@ def test_the_cache_holds_a_bounded_number_of_principals() -> None:
 def test_built_in_roles_resolve_through_the_service(world: World) -> None:
     principal = world.service.principal("carol")
     assert principal is not None and principal.roles == (BUILTIN_ROLES["admin"],)
+
+
+def test_forget_applies_a_change_made_in_this_process_at_once(world: World) -> None:
+    world.directory.add("erin", PASSWORD, roles=["auditor"])
+    assert world.service.principal("erin") is not None
+    world.directory.set_disabled("erin", True)
+    world.service.forget("Erin")
+    assert world.service.principal("erin") is None
+    world.directory.save_role(Role(name="reader", permissions=frozenset({Permission.SEARCH})))
+    world.directory.change_roles("carol", add=["reader"])
+    assert role_names(world.service.principal("carol")) == {"admin"}  # cached, roles too
+    world.service.forget()
+    assert role_names(world.service.principal("carol")) == {"admin", "reader"}
