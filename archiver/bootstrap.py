@@ -12,10 +12,12 @@ from functools import partial
 import redis
 from argon2 import PasswordHasher
 
+from archiver.access.lockout import LockoutPolicy
 from archiver.access.model import Clock, utc_now
 from archiver.access.sessions import Sessions, SessionTimeouts
+from archiver.access.signin import PrincipalCache, SignInService
 from archiver.access.tokens import ApiTokens
-from archiver.access.users import LockoutPolicy, PasswordPolicy, UserDirectory
+from archiver.access.users import PasswordPolicy, UserDirectory
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
@@ -28,7 +30,7 @@ from archiver.imap.sync import ImapPoller, PollSummary
 from archiver.mime.attachments import ExtractLimits
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
-from archiver.ports import JsonStore, SearchIndex, SessionStore
+from archiver.ports import IdentityProvider, JsonStore, SearchIndex, SessionStore
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
@@ -223,6 +225,17 @@ def ldap_provider(settings: Settings) -> LdapProvider | None:
             department_map=settings.ldap_department_map,
             timeout=settings.ldap_timeout,
         )
+    )
+
+
+def sign_in_service(settings: Settings, directory: UserDirectory | None = None) -> SignInService:
+    """Sign-in and principals for the API: local users, and LDAP when LDAP_URL is set."""
+    ldap = ldap_provider(settings)
+    providers: list[IdentityProvider] = [ldap] if ldap is not None else []
+    return SignInService(
+        directory or user_directory(settings),
+        providers,
+        cache=PrincipalCache(ttl=settings.principal_cache_seconds),
     )
 
 

@@ -275,8 +275,11 @@ class Authenticator(Protocol):
     """Checks a username and password (local users, LDAP) and says who signed in."""
 
     def authenticate(self, username: str, password: str, client_address: str) -> Principal:
-        """The principal with the roles in force now; AuthenticationFailed otherwise (also for
-        a disabled account, without saying so). client_address is for rate limits and audit."""
+        """The principal with the roles in force now. SignInFailed for a wrong name or password
+        (the same for every provider), AccountDisabled only after the right password of a
+        disabled account, AccountLocked / AddressBlocked (SignInThrottled) while locked out,
+        BackendUnavailable when a directory cannot answer; the API edge decides what of this
+        it tells the client. client_address is for rate limits and audit."""
         ...
 
 

@@ -231,6 +231,13 @@ class Settings(BaseSettings):
     )
     signin_address_window_seconds: float = Field(900.0, gt=0)
     signin_address_block_seconds: float = Field(900.0, gt=0)
+    principal_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="how long an API process reuses a user's roles before reading them again: "
+        "a disabled user or a removed role stops working within this (0: read at every request)",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -418,8 +418,9 @@ def cmd_users(args: argparse.Namespace) -> int:
             state = "disabled" if user.disabled else "active"
             if until is not None:
                 state += f", locked until {until:%Y-%m-%d %H:%M:%S %Z}"
-            roles = ",".join(user.roles) or "-"
-            print(f"{user.username}\t{roles}\t{state}\t{user.display_name}")
+            # the directory's roles too: what the user holds, wherever it was granted
+            roles = ",".join(user.all_roles) or "-"
+            print(f"{user.username}\t{user.provider}\t{roles}\t{state}\t{user.display_name}")
         return 0
     name: str = args.name
     if action == "add":
@@ -434,7 +435,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         )
         print(f"added user {user.username} ({', '.join(user.roles) or 'no roles'})")
     elif action == "passwd":
-        directory.get(name)
+        directory.local_user(name)  # before asking: a shadow account's password is LDAP's
         password, generated = _new_password(args, name)
         directory.set_password(name, password)
         print(f"password of {name} changed")
@@ -456,7 +457,9 @@ def _add_users_parsers(sub: Any) -> None:
     users = sub.add_parser("users", help="local users and their roles").add_subparsers(
         dest="users_command", required=True
     )
-    listing = users.add_parser("list", help="every user (never a password hash)")
+    listing = users.add_parser(
+        "list", help="every user: name, provider, roles, state, display name (no password hash)"
+    )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(fn=cmd_users)
     for name, text in (("add", "add a user"), ("passwd", "set a user's password")):

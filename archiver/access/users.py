@@ -1,31 +1,33 @@
-"""Local users: accounts and custom roles in the JSON store, Argon2id passwords, sign-in with
-lockout of accounts and client addresses after repeated failures.
+"""Users: accounts and custom roles in the JSON store, Argon2id passwords, sign-in with lockout
+of accounts and client addresses after repeated failures (archiver/access/lockout.py).
+
+A user is either local (``provider == "local"``: it signs in with the password hashed here) or
+the shadow account of someone a sign-in provider vouched for (LDAP; archiver/access/signin.py):
+no password hash at all, the directory's name, email, roles and departments refreshed at each
+sign-in, and whatever an administrator sets here (disabled, roles granted locally) on top.
 
 Every change to a user or role is a compare-and-swap on the stored version (JsonStore.put_json_if):
-two administrators editing the same user at once cannot lose one another's change. Failed
-sign-ins are counted in SignInLimits (Redis), per account and per client address; the account
-counter runs for unknown user names as well, so a lockout tells nobody whether a user exists.
+two administrators editing the same user at once cannot lose one another's change.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import ipaddress
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from archiver.access.identity import Identity
+from archiver.access.lockout import LockoutPolicy, SignInGuard, normalise_username
 from archiver.access.model import BUILTIN_ROLES, Clock, Principal, Role, utc_now
 from archiver.errors import (
     AccountDisabled,
-    AccountLocked,
-    AddressBlocked,
     ConcurrentEdit,
     InvalidTagging,
     InvalidUser,
@@ -36,9 +38,12 @@ from archiver.errors import (
 from archiver.ports import JsonStore, SignInLimits
 from archiver.tagging.model import department_tag, departments_of
 
+log = logging.getLogger(__name__)
+
 USERS = "access/users/"
 ROLES = "access/roles/"
 USERNAME = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+LOCAL = "local"  # the provider of a user whose password is checked here
 FIRST_ADMIN = "admin"
 # Compare-and-swap attempts of one change before ConcurrentEdit reaches the caller.
 _CAS_ATTEMPTS = 5
@@ -56,10 +61,38 @@ class User(BaseModel):
     roles: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
     disabled: bool = False
-    password_hash: str = Field(repr=False)
-    password_changed_at: datetime
+    # None for a shadow account: no password of the archive's can ever sign it in
+    password_hash: str | None = Field(None, repr=False)
+    password_changed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    # Who checks the credentials: "local", or the name of the provider of a shadow account.
+    provider: str = LOCAL
+    external_id: str = ""  # the provider's id of the person (LDAP entry DN, OIDC sub)
+    # What the provider's group mapping granted at the last sign-in, replaced at each one;
+    # `roles` and `departments` are what an administrator granted here, kept across sign-ins.
+    directory_roles: tuple[str, ...] = ()
+    directory_departments: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _password_only_for_local_users(self) -> User:
+        if self.provider == LOCAL and not self.password_hash:
+            raise ValueError("a local user needs a password hash")
+        if self.provider != LOCAL and self.password_hash is not None:
+            raise ValueError("a shadow account of a sign-in provider has no password here")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider == LOCAL
+
+    @property
+    def all_roles(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.roles, *self.directory_roles}))
+
+    @property
+    def all_departments(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.departments, *self.directory_departments}))
 
     def public(self) -> dict[str, object]:
         """What may be shown (the CLI, the API): everything but the password hash."""
@@ -84,36 +117,9 @@ class PasswordPolicy(BaseModel):
             raise InvalidUser("password", "the same as the user name")
 
 
-class LockoutPolicy(BaseModel):
-    account_max_failures: int = 5
-    account_window: timedelta = timedelta(minutes=15)
-    account_lockout: timedelta = timedelta(minutes=15)
-    address_max_failures: int = 20
-    address_window: timedelta = timedelta(minutes=15)
-    address_block: timedelta = timedelta(minutes=15)
-
-
 def generate_password() -> str:
     """A one-time password: 144 random bits, URL-safe (24 characters)."""
     return secrets.token_urlsafe(18)
-
-
-def normalise_username(username: str) -> str:
-    return username.strip().lower()
-
-
-def _account_key(username: str) -> str:
-    name = normalise_username(username)
-    if len(name) > 64 or not name.isprintable():  # whatever a client sends, a bounded key
-        name = "sha256-" + hashlib.sha256(name.encode()).hexdigest()[:32]
-    return f"account:{name}"
-
-
-def _address_key(address: str) -> str:
-    try:
-        return f"address:{ipaddress.ip_address(address.strip())}"
-    except ValueError:
-        return "address:sha256-" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
 class UserDirectory:
@@ -135,6 +141,7 @@ class UserDirectory:
         self.password_policy = password_policy or PasswordPolicy()
         self.lockout = lockout or LockoutPolicy()
         self.clock = clock
+        self.guard = SignInGuard(limits, self.lockout, clock)
         self._dummy_hash = self.hasher.hash(_DUMMY_PASSWORD)
 
     # -- roles -------------------------------------------------------------------------------
@@ -231,14 +238,24 @@ class UserDirectory:
 
     def set_password(self, username: str, password: str) -> User:
         name = normalise_username(username)
+        self.local_user(name)  # before hashing: a shadow account is refused at once
         self.password_policy.check(password, name)
         hashed = self.hasher.hash(password)  # once, outside the retry loop: it is slow
-        return self.update(
-            name,
-            lambda u: u.model_copy(
+
+        def change(user: User) -> User:
+            _refuse_shadow(user)  # checked again on the version written
+            return user.model_copy(
                 update={"password_hash": hashed, "password_changed_at": self.clock()}
-            ),
-        )
+            )
+
+        return self.update(name, change)
+
+    def local_user(self, username: str) -> User:
+        """The user, if it signs in with a password of the archive's; InvalidUser for a shadow
+        account, whose password is its directory's (and UserNotFound for no user)."""
+        user = self.get(username)
+        _refuse_shadow(user)
+        return user
 
     def set_disabled(self, username: str, disabled: bool) -> User:
         return self.update(username, lambda u: u.model_copy(update={"disabled": disabled}))
@@ -287,6 +304,62 @@ class UserDirectory:
             raise UserNotFound(name)
         return User.model_validate(found[0]), found[1]
 
+    def shadow_sign_in(self, identity: Identity) -> User:
+        """The shadow account of someone a provider has just vouched for, created or refreshed
+        (name, email, external id, the roles and departments of the directory's groups).
+
+        Which wins when names meet: an existing local account is only ever checked locally, so
+        the directory can never sign in as it (SignInFailed here) — else whoever controls an
+        LDAP entry of the same name (a directory admin, a newly hired namesake) would take over
+        the archive account, its local roles included. Likewise a shadow account belongs to the
+        provider and directory entry (external_id) that created it: a different provider, or a
+        new entry reusing the name, is refused until an administrator removes the old account.
+        AccountDisabled for a disabled one: the directory accepted the password, the archive
+        does not."""
+        name = normalise_username(identity.username)
+        if not _valid_name(name):
+            raise SignInFailed(
+                name[:64],
+                f"the directory's name {identity.username!r} cannot be an archive user name",
+            )
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.find(name)
+            if found is None:
+                user, etag = self._new_shadow(name, identity), None
+            else:
+                user, etag = found
+                _check_owner(user, identity)
+                if user.disabled:
+                    raise AccountDisabled(user.username)
+            refreshed = user.model_copy(
+                update={
+                    "display_name": identity.display_name.strip()[:200],
+                    "email": identity.email.strip() if len(identity.email) <= 320 else "",
+                    "external_id": identity.external_id,
+                    "directory_roles": tuple(sorted(identity.roles)),
+                    "directory_departments": valid_departments(identity.departments),
+                }
+            )
+            if etag is not None and refreshed == user:
+                return user  # nothing changed in the directory: no write
+            refreshed = refreshed.model_copy(update={"updated_at": self.clock()})
+            try:
+                self.store.put_json_if(USERS + name, refreshed.model_dump(mode="json"), etag=etag)
+            except ConcurrentEdit:
+                continue  # a first sign-in at the same moment, or an administrator's edit
+            return refreshed
+        raise ConcurrentEdit(f"user {name!r}")
+
+    def _new_shadow(self, name: str, identity: Identity) -> User:
+        now = self.clock()
+        return User(
+            username=name,
+            provider=identity.provider,
+            external_id=identity.external_id,
+            created_at=now,
+            updated_at=now,
+        )
+
     def create_first_admin(self) -> str | None:
         """Create `admin` (role admin) with a one-time password, returned, when there is no
         user at all yet; None otherwise (so a second `mailvault init` creates nothing)."""
@@ -299,70 +372,73 @@ class UserDirectory:
             return None
         return password
 
-    def principal(self, user: User) -> Principal:
-        """The principal of a user: a role deleted since it was granted grants nothing."""
-        known = self.roles()
+    def principal(self, user: User, roles: dict[str, Role] | None = None) -> Principal:
+        """The principal of a user: the roles granted here and by its directory's groups, a
+        role deleted (or never defined) since it was granted granting nothing. `roles`: every
+        role by name, when the caller has them already (self.roles() otherwise)."""
+        known = self.roles() if roles is None else roles
         return Principal(
             username=user.username,
-            roles=tuple(known[r] for r in user.roles if r in known),
-            departments=frozenset(user.departments),
+            roles=tuple(known[r] for r in user.all_roles if r in known),
+            departments=frozenset(user.all_departments),
         )
 
     # -- sign-in -----------------------------------------------------------------------------
 
     def lock_status(self, username: str) -> datetime | None:
         """When the account's lockout ends, if it is locked."""
-        return self.limits.blocked_until(_account_key(username), self.clock())
+        return self.guard.lock_status(username)
 
     def unlock(self, username: str) -> None:
         self.get(username)  # refuse unknown names: an administrator mistyped
-        self.limits.clear(_account_key(username))
+        self.guard.unlock(username)
 
     def authenticate(self, username: str, password: str, client_address: str) -> Principal:
-        """The principal of the user whose password this is.
+        """The principal of the local user whose password this is (no other provider: see
+        archiver/access/signin.py for the sign-in that tries LDAP as well).
 
         Raises AddressBlocked or AccountLocked while too many sign-ins failed recently,
         SignInFailed for a wrong user name or password (alike, in what is said and in time
         taken), AccountDisabled for the right password of a disabled account."""
-        now = self.clock()
-        account, address = _account_key(username), _address_key(client_address)
-        if until := self.limits.blocked_until(address, now):
-            raise AddressBlocked(client_address, until)
-        if until := self.limits.blocked_until(account, now):
-            self._count_address_failure(address, now)
-            raise AccountLocked(normalise_username(username)[:64], until)
+
+        def check() -> Principal:
+            name = normalise_username(username)
+            return self.principal(self.check_password(self.find(name), name, password))
+
+        return self.guard.attempt(username, client_address, check)
+
+    def find(self, name: str) -> tuple[User, str] | None:
+        """The user stored under this (normalised) name and its version; None when there is
+        none, or the name could not be one."""
         try:
-            user, etag = self._versioned(normalise_username(username))
+            return self._versioned(name)
         except UserNotFound:
-            user, etag = None, None
+            return None
+
+    def check_password(self, found: tuple[User, str] | None, name: str, password: str) -> User:
+        """The local user `found` (from find(name)) if this is its password; SignInFailed
+        otherwise, for no user, and for a shadow account (its password is its directory's).
+        AccountDisabled for the right password of a disabled user. No lockout here: that is
+        the caller's (SignInGuard)."""
+        user, etag = found if found is not None else (None, None)
         # verified first, for a user that does not exist as well: the same time either way
-        verified = self._verify(user.password_hash if user else self._dummy_hash, password)
-        if user is None or etag is None or not verified:
-            self._count_address_failure(address, now)
-            failures = self.limits.add_failure(account, now, self.lockout.account_window)
-            if failures >= self.lockout.account_max_failures:
-                until = now + self.lockout.account_lockout
-                self.limits.block(account, until, now)
-                raise AccountLocked(normalise_username(username)[:64], until)
-            raise SignInFailed(normalise_username(username)[:64])
+        hashed = user.password_hash if user is not None and user.password_hash else None
+        verified = self._verify(hashed or self._dummy_hash, password)
+        if user is not None and not user.is_local:
+            raise SignInFailed(name[:64], f"signs in through {user.provider}, not locally")
+        if user is None or etag is None or hashed is None or not verified:
+            raise SignInFailed(name[:64])
         if user.disabled:
             raise AccountDisabled(user.username)
-        self.limits.clear(account)
-        if self.hasher.check_needs_rehash(user.password_hash):
+        if user.password_hash and self.hasher.check_needs_rehash(user.password_hash):
             self._rehash(user, etag, password)
-        return self.principal(user)
+        return user
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
             return self.hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
             return False
-
-    def _count_address_failure(self, address: str, now: datetime) -> None:
-        if self.limits.add_failure(address, now, self.lockout.address_window) >= (
-            self.lockout.address_max_failures
-        ):
-            self.limits.block(address, now + self.lockout.address_block, now)
 
     def _rehash(self, user: User, etag: str, password: str) -> None:
         """Store the hash under the current parameters. Only if the user is unchanged since it
@@ -372,6 +448,45 @@ class UserDirectory:
             self.store.put_json_if(
                 USERS + user.username, rehashed.model_dump(mode="json"), etag=etag
             )
+
+
+def _check_owner(user: User, identity: Identity) -> None:
+    if user.is_local:
+        raise SignInFailed(
+            user.username,
+            f"a local account: only its local password signs it in, not {identity.provider}",
+        )
+    if user.provider != identity.provider:
+        raise SignInFailed(
+            user.username, f"the shadow account of {user.provider}, not of {identity.provider}"
+        )
+    if user.external_id and user.external_id != identity.external_id:
+        raise SignInFailed(
+            user.username,
+            f"the shadow account of {user.external_id!r}, not of {identity.external_id!r}: "
+            "remove it if the name now belongs to someone else",
+        )
+
+
+def valid_departments(names: Iterable[str]) -> tuple[str, ...]:
+    """The department names that can be tags, normalised; the others (a mistyped department
+    map) are dropped and logged: they could never match any mail."""
+    kept: list[str] = []
+    for name in names:
+        try:
+            kept.extend(_departments([name]))
+        except InvalidUser as exc:
+            log.warning("department %r from the directory ignored: %s", name, exc.detail)
+    return tuple(sorted(set(kept)))
+
+
+def _refuse_shadow(user: User) -> None:
+    if not user.is_local:
+        raise InvalidUser(
+            "password",
+            f"{user.username!r} signs in through {user.provider}: its password is set there, "
+            "not in the archive",
+        )
 
 
 def _valid_name(name: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from archiver import bootstrap
+from archiver.access.identity import Identity
 from archiver.access.users import UserDirectory
 from archiver.errors import AccountDisabled, AccountLocked, SignInFailed
 from archiver.settings import Settings
@@ -102,7 +103,7 @@ def test_add_list_and_sign_in_with_a_password_from_stdin(cli: Cli) -> None:
     assert alice["roles"] == ["auditor", "legal"] and alice["departments"] == ["技术部"]
     assert alice["display_name"] == "爱丽丝" and alice["locked_until"] is None
     assert all("password_hash" not in u for u in listed.values())
-    assert "alice\tauditor,legal\tactive\t爱丽丝" in cli("users", "list")
+    assert "alice\tlocal\tauditor,legal\tactive\t爱丽丝" in cli("users", "list")
     assert cli.directory().authenticate("alice", PASSWORD, "127.0.0.1").username == "alice"
     assert "exists already" in cli("users", "add", "alice", "--generate", ok=False)
 
@@ -139,7 +140,7 @@ def test_passwd_with_a_generated_password_replaces_the_old_one(cli: Cli) -> None
 def test_disable_and_enable(cli: Cli) -> None:
     cli("users", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
     cli("users", "disable", "carol")
-    assert "carol\t-\tdisabled" in cli("users", "list")
+    assert "carol\tlocal\t-\tdisabled" in cli("users", "list")
     with pytest.raises(AccountDisabled):
         cli.directory().authenticate("carol", PASSWORD, "127.0.0.1")
     cli("users", "enable", "carol")
@@ -163,7 +164,31 @@ def test_a_locked_user_is_listed_as_locked_and_unlock_lifts_it(cli: Cli) -> None
     for _ in range(failures):
         with pytest.raises((SignInFailed, AccountLocked)):
             directory.authenticate("erin", "wrong password!", "127.0.0.2")
-    assert "erin\t-\tactive, locked until" in cli("users", "list")
+    assert "erin\tlocal\t-\tactive, locked until" in cli("users", "list")
     cli("users", "unlock", "erin")
-    assert "erin\t-\tactive\t" in cli("users", "list")
+    assert "erin\tlocal\t-\tactive\t" in cli("users", "list")
     assert directory.authenticate("erin", PASSWORD, "127.0.0.2").username == "erin"
+
+
+def test_a_shadow_account_is_listed_with_its_provider_and_has_no_password_to_set(
+    cli: Cli,
+) -> None:
+    directory = cli.directory()
+    directory.shadow_sign_in(
+        Identity(
+            username="zhangsan",
+            display_name="张三",
+            roles=frozenset({"legal"}),
+            provider="ldap",
+            external_id="uid=zhangsan,ou=people,dc=example,dc=com",
+        )
+    )
+    assert "zhangsan\tldap\tlegal\tactive\t张三" in cli("users", "list")
+    refused = cli("users", "passwd", "zhangsan", "--generate", ok=False)
+    assert "'zhangsan' signs in through ldap: its password is set there" in refused
+    assert directory.get("zhangsan").password_hash is None
+    cli("users", "disable", "zhangsan")
+    assert "zhangsan\tldap\tlegal\tdisabled" in cli("users", "list")
+    listed = {u["username"]: u for u in json.loads(cli("users", "list", "--json"))}
+    assert listed["zhangsan"]["provider"] == "ldap"
+    assert listed["zhangsan"]["directory_roles"] == ["legal"]

@@ -307,8 +307,10 @@ class InMemoryIdentityProvider:
     def name(self) -> str:
         return self._name
 
-    def add(self, identity: Identity, password: str) -> None:
-        self._accounts[_directory_match(identity.username)] = (password, identity)
+    def add(self, identity: Identity, password: str, *, typed: str | None = None) -> None:
+        """`typed`: the name that finds the entry, when not its username (as a directory may
+        match a mail address or an alias and answer the account's own name)."""
+        self._accounts[_directory_match(typed or identity.username)] = (password, identity)
 
     def authenticate(self, username: str, password: str) -> Identity:
         if not password:

@@ -17,10 +17,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from archiver import bootstrap
+from archiver.access.lockout import LockoutPolicy
 from archiver.access.model import BUILTIN_ROLES, Permission, Role
 from archiver.access.users import (
     ROLES,
-    LockoutPolicy,
     PasswordPolicy,
     UserDirectory,
     generate_password,
