@@ -27,9 +27,10 @@ from fastapi import Depends, Request, Response
 from archiver import bootstrap
 from archiver.access.model import Permission, Principal
 from archiver.access.sessions import ActiveSession, Sessions, same_secret
+from archiver.access.signin import SignInService
 from archiver.access.tokens import ApiToken, ApiTokens
 from archiver.access.users import UserDirectory
-from archiver.errors import CsrfRejected, NotAuthenticated, PermissionDenied, UserNotFound
+from archiver.errors import CsrfRejected, NotAuthenticated, PermissionDenied
 from archiver.ports import Authenticator, PrincipalSource
 from archiver.settings import get_settings
 
@@ -92,28 +93,20 @@ def get_cookie_settings() -> CookieSettings:
 
 
 @lru_cache(maxsize=1)
+def get_sign_in() -> SignInService:
+    return bootstrap.sign_in_service(get_settings())
+
+
 def get_user_directory() -> UserDirectory:
-    return bootstrap.user_directory(get_settings())
-
-
-class _DirectoryPrincipals:
-    def __init__(self, directory: UserDirectory) -> None:
-        self.directory = directory
-
-    def principal(self, username: str) -> Principal | None:
-        try:
-            user = self.directory.get(username)
-        except UserNotFound:
-            return None
-        return None if user.disabled else self.directory.principal(user)
+    return get_sign_in().directory
 
 
 def get_authenticator() -> Authenticator:
-    return get_user_directory()
+    return get_sign_in()
 
 
 def get_principals() -> PrincipalSource:
-    return _DirectoryPrincipals(get_user_directory())
+    return get_sign_in()
 
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
@@ -200,3 +193,6 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
         return principal
 
     return permitted
+
+
+SignInDep = Annotated[SignInService, Depends(get_sign_in)]

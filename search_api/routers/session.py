@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archiver.access.model import Permission, Principal
 from archiver.access.tokens import ApiToken
-from archiver.access.users import normalise_username
+from archiver.access.lockout import normalise_username
 from archiver.audit.records import AuditAction
 from search_api.audit import AuditedRoute, RequestAudit, audited, audited_anonymously
 from search_api.auth import (

@@ -12,7 +12,7 @@ from archiver.access.model import Permission, Role
 from archiver.access.users import UserDirectory, generate_password
 from archiver.audit.records import AuditAction
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.auth import SessionsDep, get_user_directory
+from search_api.auth import SessionsDep, SignInDep, get_user_directory
 
 router = APIRouter(prefix="/api", tags=["users"], route_class=AuditedRoute)
 Reading = Annotated[
@@ -31,8 +31,11 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     email: str
-    roles: list[str]
+    provider: str = Field(description="'local', or the sign-in provider of a shadow account")
+    roles: list[str] = Field(description="granted here")
     departments: list[str]
+    directory_roles: list[str] = Field(description="granted by the provider's group mapping")
+    directory_departments: list[str]
     disabled: bool
 
 
@@ -107,7 +110,12 @@ def add_user(audit: ChangingUsers, users: UsersDep, body: NewUser) -> CreatedUse
 
 @router.patch("/users/{username}", response_model=UserOut)
 def change_user(
-    audit: ChangingUsers, users: UsersDep, sessions: SessionsDep, username: str, body: UserChange
+    audit: ChangingUsers,
+    users: UsersDep,
+    sign_in: SignInDep,
+    sessions: SessionsDep,
+    username: str,
+    body: UserChange,
 ) -> UserOut:
     """Set roles, departments, or disable/enable. Disabling ends the user's sessions."""
     audit.target = f"user:{username}"
@@ -121,6 +129,7 @@ def change_user(
         user = users.set_disabled(username, body.disabled)
         if body.disabled:
             sessions.revoke_all(user.username)
+    sign_in.forget(user.username)  # in force for this process's next request already
     return _out(user)
 
 
@@ -146,17 +155,22 @@ def list_roles(audit: Reading, users: UsersDep) -> list[Role]:
 
 
 @router.put("/roles/{name}", response_model=Role)
-def save_role(audit: ChangingRoles, users: UsersDep, body: RoleIn, name: str = RoleName) -> Role:
+def save_role(
+    audit: ChangingRoles, users: UsersDep, sign_in: SignInDep, body: RoleIn, name: str = RoleName
+) -> Role:
     """Create or replace a custom role (a named set of permissions)."""
     audit.target = f"role:{name}"
     audit.details.update(
         permissions=sorted(body.permissions), department_scoped=body.department_scoped
     )
-    return users.save_role(Role(name=name, **body.model_dump()))
+    saved = users.save_role(Role(name=name, **body.model_dump()))
+    sign_in.forget()
+    return saved
 
 
 @router.delete("/roles/{name}", status_code=204)
-def delete_role(audit: ChangingRoles, users: UsersDep, name: str) -> Response:
+def delete_role(audit: ChangingRoles, users: UsersDep, sign_in: SignInDep, name: str) -> Response:
     audit.target, audit.details["deleted"] = f"role:{name}", True
     users.delete_role(name)
+    sign_in.forget()
     return Response(status_code=204)
