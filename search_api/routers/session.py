@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from archiver.access.lockout import normalise_username
 from archiver.access.model import Permission, Principal
 from archiver.access.tokens import ApiToken
-from archiver.access.lockout import normalise_username
 from archiver.audit.records import AuditAction
 from search_api.audit import AuditedRoute, RequestAudit, audited, audited_anonymously
 from search_api.auth import (
