@@ -44,3 +44,40 @@ def test_no_route_or_dependency_is_a_coroutine_unless_allowed() -> None:
         if inspect.iscoroutinefunction(call) and call not in ALLOWED_ASYNC
     }
     assert not on_the_loop, f"async def routes or dependencies calling backends: {on_the_loop}"
+
+
+IDENTITY_NAMES = {"user", "owner", "actor", "username", "by"}
+# who is *acted on* (an administrator naming a user), or the credentials of sign-in itself
+ACTED_ON = {
+    ("/api/users/{username}", "username"),
+    ("/api/users/{username}/password", "username"),
+    ("/api/audit", "actor"),  # whose records an auditor asks for
+    ("/api/audit/export", "actor"),
+}
+
+
+def test_no_route_takes_who_is_asking_from_a_parameter() -> None:
+    """Identity comes from the session or token only: a query, path or body field named like a
+    user would let a caller claim to be someone else."""
+    found = set()
+    for route in _api_routes(create_app().routes):
+        params = [
+            *route.dependant.query_params,
+            *route.dependant.path_params,
+            *route.dependant.header_params,
+        ]
+        for sub in _dependants(route.dependant):
+            params += [*sub.query_params, *sub.path_params, *sub.header_params]
+        names = {(route.path, p.name) for p in params if p.name in IDENTITY_NAMES}
+        bodies = [p for p in route.dependant.body_params]
+        for body in bodies:
+            fields = getattr(body.field_info.annotation, "model_fields", {})
+            names |= {(route.path, f) for f in fields if f in IDENTITY_NAMES}
+        found |= names - ACTED_ON - {("/api/session", "username"), ("/api/users", "username")}
+    assert not found, f"identity taken from a parameter: {sorted(found)}"
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependants(sub)
