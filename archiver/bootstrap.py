@@ -24,6 +24,7 @@ from archiver.adapters.ldap import LdapConfig, LdapProvider
 from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
+from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
@@ -160,7 +161,7 @@ def audit_log(settings: Settings | None = None) -> AuditLog:
     settings = settings or get_settings()
     return AuditLog(
         audit_store(settings),
-        audit_index(settings),
+        QueuedAuditIndex(audit_index(settings)),
         seal_every=settings.audit_seal_every,
         retention_days=settings.audit_retention_days,
     )
@@ -257,5 +258,8 @@ def api_tokens(
     settings: Settings, store: JsonStore | None = None, clock: Clock = utc_now
 ) -> ApiTokens:
     return ApiTokens(
-        store or json_store(settings), timedelta(days=settings.api_token_max_days), clock
+        store or json_store(settings),
+        timedelta(days=settings.api_token_max_days),
+        clock,
+        cache_seconds=settings.principal_cache_seconds,
     )

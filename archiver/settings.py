@@ -235,8 +235,10 @@ class Settings(BaseSettings):
         2.0,
         ge=0,
         le=10,
-        description="how long an API process reuses a user's roles before reading them again: "
-        "a disabled user or a removed role stops working within this (0: read at every request)",
+        description="how long an API process reuses a user's roles (and a valid API token) before "
+        "reading them again: "
+        "a disabled user, a removed role or a revoked token stops working within this "
+        "(0: read at every request)",
     )
 
 

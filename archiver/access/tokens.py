@@ -10,11 +10,16 @@ than the owner has now (Principal.token_permissions intersects them on each requ
 who loses a role loses it in their tokens as well. Tokens expire (a maximum lifetime is set by
 the operator), can be revoked, and are made only from a signed-in session, never by a token,
 so a stolen token cannot extend itself.
+
+A token found valid is remembered for `cache_seconds` (the same bound as the principal cache,
+archiver/access/signin.py): a scripted client's requests then cost no S3 read each. A revocation
+made in this process applies at once; one made in another process within that bound.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -29,6 +34,7 @@ TOKEN_PREFIX = "mv_"
 _BY_HASH = "api-tokens/by-hash/"
 _BY_OWNER = "api-tokens/by-owner/"
 _LAST_USED = "api-tokens/last-used/"
+_CACHE_SIZE = 4096
 ID_CHARS = 16  # the public id: a prefix of the hash (64 bits: unique per owner in practice)
 
 
@@ -66,6 +72,7 @@ class ApiTokens:
         max_lifetime: timedelta,
         clock: Clock = utc_now,
         last_used_every: timedelta = timedelta(minutes=1),
+        cache_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._max_lifetime = max_lifetime
@@ -73,6 +80,8 @@ class ApiTokens:
         # last use is written at most this often per token (and process): not a PUT per request
         self._last_used_every = last_used_every
         self._last_written: dict[str, datetime] = {}
+        self._cache_seconds = cache_seconds
+        self._valid: dict[str, tuple[float, ApiToken]] = {}  # hash -> (read at, token)
 
     def create(
         self,
@@ -116,10 +125,13 @@ class ApiTokens:
         if not secret.startswith(TOKEN_PREFIX):
             return None
         hashed = secret_hash(secret)
-        found = self._store.get_json(_BY_HASH + hashed)
-        if found is None:
-            return None
-        token = ApiToken.model_validate(found)
+        token = self._cached(hashed)
+        if token is None:
+            found = self._store.get_json(_BY_HASH + hashed)
+            if found is None:
+                return None
+            token = ApiToken.model_validate(found)
+            self._remember(hashed, token)
         now = self._clock()
         if not token.valid_at(now):
             return None
@@ -138,6 +150,7 @@ class ApiTokens:
                     token = token.model_copy(update={"revoked_at": self._clock()})
                     stored = token.model_copy(update={"last_used_at": None})
                     self._store.put_json(_BY_HASH + hashed, stored.model_dump(mode="json"))
+                self._valid.pop(hashed, None)
                 return token
         raise TokenNotFound(owner, token_id)
 
@@ -155,6 +168,20 @@ class ApiTokens:
                 token = token.model_copy(update={"last_used_at": last_used})
             found.append((hashed, token))
         return found
+
+    def _cached(self, hashed: str) -> ApiToken | None:
+        found = self._valid.get(hashed)
+        if found is None or time.monotonic() - found[0] > self._cache_seconds:
+            return None
+        return found[1]
+
+    def _remember(self, hashed: str, token: ApiToken) -> None:
+        if self._cache_seconds <= 0:
+            return
+        if len(self._valid) >= _CACHE_SIZE:  # bounded: forget the oldest half
+            for key, _ in sorted(self._valid.items(), key=lambda kv: kv[1][0])[: _CACHE_SIZE // 2]:
+                del self._valid[key]
+        self._valid[hashed] = (time.monotonic(), token)
 
     def _note_use(self, hashed: str, now: datetime) -> None:
         # Kept apart from the token's record: a late write of the last use can never undo a

@@ -103,12 +103,16 @@ class AuditLog:
         *,
         seal_every: int = 1000,
         retention_days: int = 180,
+        hint_every: int = 64,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.index = index
         self.seal_every = seal_every
         self.retention = timedelta(days=retention_days)
+        # the head hint is written every this many records, not on each: a starting writer
+        # reads at most this many records past it, and each request saves a PUT
+        self.hint_every = max(1, hint_every)
         self.clock = clock
         self._head: Head | None = None
         # one append at a time per process (API threads share a log): they would only take
@@ -212,7 +216,8 @@ class AuditLog:
             raise
         seal = record.action == AuditAction.AUDIT_SEAL
         self._head = Head(record.seq, record.hash, record.seq if seal else head.last_seal)
-        self._save_hint(self._head)
+        if seal or record.seq % self.hint_every == 0:
+            self._save_hint(self._head)
         self._index([record])
         return record
 

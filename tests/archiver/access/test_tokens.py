@@ -157,3 +157,24 @@ def test_a_token_gets_exactly_what_it_asks_if_the_owner_has_it_and_nothing_other
     # the owner losing a role later takes its permissions from the token too
     fewer = acting.model_copy(update={"roles": acting.roles[1:]})
     assert fewer.permissions == asked & Principal(username="x", roles=acting.roles[1:]).permissions
+
+
+def test_a_cached_token_is_revoked_at_once_here_and_within_the_bound_elsewhere(
+    store: JsonStore, clock: FakeClock
+) -> None:
+    here = ApiTokens(store, MAX, clock, cache_seconds=60)
+    elsewhere = ApiTokens(store, MAX, clock, cache_seconds=60)  # another API process
+    owner = _user("legal")
+    first = here.create(owner, "a", frozenset({Permission.SEARCH}), clock() + DAY)
+    second = here.create(owner, "b", frozenset({Permission.SEARCH}), clock() + DAY)
+    for token in (first, second):
+        assert here.authenticate(token.secret) is not None
+    here.revoke(owner.username, first.token.id)
+    assert here.authenticate(first.secret) is None  # revoked in this process: at once
+    elsewhere.revoke(owner.username, second.token.id)
+    # revoked by another process: this one trusts its copy until the bound passes
+    assert here.authenticate(second.secret) is not None
+    uncached = ApiTokens(store, MAX, clock, cache_seconds=0)
+    assert uncached.authenticate(second.secret) is None
+    clock.advance(DAY)  # a cached token still expires on time
+    assert here.authenticate(second.secret) is None

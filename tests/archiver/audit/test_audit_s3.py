@@ -16,6 +16,7 @@ from minio.error import S3Error
 from archiver import bootstrap
 from archiver.adapters.elastic import ElasticAuditIndex
 from archiver.adapters.s3 import S3AuditStore
+from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditFilter, AuditLog
 from archiver.audit.records import AuditAction
 from archiver.errors import BackendUnavailable
@@ -153,6 +154,8 @@ def test_bootstrap_builds_the_configured_log(settings: Settings, backends: None)
     log = bootstrap.audit_log(settings)
     assert isinstance(log.store, S3AuditStore)
     assert log.store.retention_mode == settings.audit_retention_mode
-    assert isinstance(log.index, ElasticAuditIndex)
-    assert log.index.alias == f"{settings.es_index}-audit"
+    # the search copy is indexed off the request path, by a queue in front of Elasticsearch
+    assert isinstance(log.index, QueuedAuditIndex)
+    assert isinstance(log.index._index, ElasticAuditIndex)
+    assert log.index._index.alias == f"{settings.es_index}-audit"
     assert log.seal_every == settings.audit_seal_every
