@@ -271,8 +271,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """`mailvault serve` on a free loopback port, for this index; returns once it answers."""
+def start_api(
+    settings: Settings, factory: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`mailvault serve` (or uvicorn with the app `factory`, "module:function") on a free
+    loopback port, for this index; returns once it answers."""
     import httpx
 
     port = _free_port()
@@ -281,8 +284,14 @@ def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
         "MAILVAULT_ES_INDEX": settings.es_index,
         "MAILVAULT_S3_BUCKET": settings.s3_bucket,
     }
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    command = (
+        [sys.executable, "-m", "uvicorn", "--factory", factory, "--log-level", "warning", *where]
+        if factory
+        else [sys.executable, "-m", "ingest.cli", "serve", *where]
+    )
     server = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -300,6 +309,20 @@ def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
     server.kill()
     raise RuntimeError("mailvault serve did not answer within 60 s")
+
+
+def bench_token(settings: Settings, role: str, departments: tuple[str, ...] = ()) -> dict[str, str]:
+    """Authorization headers of a new user with `role` in the benchmark's archive."""
+    from datetime import timedelta
+
+    users = bootstrap.user_directory(settings)
+    name = f"bench-{role.replace('_', '-')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    user = users.add(name, "benchmark password " + name, roles=[role], departments=departments)
+    principal = users.principal(user)
+    token = bootstrap.api_tokens(settings).create(
+        principal, "bench", principal.permissions, datetime.now(UTC) + timedelta(days=1)
+    )
+    return {"Authorization": f"Bearer {token.secret}"}
 
 
 @dataclass
@@ -394,7 +417,8 @@ def measure(settings: Settings, args: argparse.Namespace) -> bool:
     warmup = build_workload(args.warmup, args.seed + 1, args.count, walks=0)
     server, url = start_api(settings)
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        headers = bench_token(settings, "compliance_officer")
+        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             run_workload(client, warmup, None)
             print(f"load before: {_uptime()}")
             sampler = LoadSampler()

@@ -41,8 +41,12 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def get_audit_log() -> AuditLog:
+def _audit_log() -> AuditLog:
     return bootstrap.audit_log(get_settings())
+
+
+async def get_audit_log() -> AuditLog:
+    return _audit_log()
 
 
 AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
@@ -108,11 +112,13 @@ def _open(request: Request, log_: AuditLog, action: AuditAction) -> RequestAudit
     return audit
 
 
-def audited(action: AuditAction, *permissions: Permission) -> Callable[..., RequestAudit]:
+def audited(
+    action: AuditAction, *permissions: Permission
+) -> Callable[..., Coroutine[Any, Any, RequestAudit]]:
     """A dependency: the request's audit record, for the signed-in principal, who must hold
     one of `permissions` (403, recorded as denied, otherwise; none named: any principal)."""
 
-    def opened(request: Request, principal: CurrentUser, log_: AuditLogDep) -> RequestAudit:
+    async def opened(request: Request, principal: CurrentUser, log_: AuditLogDep) -> RequestAudit:
         audit = _open(request, log_, action)
         audit.principal = principal
         if permissions and not any(principal.may(p) for p in permissions):
@@ -124,10 +130,10 @@ def audited(action: AuditAction, *permissions: Permission) -> Callable[..., Requ
 
 def audited_anonymously(
     action: AuditAction, failure_action: AuditAction | None = None
-) -> Callable[..., RequestAudit]:
+) -> Callable[..., Coroutine[Any, Any, RequestAudit]]:
     """A dependency for a request made before anyone is signed in (sign-in itself)."""
 
-    def opened(request: Request, log_: AuditLogDep) -> RequestAudit:
+    async def opened(request: Request, log_: AuditLogDep) -> RequestAudit:
         audit = _open(request, log_, action)
         audit.failure_action = failure_action
         return audit

@@ -73,17 +73,25 @@ class Credential:
 
 
 @lru_cache(maxsize=1)
-def get_sessions() -> Sessions:
+def _sessions() -> Sessions:
     return bootstrap.sessions(get_settings())
 
 
+async def get_sessions() -> Sessions:
+    return _sessions()
+
+
 @lru_cache(maxsize=1)
-def get_api_tokens() -> ApiTokens:
+def _api_tokens() -> ApiTokens:
     return bootstrap.api_tokens(get_settings())
 
 
+async def get_api_tokens() -> ApiTokens:
+    return _api_tokens()
+
+
 @lru_cache(maxsize=1)
-def get_cookie_settings() -> CookieSettings:
+def _cookie_settings() -> CookieSettings:
     settings = get_settings()
     return CookieSettings(
         settings.session_cookie_name,
@@ -92,21 +100,29 @@ def get_cookie_settings() -> CookieSettings:
     )
 
 
+async def get_cookie_settings() -> CookieSettings:
+    return _cookie_settings()
+
+
 @lru_cache(maxsize=1)
-def get_sign_in() -> SignInService:
+def _sign_in() -> SignInService:
     return bootstrap.sign_in_service(get_settings())
 
 
-def get_user_directory() -> UserDirectory:
-    return get_sign_in().directory
+async def get_sign_in() -> SignInService:
+    return _sign_in()
 
 
-def get_authenticator() -> Authenticator:
-    return get_sign_in()
+async def get_user_directory() -> UserDirectory:
+    return _sign_in().directory
 
 
-def get_principals() -> PrincipalSource:
-    return get_sign_in()
+async def get_authenticator() -> Authenticator:
+    return _sign_in()
+
+
+async def get_principals() -> PrincipalSource:
+    return _sign_in()
 
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
@@ -161,7 +177,7 @@ def credential(
 CredentialDep = Annotated[Credential, Depends(credential)]
 
 
-def csrf_checked(request: Request, found: CredentialDep) -> Credential:
+async def csrf_checked(request: Request, found: CredentialDep) -> Credential:
     """The credential, once a state-changing request made with the session cookie has shown
     the session's CSRF token."""
     if found.session is not None and request.method.upper() not in SAFE_METHODS:
@@ -176,7 +192,7 @@ def csrf_checked(request: Request, found: CredentialDep) -> Credential:
 CheckedCredential = Annotated[Credential, Depends(csrf_checked)]
 
 
-def current_user(found: CheckedCredential) -> Principal:
+async def current_user(found: CheckedCredential) -> Principal:
     return found.principal
 
 

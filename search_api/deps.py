@@ -1,5 +1,10 @@
 """FastAPI dependencies: backends and services, built once per process, and the views of the
-index a principal reads through."""
+index a principal reads through.
+
+The getters are coroutines that only return what a cached builder made (the builders connect
+nothing: the clients connect on first use). FastAPI runs a plain def dependency in its
+threadpool, a hop per dependency per request that costs milliseconds on a busy machine; these
+need none."""
 
 from __future__ import annotations
 
@@ -18,18 +23,30 @@ from search_api.audit import RequestAudit
 
 
 @lru_cache(maxsize=1)
-def get_raw_store() -> RawStore:
+def _raw_store() -> RawStore:
     return bootstrap.raw_store(get_settings())
 
 
+async def get_raw_store() -> RawStore:
+    return _raw_store()
+
+
 @lru_cache(maxsize=1)
-def get_json_store() -> JsonStore:
+def _json_store() -> JsonStore:
     return bootstrap.json_store(get_settings())
 
 
+async def get_json_store() -> JsonStore:
+    return _json_store()
+
+
 @lru_cache(maxsize=1)
-def get_index() -> SearchIndex:
+def _index() -> SearchIndex:
     return bootstrap.search_index(get_settings())
+
+
+async def get_index() -> SearchIndex:
+    return _index()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -39,8 +56,12 @@ JsonStoreDep = Annotated[JsonStore, Depends(get_json_store)]
 
 
 @lru_cache(maxsize=1)
-def get_tagging() -> TaggingService:
+def _tagging() -> TaggingService:
     return bootstrap.tagging(get_settings())
+
+
+async def get_tagging() -> TaggingService:
+    return _tagging()
 
 
 TaggingDep = Annotated[TaggingService, Depends(get_tagging)]
