@@ -27,6 +27,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print("bucket and index ready")
     password = bootstrap.user_directory(settings).create_first_admin()
     if password is not None:
+        _audit_cli(settings, "user:admin", {"command": "init", "roles": ["admin"]})
         print(f"created user admin (role admin) with the one-time password: {password}")
         print("sign in and change it: mailvault users passwd admin")
     return 0
@@ -405,8 +406,19 @@ def _new_password(args: argparse.Namespace, username: str) -> tuple[str, bool]:
     return first, False
 
 
+def _audit_cli(settings: Any, target: str, details: dict[str, Any]) -> None:
+    """An audit record of a change made at the command line, by the operating system user."""
+    from archiver.audit.records import AuditAction
+
+    action = AuditAction.ROLE_CHANGE if target.startswith("role:") else AuditAction.USER_CHANGE
+    bootstrap.audit_log(settings).record(
+        action, actor=f"cli:{getpass.getuser()}", client="local", target=target, details=details
+    )
+
+
 def cmd_users(args: argparse.Namespace) -> int:
-    directory = bootstrap.user_directory(get_settings())
+    settings = get_settings()
+    directory = bootstrap.user_directory(settings)
     action: str = args.users_command
     if action == "list":
         users = [(u, directory.lock_status(u.username)) for u in directory.list()]
@@ -448,9 +460,17 @@ def cmd_users(args: argparse.Namespace) -> int:
     elif action == "unlock":
         directory.unlock(name)
         print(f"user {name} unlocked")
+    if action in {"passwd", "disable"}:
+        bootstrap.sessions(settings).revoke_all(directory.get(name).username)
+    changed = {k: v for k, v in vars(args).items() if k in CHANGE_ARGS and v}
+    _audit_cli(settings, f"user:{name}", {"command": action, **changed})
     if action in {"add", "passwd"} and generated:
         print(f"one-time password: {password}")
     return 0
+
+
+# what a `users` command changed, for its audit record (never a password)
+CHANGE_ARGS = {"role", "department", "display_name", "email", "set", "add", "remove"}
 
 
 def _add_users_parsers(sub: Any) -> None:

@@ -3,6 +3,7 @@ a subprocess, against a bucket and index of this module's own (the real SeaweedF
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -192,3 +193,15 @@ def test_a_shadow_account_is_listed_with_its_provider_and_has_no_password_to_set
     listed = {u["username"]: u for u in json.loads(cli("users", "list", "--json"))}
     assert listed["zhangsan"]["provider"] == "ldap"
     assert listed["zhangsan"]["directory_roles"] == ["legal"]
+
+
+def test_every_change_at_the_command_line_is_audited_as_the_os_user(cli: Cli) -> None:
+    cli("users", "add", "audited", "--role", "auditor", "--password-stdin", stdin=PASSWORD + "\n")
+    cli("users", "roles", "audited", "--add", "legal")
+    cli("users", "disable", "audited")
+    log = bootstrap.audit_log(cli.settings)
+    mine = [r for r in log.records() if r.target == "user:audited"]
+    assert [r.details["command"] for r in mine] == ["add", "roles", "disable"]
+    assert {r.actor for r in mine} == {f"cli:{getpass.getuser()}"}
+    assert mine[0].details["role"] == ["auditor"] and mine[1].details["add"] == ["legal"]
+    assert all(PASSWORD not in json.dumps(r.details) for r in mine)
