@@ -269,14 +269,18 @@ def _progress(report: Any) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    service = bootstrap.tagging(get_settings())
+    settings = get_settings()
+    service = bootstrap.tagging(settings)
     if args.rules_command == "list":
         for version in service.store.current_rules():
             print(f"{version.name}  v{version.version}  {version.saved_at:%Y-%m-%d %H:%M}")
         return 0
     if args.rules_command == "save":
         data = json.loads(Path(args.file).read_text(encoding="utf-8"))
-        saved = service.save_rule(data, args.user)
+        saved = service.save_rule(data, _cli_actor())
+        _audit_cli(
+            settings, f"rule:{saved.name}", {"rule": data, "version": saved.version}, "rule_change"
+        )
         print(f"saved {saved.name} v{saved.version}")
         return 0
     if args.rules_command == "preview":
@@ -284,12 +288,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
         _print_report(service.preview_rule(args.name, draft), args.json)
         return 0
     report = service.apply_rule(args.name, restart=args.restart, progress=_progress)
+    _audit_cli(settings, f"rule:{args.name}", {"apply": {"restart": args.restart}}, "rule_change")
     _print_report(report, args.json)
     return 0 if report.failed == 0 else 1
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
-    service = bootstrap.tagging(get_settings())
+    settings = get_settings()
+    service = bootstrap.tagging(settings)
     if args.directory_command == "import":
         path = Path(args.file)
         data = service.import_directory(
@@ -297,12 +303,15 @@ def cmd_directory(args: argparse.Namespace) -> int:
             "json" if path.suffix.lower() == ".json" else "csv",
             scope=args.scope,
             replace=args.replace,
-            user=args.user,
+            user=_cli_actor(),
         )
+        details = {"file": path.name, "replace": args.replace, "version": data.version}
+        _audit_cli(settings, "directory", details, "config_change")
         print(f"directory v{data.version}: {len(data.people)} people, departments of {data.scope}")
         if not args.apply:
             return 0
     report = service.apply_directory(progress=_progress)
+    _audit_cli(settings, "directory", {"apply": True}, "config_change")
     _print_report(report, False)
     return 0 if report.failed == 0 else 1
 
@@ -406,13 +415,18 @@ def _new_password(args: argparse.Namespace, username: str) -> tuple[str, bool]:
     return first, False
 
 
-def _audit_cli(settings: Any, target: str, details: dict[str, Any]) -> None:
+def _cli_actor() -> str:
+    """Who runs the command: the operating system user (the CLI takes no name to act as)."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit_cli(settings: Any, target: str, details: dict[str, Any], action: str = "") -> None:
     """An audit record of a change made at the command line, by the operating system user."""
     from archiver.audit.records import AuditAction
 
-    action = AuditAction.ROLE_CHANGE if target.startswith("role:") else AuditAction.USER_CHANGE
+    kind = AuditAction(action) if action else AuditAction.USER_CHANGE
     bootstrap.audit_log(settings).record(
-        action, actor=f"cli:{getpass.getuser()}", client="local", target=target, details=details
+        kind, actor=_cli_actor(), client="local", target=target, details=details
     )
 
 
@@ -595,7 +609,6 @@ def _add_tagging_parsers(sub: Any) -> None:
     rules.add_parser("list", help="current rules").set_defaults(fn=cmd_rules)
     save = rules.add_parser("save", help="validate and save a rule (JSON file): a new version")
     save.add_argument("file")
-    save.add_argument("--user", default="")
     save.set_defaults(fn=cmd_rules)
     for name, text in (("preview", "what applying would change"), ("apply", "re-tag past mail")):
         cmd = rules.add_parser(name, help=text)
@@ -615,7 +628,6 @@ def _add_tagging_parsers(sub: Any) -> None:
     imp.add_argument("--scope", choices=["sender", "participants"])
     imp.add_argument("--replace", action="store_true", help="the file is the whole directory")
     imp.add_argument("--apply", action="store_true", help="re-tag past mail at once")
-    imp.add_argument("--user", default="")
     imp.set_defaults(fn=cmd_directory)
     directory.add_parser("apply", help="re-tag past mail by department").set_defaults(
         fn=cmd_directory

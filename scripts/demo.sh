@@ -11,6 +11,8 @@ SAMPLE="$MAILVAULT_STATE_DIR/demo/sample-$COUNT.mbox"
 mkdir -p "$(dirname "$SAMPLE")"
 [ -f "$SAMPLE" ] || python -m bench.mailgen --count "$COUNT" --seed 7 --out "$SAMPLE" --format mbox
 mailvault init
+echo "== sample rules (departments by topic) and users"
+python scripts/demo_data.py
 echo "== importing $COUNT generated messages (Chinese, English, mixed; GB2312/GBK/GB18030/Big5/UTF-8)"
 mailvault import "$SAMPLE"
 if [ -d ../shared/corpora ]; then
@@ -20,12 +22,34 @@ if [ -d ../shared/corpora ]; then
     ../shared/corpora/stalwart-mail-parser/resources/eml || true
 fi
 PORT=${MAILVAULT_API_PORT:-8080}
+API=http://127.0.0.1:$PORT
+# plain HTTP on loopback: the session cookie may not insist on HTTPS here
+export MAILVAULT_SESSION_COOKIE_SECURE=false
+mailvault serve --port "$PORT" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null' EXIT
+for _ in $(seq 1 120); do
+  curl -sf "$API/healthz" >/dev/null && break
+  kill -0 $SERVER 2>/dev/null || { echo "the API did not start"; exit 1; }
+  sleep 0.5
+done
+JAR=$(mktemp)
+echo "== signing in as officer (compliance officer) and as lead-sales (department lead of 销售部)"
+for who in officer lead-sales; do
+  curl -sf -c "$JAR" -H 'content-type: application/json' \
+    -d "{\"username\": \"$who\", \"password\": \"mailvault demo 2026\"}" "$API/api/session" >/dev/null
+  total=$(curl -sf -b "$JAR" -G "$API/api/search" --data-urlencode 'q=合同' |
+    python -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+  echo "  $who: q=合同 finds $total messages"
+done
+rm -f "$JAR"
 cat <<MSG
 
-The archive is ready. Try:
-  mailvault search 会议
-  curl -s -G http://127.0.0.1:$PORT/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
-  open http://127.0.0.1:$PORT/docs for the API documentation
-Serving the API on http://127.0.0.1:$PORT (Ctrl-C to stop; 'bash scripts/services.sh down' stops the services).
+The archive is ready, at $API (API documentation: $API/docs). Sign in first, for example:
+  curl -c jar -H 'content-type: application/json' \\
+    -d '{"username": "officer", "password": "mailvault demo 2026"}' $API/api/session
+  curl -b jar -G $API/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
+Every request is in the audit log (sign in as auditor: GET $API/api/audit, /api/audit/export?format=pdf).
+Serving until Ctrl-C ('bash scripts/services.sh down' stops the services).
 MSG
-exec mailvault serve --port "$PORT"
+wait $SERVER
