@@ -1,5 +1,6 @@
 """Sign-in, sessions, CSRF and API tokens through FastAPI, on a tiny app with protected probe
-routes (the real routes are not protected yet), against the real Redis and S3."""
+routes and in-memory users, against the real Redis and S3 (tests/search_api/test_session_app.py
+does the same through the real app and the real sign-in service)."""
 
 from __future__ import annotations
 

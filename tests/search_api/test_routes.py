@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from search_api.app import create_app
 
@@ -97,3 +99,23 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
     for sub in dependant.dependencies:
         yield sub
         yield from _dependants(sub)
+
+
+OPEN = {("GET", "/healthz"), ("POST", "/api/session")}
+
+
+def test_every_route_but_health_and_sign_in_refuses_an_anonymous_request() -> None:
+    """401 before anything else is looked at, for every method of every route."""
+    app = create_app()
+    client = TestClient(app)
+    checked = 0
+    for route in _api_routes(app.routes):
+        path = re.sub(r"\{[^}]+\}", "a" * 64, route.path)
+        for method in route.methods - {"HEAD"}:
+            if (method, route.path) in OPEN:
+                continue
+            response = client.request(method, path, json={})
+            assert response.status_code == 401, f"{method} {route.path}: {response.status_code}"
+            assert response.json()["error"] == "NotAuthenticated"
+            checked += 1
+    assert checked >= 40
