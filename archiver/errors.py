@@ -206,13 +206,6 @@ class NotAuthenticated(MailvaultError):
         self.detail = detail
 
 
-class AuthenticationFailed(NotAuthenticated):
-    """Sign-in refused: wrong username or password, or a disabled account (not said which)."""
-
-    def __init__(self) -> None:
-        super().__init__("wrong username or password")
-
-
 class CsrfRejected(MailvaultError):
     """A state-changing request made with a session cookie lacks the session's CSRF token
     (the X-CSRF-Token header) or carries a wrong one (HTTP 403)."""

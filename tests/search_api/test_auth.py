@@ -117,7 +117,7 @@ def test_a_wrong_password_or_unknown_user_signs_nobody_in(world: World) -> None:
     for username, password in [("zhang", "wrong"), ("nobody", PASSWORD)]:
         response = client.post("/api/session", json={"username": username, "password": password})
         assert response.status_code == 401
-        assert response.json()["error"] == "AuthenticationFailed"
+        assert response.json()["error"] == "SignInFailed"
         assert "set-cookie" not in response.headers
     assert world.users.attempts[-1] == ("nobody", "testclient")
 

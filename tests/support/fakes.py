@@ -24,7 +24,6 @@ from archiver.access.identity import Identity
 from archiver.access.model import Principal
 from archiver.access.sessions import SessionRecord, same_secret
 from archiver.errors import (
-    AuthenticationFailed,
     BackendUnavailable,
     ConcurrentEdit,
     ImapAuthError,
@@ -511,7 +510,7 @@ class InMemoryUsers:
         self.attempts.append((username, client_address))
         found = self._users.get(username)
         if found is None or username in self.disabled or not same_secret(password, found[1]):
-            raise AuthenticationFailed()
+            raise SignInFailed(username)
         return found[0]
 
     def principal(self, username: str) -> Principal | None:
