@@ -54,6 +54,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=total_bytes(paths), unit="B", unit_scale=True, desc="importing")
+    threshold = settings.import_pause_refresh_bytes
+    pause = threshold == 0 or 0 < threshold <= total_bytes(paths, stop_at=threshold)
     try:
         summary = run_import(
             archiver,
@@ -62,6 +64,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             max_bytes=settings.max_message_bytes,
             progress=bar.update if bar else None,
             all_files=args.all_files,
+            pause_refresh=pause,
         )
     finally:
         if bar:

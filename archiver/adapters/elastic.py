@@ -77,9 +77,19 @@ def load_template() -> dict[str, Any]:
     return template
 
 
+REFRESH_OFF = "-1"
+
+
 class ElasticIndex:
     def __init__(self, settings: Settings) -> None:
         self.alias = settings.es_index
+        # the template's settings with the deployment's shard layout (a cluster of several
+        # nodes wants several shards and a replica; this one machine, one shard and none)
+        self.index_settings: dict[str, Any] = {
+            **load_template()["template"]["settings"],
+            "number_of_shards": settings.es_shards,
+            "number_of_replicas": settings.es_replicas,
+        }
         try:
             self.client = Elasticsearch(
                 settings.es_url,
@@ -97,12 +107,14 @@ class ElasticIndex:
         version = int(template["version"])
         # only this alias's own versioned indices, never another alias that shares the prefix
         template["index_patterns"] = [f"{self.alias}-v*"]
+        template["template"]["settings"] = self.index_settings
         try:
             found = self.client.indices.get_index_template(name=self._template_name())
-            current = found["index_templates"][0]["index_template"].get("version")
+            installed = found["index_templates"][0]["index_template"]
+            current = (installed.get("version"), self._layout(installed["template"]))
         except NotFoundError:
             current = None
-        if current != version:
+        if current != (version, self._layout(template["template"])):
             self.client.indices.put_index_template(name=self._template_name(), **template)
             if self.client.indices.exists_alias(name=self.alias):
                 # New fields reach the existing index too; a conflicting change fails loudly.
@@ -118,9 +130,54 @@ class ElasticIndex:
             except ApiError as exc:
                 if exc.error != "resource_already_exists_exception":
                     raise
+        self._restore_index_settings()
 
     def _template_name(self) -> str:
         return f"{self.alias}-template"
+
+    @staticmethod
+    def _layout(template: Mapping[str, Any]) -> tuple[str, str]:
+        """Shards and replicas of a template body, as Elasticsearch returns them (strings,
+        under "index" once installed)."""
+        settings = template.get("settings", {})
+        settings = settings.get("index", settings)
+        return str(settings.get("number_of_shards")), str(settings.get("number_of_replicas"))
+
+    def _restore_index_settings(self) -> None:
+        """The replicas wanted (they can change on a live index; shards only for the next index
+        version), and periodic refresh back on where an import that paused it never ended (a
+        crash): see pause_refresh."""
+        wanted = {
+            "refresh_interval": str(self.index_settings["refresh_interval"]),
+            "number_of_replicas": str(self.index_settings["number_of_replicas"]),
+        }
+        found = self.client.indices.get_settings(
+            index=self.alias, name=["index.refresh_interval", "index.number_of_replicas"]
+        )
+        for name, body in found.items():
+            current = body["settings"]["index"]
+            changes = {k: v for k, v in wanted.items() if current.get(k, v) != v}
+            if changes:
+                self.client.indices.put_settings(index=name, settings={"index": changes})
+
+    @_translate_errors
+    def pause_refresh(self) -> None:
+        """No periodic refresh until resume_refresh(): a large import then writes fewer, larger
+        segments, and Elasticsearch merges less. Documents stay durable (the translog is
+        untouched); they only become searchable at the resume. A run that dies paused is
+        undone by the next ensure_ready() (every entry point calls it at start)."""
+        self.client.indices.put_settings(
+            index=self.alias, settings={"index": {"refresh_interval": REFRESH_OFF}}
+        )
+
+    @_translate_errors
+    def resume_refresh(self) -> None:
+        """Periodic refresh back to the template's interval, and one refresh now."""
+        interval = str(self.index_settings["refresh_interval"])
+        self.client.indices.put_settings(
+            index=self.alias, settings={"index": {"refresh_interval": interval}}
+        )
+        self.client.indices.refresh(index=self.alias)
 
     @_translate_errors
     def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
