@@ -80,11 +80,10 @@ def user_directory(settings: Settings) -> UserDirectory:
 ANALYSER_MODULES = ("archiver.pipeline.documents", "archiver.text.tokenizer")
 
 
-def analyser_pool(settings: Settings) -> Callable[[], Executor] | None:
-    """A factory of process pools for parsing and segmenting (CPU-bound); None: run inline."""
+def analyser_pool(settings: Settings) -> Callable[[], Executor]:
+    """A factory of process pools for parsing and segmenting (CPU-bound)."""
+    # one analyser process is still worth having: the main process stores and indexes meanwhile
     workers = settings.import_workers or os.cpu_count() or 1
-    if workers <= 1:
-        return None
     # forkserver, not fork: the parent holds client connection pools and their locks. Not plain
     # spawn either: a spawned child re-imports the parent's main module (ingest.cli, and through
     # it every adapter: ~2 s of CPU and ~35 MB per child); the fork server imports only what
