@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     attachment_timeout_seconds: float = Field(10.0, description="per attachment")
     attachment_budget_seconds: float = Field(60.0, description="all attachments of a message")
     max_pdf_pages: int = Field(500, description="pages of a PDF read for text")
-    import_batch_size: int = 500
+    import_batch_size: int = Field(
+        250,
+        description="messages per bulk request of an import (~5 MB of JSON); two batches are in "
+        "flight, so this bounds the importing process's memory (500: ~50 MB more)",
+    )
     import_workers: int = Field(0, description="parse/segment processes; 0 means one per core")
     store_threads: int = 16
     import_pause_refresh_bytes: int = Field(

@@ -43,7 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="0: MAILVAULT_IMPORT_BATCH_SIZE (250)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="0: one per core")
     parser.add_argument(
         "--maildir",
@@ -73,7 +75,7 @@ def main() -> None:
         f"generated in {time.perf_counter() - start:.1f} s"
     )
 
-    end_to_end(settings, messages, total, args.batch_size)
+    end_to_end(settings, messages, total, args.batch_size or settings.import_batch_size)
     if args.maildir:
         maildir_name = f"mailvault-benchmaildir-{run}"
         try:
