@@ -89,7 +89,12 @@ def analyser_pool(settings: Settings) -> Callable[[], Executor]:
     # it every adapter: ~2 s of CPU and ~35 MB per child); the fork server imports only what
     # analysing needs, once, and each analyser forks from it ready.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(ANALYSER_MODULES))
+    preload = list(ANALYSER_MODULES)
+    # the default dictionary loaded once and shared, when there are analysers to share it
+    # (with a user dictionary, each analyser loads its own)
+    if settings.user_dict is None and workers > 1:
+        preload.append("archiver.text.shared_tokenizer")
+    context.set_forkserver_preload(preload)
     return partial(
         ProcessPoolExecutor,
         max_workers=workers,
