@@ -103,6 +103,15 @@ class SearchIndex(Protocol):
 
     def refresh(self) -> None: ...
 
+    def pause_refresh(self) -> None:
+        """Stop periodic refreshes during a large import (writes stay durable, they become
+        searchable at resume_refresh); ensure_ready() undoes a pause a crash left behind."""
+        ...
+
+    def resume_refresh(self) -> None:
+        """Periodic refresh back on, and one refresh now."""
+        ...
+
     def health(self) -> dict[str, Any]: ...
 
 

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     es_url: str = "http://127.0.0.1:9200"
     es_index: str = Field("mailvault-messages", description="alias that searches and writes go to")
     es_request_timeout: float = 30.0
+    es_shards: int = Field(
+        1, ge=1, description="primary shards of a new message index (one per data node or so)"
+    )
+    es_replicas: int = Field(
+        0, ge=0, description="replicas of each shard (1 or more on a cluster of several nodes)"
+    )
 
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "mailvault"
@@ -43,9 +49,18 @@ class Settings(BaseSettings):
     attachment_timeout_seconds: float = Field(10.0, description="per attachment")
     attachment_budget_seconds: float = Field(60.0, description="all attachments of a message")
     max_pdf_pages: int = Field(500, description="pages of a PDF read for text")
-    import_batch_size: int = 500
+    import_batch_size: int = Field(
+        250,
+        description="messages per bulk request of an import (~5 MB of JSON); two batches are in "
+        "flight, so this bounds the importing process's memory (500: ~50 MB more)",
+    )
     import_workers: int = Field(0, description="parse/segment processes; 0 means one per core")
     store_threads: int = 16
+    import_pause_refresh_bytes: int = Field(
+        64 * 1024 * 1024,
+        description="an import of at least this many bytes turns the index's periodic refresh "
+        "off until it ends (fewer segments, less merging); 0: every import, -1: never",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -66,6 +66,12 @@ def throwaway_settings(base: Settings, name: str) -> Settings:
     return base.model_copy(update={"es_index": name, "s3_bucket": name})
 
 
+def cleanup_throwaway(settings: Settings) -> None:
+    """Drop the settings' index and bucket (made by another process, e.g. `mailvault import`)."""
+    drop_index(bootstrap.search_index(settings).client, settings.es_index)
+    drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+
+
 @contextmanager
 def throwaway_archive(settings: Settings, *, parallel: bool = False) -> Iterator[Archiver]:
     """An archiver on the settings' index and bucket, both created now and dropped after."""

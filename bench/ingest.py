@@ -21,7 +21,8 @@ from archiver.pipeline.archiver import Incoming
 from archiver.pipeline.documents import build_document
 from archiver.settings import Settings, get_settings
 from archiver.text.tokenizer import get_tokenizer
-from bench.cleanup import throwaway_archive, throwaway_settings
+from bench import indexers, proc_cpu
+from bench.cleanup import cleanup_throwaway, throwaway_archive, throwaway_settings
 from bench.mailgen import GeneratedMessage, generate
 
 
@@ -42,8 +43,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="0: MAILVAULT_IMPORT_BATCH_SIZE (250)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="0: one per core")
+    parser.add_argument(
+        "--maildir",
+        action="store_true",
+        help="also write the messages as a Maildir and run `mailvault import`, `notmuch new` "
+        "and `mu index` (when installed) on it, printing the ratios",
+    )
+    parser.add_argument(
+        "--no-stages", action="store_true", help="end to end only, not each stage alone"
+    )
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -63,8 +75,15 @@ def main() -> None:
         f"generated in {time.perf_counter() - start:.1f} s"
     )
 
-    end_to_end(settings, messages, total, args.batch_size)
-    stages(throwaway_settings(settings, f"mailvault-benchstage-{run}"), messages, total)
+    end_to_end(settings, messages, total, args.batch_size or settings.import_batch_size)
+    if args.maildir:
+        maildir_name = f"mailvault-benchmaildir-{run}"
+        try:
+            indexers.compare(messages, maildir_name, args.workers)
+        finally:
+            cleanup_throwaway(throwaway_settings(settings, maildir_name))
+    if not args.no_stages:
+        stages(throwaway_settings(settings, f"mailvault-benchstage-{run}"), messages, total)
 
 
 def end_to_end(
@@ -79,19 +98,46 @@ def end_to_end(
     with throwaway_archive(settings, parallel=True) as archiver:
         archiver.ingest_many(items[:8])  # start the worker processes before the clock runs
 
+        threshold = settings.import_pause_refresh_bytes
+        pause = threshold == 0 or 0 < threshold <= total
+
         def run() -> None:
+            # as `mailvault import` runs it: a large import pauses the index refresh
+            if pause:
+                archiver.index.pause_refresh()
             starts = range(8, len(items), batch_size)
             batches = (items[start : start + batch_size] for start in starts)
             for outcomes in archiver.ingest_stream(batches):
                 for outcome in outcomes:
                     statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+            if pause:
+                archiver.index.resume_refresh()
 
+        groups = _cpu_groups()
+        before = proc_cpu.Snapshot.take()
         seconds = _timed(run)
+        after = proc_cpu.Snapshot.take()
     print(
         f"end to end (workers={settings.import_workers or os.cpu_count()}, "
-        f"batch={batch_size}): {statuses}"
+        f"batch={batch_size}, refresh {'paused' if pause else 'on'}): {statuses}"
     )
     _line("store+parse+seg+index", seconds, len(items) - 8, total)
+    proc_cpu.print_split(groups, before, after, seconds, len(items) - 8)
+
+
+def _cpu_groups() -> list[proc_cpu.Group]:
+    """This process, its analyser processes, and the services, each on its own."""
+    me = os.getpid()
+    children = proc_cpu.Snapshot.take().members(proc_cpu.Group("all", [me])) - {me}
+    return [
+        proc_cpu.Group("import (main)", [me], tree=False),
+        proc_cpu.Group("analysers", sorted(children)),
+        proc_cpu.Group(
+            "elasticsearch",
+            proc_cpu.find(lambda comm, cmd: comm == "java" and "org.elasticsearch" in cmd),
+        ),
+        proc_cpu.Group("seaweedfs", proc_cpu.find(lambda comm, cmd: comm == "weed")),
+    ]
 
 
 def stages(settings: Settings, messages: list[GeneratedMessage], total: int) -> None:

@@ -136,3 +136,27 @@ def others(
             add(f"{parent.comm} children", -(stat.own + stat.reaped))
     ranked = sorted(ticks.items(), key=lambda item: item[1], reverse=True)
     return [(name, value / TICK) for name, value in ranked[:top] if value > 0]
+
+
+def print_split(
+    groups: list[Group], before: Snapshot, after: Snapshot, wall: float, count: int
+) -> dict[str, float]:
+    """Print where the cores went between the snapshots (per group, per message, share of the
+    machine) and return the CPU seconds per group."""
+    cores = os.cpu_count() or 1
+    busy = after.busy - before.busy
+    used = usage(groups, before, after)
+    print(f"  CPU split ({wall:.1f} s wall x {cores} cores = {wall * cores:.1f} CPU-s):")
+    rows = {**used, "other processes": busy - sum(used.values()), "machine busy": busy}
+    for name, seconds in rows.items():
+        print(
+            f"    {name:18s} {seconds:6.1f} CPU-s  {seconds / max(count, 1) * 1000:6.2f} ms/msg  "
+            f"{seconds / max(wall, 1e-9) / cores:4.0%} of the machine"
+        )
+    rest = others(groups, before, after)
+    print(
+        "    other processes, most: "
+        + (", ".join(f"{comm} {seconds:.1f} s" for comm, seconds in rest) or "-")
+        + f"; steal {after.steal - before.steal:.1f} s"
+    )
+    return used

@@ -42,7 +42,9 @@ class MailItem:
     notes: tuple[str, ...] = ()  # doubtful mbox separators, kept inside this message
 
 
-def total_bytes(paths: list[Path]) -> int:
+def total_bytes(paths: list[Path], *, stop_at: int | None = None) -> int:
+    """The bytes of the files named and found in the folders; with stop_at, counting stops
+    once the total reaches it (deciding "is this a large import" needs no walk of it all)."""
     total = 0
     for path in paths:
         if path.is_file():
@@ -50,6 +52,10 @@ def total_bytes(paths: list[Path]) -> int:
         elif path.is_dir():
             for root, _, files in os.walk(path):
                 total += sum(_size(Path(root) / f) for f in files)
+                if stop_at is not None and total >= stop_at:
+                    return total
+        if stop_at is not None and total >= stop_at:
+            return total
     return total
 
 
@@ -213,6 +219,27 @@ def run_import(
     max_bytes: int,
     progress: Callable[[int], None] | None = None,
     all_files: bool = False,
+    pause_refresh: bool = False,
+) -> ImportSummary:
+    """Archive every message of the paths. With pause_refresh (a large import), the index's
+    periodic refresh is off until the run ends, however it ends; everything imported becomes
+    searchable then."""
+    if not pause_refresh:
+        return _import(archiver, paths, batch_size, max_bytes, progress, all_files)
+    archiver.index.pause_refresh()
+    try:
+        return _import(archiver, paths, batch_size, max_bytes, progress, all_files)
+    finally:
+        archiver.index.resume_refresh()
+
+
+def _import(
+    archiver: Archiver,
+    paths: list[Path],
+    batch_size: int,
+    max_bytes: int,
+    progress: Callable[[int], None] | None,
+    all_files: bool,
 ) -> ImportSummary:
     summary = ImportSummary()
 

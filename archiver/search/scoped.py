@@ -121,3 +121,9 @@ class ScopedIndex:
 
     def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
         raise TypeError("a ScopedIndex reads on behalf of a person; the pipeline creates documents")
+
+    def pause_refresh(self) -> None:
+        raise TypeError("a ScopedIndex reads on behalf of a person; imports pause refreshes")
+
+    def resume_refresh(self) -> None:
+        raise TypeError("a ScopedIndex reads on behalf of a person; imports resume refreshes")

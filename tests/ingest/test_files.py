@@ -6,8 +6,13 @@ import mailbox
 import tracemalloc
 from pathlib import Path
 
-from ingest.files import read_paths
+import pytest
+
+from archiver.pipeline.archiver import Archiver
+from bench.mailgen import generate, write_mbox
+from ingest.files import read_paths, run_import, total_bytes
 from tests.support import spam_assassin
+from tests.support.fakes import InMemoryRawStore, InMemorySearchIndex
 
 LIMIT = 50 * 1024 * 1024
 
@@ -165,3 +170,53 @@ def test_spam_assassin_corpus_reads_as_its_messages_only() -> None:
         "skipped": spam_assassin.NOT_MAIL,
         "other": 0,
     }
+
+
+def _memory_archiver() -> Archiver:
+    return Archiver(InMemoryRawStore(), InMemorySearchIndex())
+
+
+def test_a_large_import_pauses_refresh_and_resumes_it_however_it_ends(tmp_path: Path) -> None:
+    mbox = tmp_path / "two.mbox"
+    write_mbox(mbox, generate(2, seed=3))
+    archiver = _memory_archiver()
+    index = archiver.index
+    assert isinstance(index, InMemorySearchIndex)
+    seen: list[bool] = []
+    summary = run_import(
+        archiver,
+        [mbox],
+        batch_size=1,
+        max_bytes=1 << 20,
+        progress=lambda _: seen.append(index.refresh_paused),
+        pause_refresh=True,
+    )
+    assert summary.imported == 2
+    assert seen and all(seen)  # paused while reading and archiving
+    assert not index.refresh_paused  # and on again after
+
+    def boom(_: int) -> None:
+        raise RuntimeError("the run dies")
+
+    with pytest.raises(RuntimeError, match="the run dies"):
+        run_import(
+            archiver, [mbox], batch_size=1, max_bytes=1 << 20, progress=boom, pause_refresh=True
+        )
+    assert not index.refresh_paused
+    # a small import leaves refresh alone
+    run_import(
+        archiver,
+        [mbox],
+        batch_size=1,
+        max_bytes=1 << 20,
+        progress=lambda _: seen.append(index.refresh_paused),
+    )
+    assert seen[-1] is False
+
+
+def test_total_bytes_can_stop_once_the_threshold_is_reached(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.eml").write_bytes(b"x" * 100)
+    assert total_bytes([tmp_path]) == 500
+    assert 100 <= total_bytes([tmp_path], stop_at=100) <= 500
+    assert total_bytes([tmp_path / "0.eml", tmp_path / "1.eml"], stop_at=100) == 100

@@ -339,10 +339,12 @@ class InMemorySearchIndex:
         self._docs: dict[str, tuple[Document, int]] = {}
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
+        self.refresh_paused = False
 
     def ensure_ready(self) -> None:
         self.faults.check("ensure_ready")
         self.ready = True
+        self.refresh_paused = False  # as ElasticIndex: a pause a crashed import left is undone
 
     def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
         self.faults.check("create_many")
@@ -421,6 +423,15 @@ class InMemorySearchIndex:
 
     def refresh(self) -> None:
         self.faults.check("refresh")
+
+    # periodic refresh: only whether it is paused (nothing here is ever unsearchable)
+    def pause_refresh(self) -> None:
+        self.faults.check("pause_refresh")
+        self.refresh_paused = True
+
+    def resume_refresh(self) -> None:
+        self.faults.check("resume_refresh")
+        self.refresh_paused = False
 
     def health(self) -> dict[str, Any]:
         try:
