@@ -1,0 +1,162 @@
+"""Which Chinese span index is faster and smaller: bigrams made in Python (core whitespace
+analyzer) or single characters from the core ``standard`` analyzer over the folded Han runs (what
+the index's ``*_han`` fields hold)?
+
+    python -m bench.grams --count 20000
+
+Generates mail with bench.mailgen, indexes the folded subject and body both ways into two
+throwaway indices (only those fields: the difference is what is measured), force-merges them to
+one segment and prints, for each: the bytes sent, the indexing time, the index size per message,
+and p50/p95 latency of span queries (2 characters, and 4-8 characters starting mid-word, taken
+from the bodies) run as phrases over each field. Latency is measured from Elasticsearch's own
+``took`` (no HTTP client in the figure); the machine is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from archiver import bootstrap
+from archiver.settings import get_settings
+from archiver.text.fold import fold
+from archiver.text.tokenizer import HAN_RUN, gram_terms, han_runs, span_bigrams
+from bench.mailgen import generate
+
+Doc = dict[str, str | list[str]]
+
+
+def bigram_doc(subject: str, body: str) -> Doc:
+    return {"subject": " ".join(gram_terms(subject)), "body": " ".join(gram_terms(body))}
+
+
+def unigram_doc(subject: str, body: str) -> Doc:
+    # the standard analyzer makes one token per Han character; the runs go as an array, whose
+    # position gap keeps a phrase inside one run (as the bigram copy's last-character terms do)
+    return {"subject": han_runs(subject), "body": han_runs(body)}
+
+
+def bigram_query(span: str) -> dict[str, Any]:
+    bigrams = span_bigrams(span)
+    if not bigrams:
+        return {"prefix": {"body": span}}
+    return {"match_phrase": {"body": " ".join(bigrams)}}
+
+
+def unigram_query(span: str) -> dict[str, Any]:
+    return {"match_phrase": {"body": span}}
+
+
+LAYOUTS: dict[str, tuple[str, Callable[[str, str], Doc], Callable[[str], dict[str, Any]]]] = {
+    "bigrams (Python, whitespace)": ("whitespace", bigram_doc, bigram_query),
+    "unigrams (standard analyzer)": ("standard", unigram_doc, unigram_query),
+}
+
+
+def spans(bodies: list[str], count: int, rng: random.Random) -> Iterator[str]:
+    """count spans of 4-8 characters inside Han runs, starting at any character (mid-word)."""
+    runs = [r for b in bodies for r in HAN_RUN.findall(fold(b)) if len(r) >= 8]
+    for _ in range(count):
+        run = rng.choice(runs)
+        length = rng.randint(4, 8)
+        start = rng.randrange(0, len(run) - length + 1)
+        yield run[start : start + length]
+
+
+def pairs(bodies: list[str], count: int, rng: random.Random) -> Iterator[str]:
+    runs = [r for b in bodies for r in HAN_RUN.findall(fold(b)) if len(r) >= 2]
+    for _ in range(count):
+        run = rng.choice(runs)
+        start = rng.randrange(0, len(run) - 1)
+        yield run[start : start + 2]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run(count: int, queries: int, seed: int) -> None:
+    client: Any = bootstrap.search_index(get_settings()).client
+    messages = [(m.subject, m.body_text) for m in generate(count, seed=seed)]
+    rng = random.Random(seed)
+    bodies = [b for _, b in messages]
+    workload = {
+        "span 4-8": list(spans(bodies, queries, rng)),
+        "span 2": list(pairs(bodies, queries, rng)),
+    }
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_version()}; "
+        f"{count} generated messages (seed {seed}), {queries} queries per kind"
+    )
+    for layout, (analyzer, make, query) in LAYOUTS.items():
+        name = f"mailvault-benchgrams-{uuid.uuid4().hex[:8]}"
+        field = {"type": "text", "analyzer": analyzer, "index_options": "positions"}
+        client.indices.create(
+            index=name,
+            settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"},
+            mappings={"dynamic": "false", "properties": {"subject": field, "body": field}},
+        )
+        try:
+            started = time.perf_counter()
+            sent = 0
+            for start in range(0, len(messages), 500):
+                operations: list[Any] = []
+                for subject, body in messages[start : start + 500]:
+                    doc = make(fold(subject), fold(body))
+                    sent += len(json.dumps(doc, ensure_ascii=False).encode())
+                    operations += [{"index": {"_index": name}}, doc]
+                client.bulk(operations=operations)
+            client.indices.refresh(index=name)
+            indexing = time.perf_counter() - started
+            client.indices.forcemerge(index=name, max_num_segments=1)
+            stats = client.indices.stats(index=name, metric="store")
+            size = stats["indices"][name]["primaries"]["store"]["size_in_bytes"]
+            hits: dict[str, int] = {}
+            took: dict[str, list[float]] = {}
+            for kind, texts in workload.items():
+                for text in texts[:20]:  # warm up
+                    client.search(index=name, query=query(text), size=10)
+                took[kind] = []
+                hits[kind] = 0
+                for text in texts:
+                    response = client.search(
+                        index=name, query=query(text), size=10, track_total_hits=True
+                    )
+                    took[kind].append(float(response["took"]))
+                    hits[kind] += response["hits"]["total"]["value"]
+            print(layout)
+            print(
+                f"  sent {sent / count:7.0f} B/message  indexing {indexing:6.1f} s "
+                f"({count / indexing:6.0f} msg/s)  index {size / count:6.0f} B/message"
+            )
+            for kind, values in took.items():
+                print(
+                    f"  {kind:<9} p50 {statistics.median(values):5.1f} ms  "
+                    f"p95 {percentile(values, 95):5.1f} ms  hits {hits[kind]}"
+                )
+        finally:
+            client.indices.delete(index=name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    run(args.count, args.queries, args.seed)
+
+
+if __name__ == "__main__":
+    main()
