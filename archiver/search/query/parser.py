@@ -89,13 +89,22 @@ def tokenize(query: str, *, lenient: bool = False) -> list[Token]:
                 )
             tokens.append(Token("phrase", query[i + 1 : end], i))
             i = end + 1
-        elif ch == "-" and (not tokens or _starts_term(tokens[-1], query, i)):
+        elif (
+            ch == "-"
+            and (not tokens or _starts_term(tokens[-1], query, i))
+            and _before_term(query, i)
+        ):
             tokens.append(Token("-", ch, i))
             i += 1
         else:
             i = _word(query, i, tokens, lenient)
     tokens.append(Token("end", "", len(query)))
     return tokens
+
+
+def _before_term(query: str, i: int) -> bool:
+    """A '-' with a space after it is a dash (``Weekly report - week 52``), not a NOT."""
+    return i + 1 < len(query) and not query[i + 1].isspace()
 
 
 def _starts_term(previous: Token, query: str, i: int) -> bool:
