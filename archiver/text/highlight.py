@@ -23,7 +23,10 @@ _HAN_CHAR = re.compile("[\u4e00-\u9fd5]")
 
 @lru_cache(maxsize=512)
 def _word_pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![^\W_]){re.escape(term)}(?![^\W_])", re.IGNORECASE)
+    # a letter or digit next to the term continues the word; a Han character does not (the
+    # tokenizer cuts Han runs first: 工单ABC123 holds the word abc123)
+    edge = "[^\\W_\u4e00-\u9fd5]"
+    return re.compile(rf"(?<!{edge}){re.escape(term)}(?!{edge})", re.IGNORECASE)
 
 
 Needle = tuple[str, bool]  # a folded term, and whether it matches anywhere (a span)
