@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -414,6 +414,8 @@ def measure(settings: Settings, args: argparse.Namespace) -> bool:
 
     workload = build_workload(args.requests, args.seed, args.count, args.walks, args.walk_pages)
     warmup = build_workload(args.warmup, args.seed + 1, args.count, walks=0)
+    if args.match != "span":  # the same queries, Chinese matched as words only
+        workload = [replace(r, params={**r.params, "match": args.match}) for r in workload]
     server, url = start_api(settings)
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -463,6 +465,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--walks", type=int, default=2, help="cursor walks")
     parser.add_argument("--walk-pages", type=int, default=50)
+    parser.add_argument(
+        "--match",
+        choices=["span", "words"],
+        default="span",
+        help="Chinese matching of every request (words: the cost of spans, by difference)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
