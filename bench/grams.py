@@ -28,10 +28,26 @@ from typing import Any
 from archiver import bootstrap
 from archiver.settings import get_settings
 from archiver.text.fold import fold
-from archiver.text.tokenizer import HAN_RUN, gram_terms, han_runs, span_bigrams
+from archiver.text.tokenizer import HAN_RUN, han_runs
 from bench.mailgen import generate
 
 Doc = dict[str, str | list[str]]
+
+
+def gram_terms(text: str) -> list[str]:
+    """The bigram copy of text's Chinese: each character of a Han run starts one term, the
+    bigram it begins or, for the run's last character, the character alone (南京市 → 南京 京市
+    市), so a phrase of bigrams never crosses two runs."""
+    terms: list[str] = []
+    for run in han_runs(text):
+        terms += [run[i : i + 2] for i in range(len(run))]
+    return terms
+
+
+def span_bigrams(run: str) -> list[str]:
+    """The query side: a run's bigrams, whose phrase matches wherever the run occurs (one
+    character has none: it is a prefix of the terms)."""
+    return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 def bigram_doc(subject: str, body: str) -> Doc:

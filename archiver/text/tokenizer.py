@@ -182,23 +182,6 @@ def han_runs(text: str) -> list[str]:
     return HAN_RUN.findall(fold(text))
 
 
-def gram_terms(text: str) -> list[str]:
-    """A bigram copy of text's Chinese: each character of a Han run starts one term, the bigram
-    it begins or, for the run's last character, the character alone (南京市 → 南京 京市 市).
-    Not what the index holds (it holds han_runs() under the core standard analyzer, one term per
-    character: smaller and faster to index, bench/grams.py); kept to measure against."""
-    terms: list[str] = []
-    for run in han_runs(text):
-        terms += [run[i : i + 2] for i in range(len(run))]
-    return terms
-
-
-def span_bigrams(run: str) -> list[str]:
-    """The query side of gram_terms for one folded Han run: its bigrams, whose phrase matches
-    wherever run occurs (a run of one character has none: it is a prefix of the terms)."""
-    return [run[i : i + 2] for i in range(len(run) - 1)]
-
-
 @lru_cache(maxsize=4)
 def get_tokenizer(user_dict: Path | None = None, backend: Backend = "rjieba") -> Tokenizer:
     """One tokenizer per process and dictionary: loading the dictionary takes ~0.5 s."""
