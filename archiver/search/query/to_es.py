@@ -185,7 +185,8 @@ class Translator:
             must.append(_combined(others, field))
         if negated:
             return must[0] if len(must) == 1 else {"bool": {"must": must}}
-        terms.update(tokens)
+        # the runs are marked wherever they occur; their jieba words need no marks of their own
+        terms.update(others)
         terms.update(_SPAN + run for run in runs)
         word = _combined(tokens, field)
         return {

@@ -141,5 +141,7 @@ def test_invalid_values_are_clear_errors(translator: Translator, query: str, mes
     assert error.value.position == 0
 
 
-def test_negated_words_are_not_highlighted(translator: Translator) -> None:
-    assert translator.translate(parse_query("合同 -草案")).highlight_terms == {"合同"}
+def test_negated_words_are_not_highlighted(translator: Translator, words_only: Translator) -> None:
+    assert words_only.translate(parse_query("合同 -草案")).highlight_terms == {"合同"}
+    spans = translator.translate(parse_query("合同 -草案 -draft review"))
+    assert (spans.highlight_terms, spans.highlight_spans) == ({"review"}, {"合同"})
