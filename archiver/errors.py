@@ -109,6 +109,12 @@ class InvalidQuery(MailvaultError):
         self.position = position
 
 
+class QueryNotSyntax(InvalidQuery):
+    """Query text that is not valid syntax but reads as plain text: a stray bracket or quote, a
+    colon after a word that is no field. Search reads it as text (a real operator mistake, such
+    as `from:` without a value, is a plain InvalidQuery)."""
+
+
 class MailboxNameError(MailvaultError):
     """An IMAP mailbox name that is not valid modified UTF-7."""
 

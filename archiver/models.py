@@ -194,6 +194,10 @@ class SearchResult(BaseModel):
     hits: list[SearchHit]
     facets: dict[str, list[FacetValue]] | None = None
     next_cursor: str | None = None  # pass back as `cursor` for the next page of a deep walk
+    # how the query was read: "query" (the query language) or "text" (it was not valid syntax
+    # but read as text, e.g. a pasted subject with a stray bracket; query_note says why)
+    interpreted_as: Literal["query", "text"] = "query"
+    query_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,21 @@
     python -m bench.relevance          evaluate (needs the services): ours vs standard analyzer
     python -m bench.relevance --label  rewrite tests/relevance/queries.json from the corpus
 
-The corpus is bench.mailgen's messages (seed 5) plus hand-written messages for the word-boundary
-cases: for each query word, one message where it is a word and one where its characters only
-meet across a word boundary (a unigram analyzer cannot tell them apart).
+The corpus is bench.mailgen's messages (seed 5) plus hand-written messages:
+
+- word-boundary cases: for each query word, one message where it is a word and one where its
+  characters only meet across a word boundary (found too, but must rank below);
+- known-item subjects: an original (sometimes with a bullet), its replies and forwards, a near
+  copy, and messages that mention the subject in their bodies; the query is the subject as
+  pasted, the original is the one relevant message;
+- simplified/traditional pairs: the same sentence in simplified (UTF-8) and traditional (Big5)
+  characters; a query in either script must find both.
+
+Span queries are 4-8 characters of a generated body's Chinese, starting inside a jieba word; their
+relevant messages are all those whose subject or body holds the span (folded).
+
+Systems, side by side: ours (span matching, the default), ours in word-only mode, and the same
+messages in Elasticsearch's standard analyzer queried with match AND and with phrases.
 """
 
 from __future__ import annotations
@@ -28,9 +40,11 @@ from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
-from archiver.text.tokenizer import get_tokenizer
+from archiver.text.fold import fold
+from archiver.text.subjects import subject_key
+from archiver.text.tokenizer import HAN_RUN, get_tokenizer
 from bench.cleanup import throwaway_archive, throwaway_settings
-from bench.mailgen import PRECISION_CASES, generate
+from bench.mailgen import PRECISION_CASES, GeneratedMessage, generate
 
 QUERIES_PATH = Path(__file__).resolve().parents[1] / "tests" / "relevance" / "queries.json"
 CORPUS_SIZE = 3000
@@ -50,13 +64,40 @@ WORD_SENTENCES = {
     "和服": "她穿着一件漂亮的和服",
 }
 CASE_MARK = "relevancecase"  # in every hand-written message: their queries search only them
-Label = str  # "g<index>" for generated messages, "w<n>"/"b<n>" for word/boundary messages
+SCRIPT_MARK = "scriptcase"  # in the simplified/traditional messages
+# Known-item subjects: the original, as sent (a bullet sometimes), and how many messages merely
+# mention it in their bodies (a common phrase has many such messages: 深圳公司)
+SUBJECT_CASES: list[tuple[str, int]] = [
+    ("● 有些话不吐不快", 3),
+    ("深圳公司", 40),
+    ("关于明年预算的初步想法", 5),
+    ("★ 年会节目报名（截止周五）", 4),
+    ("Server migration plan: phase 2", 3),
+    ("请审批：华南区域渠道返利方案", 6),
+    ("周末团建安排", 12),
+    ("【通知】办公室搬迁", 8),
+]
+REPLY_FORMS = ("Re: {}", "回复：{}", "转发: {}", "Fw: Re: {}", "{}（修订版）")
+# The same sentence in both scripts: the word differs between them
+SCRIPT_SENTENCES = [
+    "请尽快审批这份采购合同",
+    "新系统的开发进度需要汇报",
+    "供应商的报价已经发到邮箱",
+    "下周的销售会议改到周三",
+    "电网改造的数据已经更新",
+    "报销发票请在月底前提交",
+    "这个项目的质量问题很严重",
+    "请确认客户的联系地址",
+]
+SPAN_QUERIES = 60
+SUBJECT_QUERIES = 40
+Label = str  # "g<index>" generated; "w<n>"/"b<n>" word/boundary; "s…"/"t…" script; "k…" subjects
 
 
 @dataclass(frozen=True)
 class Query:
     id: str
-    kind: str  # zh, en, mixed, field, boundary
+    kind: str  # zh, en, mixed, field, boundary, span, subject, script
     query: str
     relevant: list[Label]
     # messages holding the query's characters only across a word boundary: must not match
@@ -71,15 +112,56 @@ def corpus() -> list[tuple[Label, bytes]]:
         if word in WORD_SENTENCES:
             messages.append((f"w{n}", _plain(f"w{n}", WORD_SENTENCES[word])))
             messages.append((f"b{n}", _plain(f"b{n}", text)))
+    messages += [(label, raw) for label, raw, _ in subject_messages()]
+    messages += script_messages()
     return messages
 
 
-def _plain(label: str, text: str) -> bytes:
+def _plain(label: str, text: str, subject: str | None = None, charset: str = "utf-8") -> bytes:
+    subject = f"{CASE_MARK} {label}" if subject is None else subject
+    encoded = subject if subject.isascii() else f"=?utf-8?b?{_b64(subject)}?="
     return (
         f"Message-ID: <{label}@relevance.test>\r\nFrom: tester@example.com\r\n"
-        f"Subject: {CASE_MARK} {label}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        f"{text}。\r\n"
-    ).encode()
+        f"Subject: {encoded}\r\nContent-Type: text/plain; charset={charset}\r\n\r\n"
+    ).encode() + f"{text}。\r\n".encode(charset)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def subject_messages() -> list[tuple[Label, bytes, str]]:
+    """(label, raw, subject): each case's original "k<n>", its replies and near copy
+    "k<n>r<m>", and the messages that mention it "k<n>m<m>"."""
+    out: list[tuple[Label, bytes, str]] = []
+    for n, (subject, mentions) in enumerate(SUBJECT_CASES):
+        bare = subject_key(subject)[0] if subject.isascii() else subject.lstrip("●★ ")
+        out.append((f"k{n}", _plain(f"k{n}", f"{bare}，详见附件", subject), subject))
+        for m, form in enumerate(REPLY_FORMS):
+            reply = form.format(subject)
+            out.append((f"k{n}r{m}", _plain(f"k{n}r{m}", f"收到，{bare}我再看看", reply), reply))
+        for m in range(mentions):
+            other = f"周报第{m}期"
+            body = f"上周讨论了{bare}的事情，还有其他几项"
+            out.append((f"k{n}m{m}", _plain(f"k{n}m{m}", body, other), other))
+    return out
+
+
+def _traditional(text: str) -> str:
+    import opencc
+
+    return str(opencc.OpenCC("s2t").convert(text))
+
+
+def script_messages() -> list[tuple[Label, bytes]]:
+    out: list[tuple[Label, bytes]] = []
+    for n, sentence in enumerate(SCRIPT_SENTENCES):
+        subject = f"{SCRIPT_MARK} {n}"
+        out.append((f"s{n}", _plain(f"s{n}", sentence, subject)))
+        out.append((f"t{n}", _plain(f"t{n}", _traditional(sentence), subject, "big5")))
+    return out
 
 
 def label_queries() -> list[Query]:
@@ -115,7 +197,103 @@ def label_queries() -> list[Query]:
         word = next(k for k in m.keywords if len(holders[k]) == 1)
         sender = m.from_addr.rpartition("<")[2].rstrip(">").lower()
         queries.append(Query(f"field-{n:02}", "field", f"from:{sender} {word}", [f"g{m.index}"]))
+    queries += span_queries(messages) + subject_queries(messages) + script_queries()
     return [q for q in queries + boundary_queries() if q.relevant]
+
+
+def _texts(messages: Sequence[GeneratedMessage]) -> dict[Label, str]:
+    """What a span must be found in: each message's subject, body, attachment text and names,
+    as the parser reads them (the same parser as the pipeline, attachments extracted), folded."""
+    from archiver.mime.parsing import parse_message
+
+    raws = [(f"g{m.index}", m.raw) for m in messages]
+    raws += [(label, raw) for label, raw, _ in subject_messages()]
+    texts: dict[Label, str] = {}
+    for label, raw in raws:
+        parsed = parse_message(raw, datetime.now(UTC))
+        names = " ".join(a.filename for a in parsed.attachments if a.filename)
+        parts = (parsed.subject, parsed.body_text, parsed.attachment_text, names)
+        texts[label] = fold("\n".join(parts))
+    return texts
+
+
+def span_queries(messages: Sequence[GeneratedMessage]) -> list[Query]:
+    """SPAN_QUERIES spans of 4-8 characters that start inside a jieba word, from the bodies of
+    Chinese messages, rarer ones first (a span in hundreds of messages says little)."""
+    import random
+
+    rng = random.Random(SEED)
+    tokenizer = get_tokenizer()
+    texts = _texts(messages)
+    candidates: dict[str, list[Label]] = {}
+
+    def add(run: str, start: int) -> None:
+        span = run[start : start + rng.randint(4, 8)]
+        if len(span) >= 4 and span not in candidates:
+            candidates[span] = [label for label, text in texts.items() if span in text]
+
+    def inside_starts(run: str) -> list[int]:
+        return [t.start + 1 for t in tokenizer.tokens(run, "precise") if t.end - t.start >= 2]
+
+    bodies = [m for m in messages if m.language != "en"]
+    for m in rng.sample(bodies, min(len(bodies), 300)):
+        runs = [r.group() for r in HAN_RUN.finditer(fold(m.body_text)) if len(r.group()) >= 9]
+        # a span of the running text, and one that reaches into a keyword (rarer)
+        if runs and (starts := inside_starts(run := rng.choice(runs))):
+            add(run, rng.choice(starts))
+        for keyword in (k for k in m.keywords if not k.isascii()):
+            for run in (r for r in runs if fold(keyword) in r):
+                at = run.index(fold(keyword))
+                starts = [i for i in inside_starts(run) if at - 3 <= i <= at + 1]
+                if starts:
+                    add(run, rng.choice(starts))
+    ranked = sorted(candidates.items(), key=lambda item: (len(item[1]), item[0]))
+    return [
+        Query(f"span-{n:02}", "span", span, relevant)
+        for n, (span, relevant) in enumerate(ranked[:SPAN_QUERIES])
+    ]
+
+
+def subject_queries(messages: Sequence[GeneratedMessage]) -> list[Query]:
+    """The hand-written cases, and generated subjects as pasted: the relevant messages are the
+    originals (not replies) with that subject."""
+    queries = [
+        Query(f"subject-k{n}", "subject", subject, [f"k{n}"])
+        for n, (subject, _) in enumerate(SUBJECT_CASES)
+    ]
+    originals: dict[str, list[Label]] = defaultdict(list)
+    shown: dict[str, str] = {}
+    for m in messages:
+        key, reply = subject_key(m.subject)
+        if key and not reply:
+            originals[key].append(f"g{m.index}")
+            shown.setdefault(key, m.subject)
+    import random
+
+    few = sorted(k for k in originals if len(originals[k]) <= 5)  # known items, not templates
+    keys = random.Random(SEED).sample(few, min(len(few), SUBJECT_QUERIES - len(queries)))
+    queries += [
+        Query(f"subject-{n:02}", "subject", shown[key], originals[key])
+        for n, key in enumerate(keys)
+    ]
+    return queries
+
+
+def script_queries() -> list[Query]:
+    """Each pair's distinctive word, in simplified and in traditional characters."""
+    tokenizer = get_tokenizer()
+    queries = []
+    for n, sentence in enumerate(SCRIPT_SENTENCES):
+        word = max(
+            tokenizer.terms(sentence, "precise"), key=lambda w: (_traditional(w) != w, len(w))
+        )
+        for script, text in (("s", word), ("t", _traditional(word))):
+            queries.append(
+                Query(
+                    f"script-{n:02}{script}", "script", f"{text} {SCRIPT_MARK}", [f"s{n}", f"t{n}"]
+                )
+            )
+    return queries
 
 
 def boundary_queries() -> list[Query]:
@@ -145,8 +323,9 @@ def boundary_queries() -> list[Query]:
 
 def save_queries(queries: Sequence[Query]) -> None:
     QUERIES_PATH.parent.mkdir(parents=True, exist_ok=True)
-    rows = [q.__dict__ for q in queries]
-    QUERIES_PATH.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    # one query a line: span queries have hundreds of relevant messages
+    rows = [json.dumps(q.__dict__, ensure_ascii=False) for q in queries]
+    QUERIES_PATH.write_text("[\n" + ",\n".join(rows) + "\n]\n", "utf-8")
 
 
 def load_queries() -> list[Query]:
@@ -159,18 +338,24 @@ class Scores:
     recall: float
     queries: int
     false_matches: float  # share of distractors returned in the top 10
+    # share of queries with distractors where every relevant message in the top 10 ranks above
+    # every distractor returned (a distractor may be found, but below)
+    ordered: float = 1.0
 
 
 def score(queries: Sequence[Query], run: Callable[[str], list[Label]]) -> Scores:
     """MRR@10 (1/rank of the first relevant hit) and recall@10 (share of the relevant
     messages in the top 10, out of at most 10), averaged over queries."""
-    mrr = recall = false = 0.0
+    mrr = recall = false = ordered = 0.0
     with_distractors = [q for q in queries if q.distractors]
     for query in queries:
         top = run(query.query)[:10]
+        relevant = set(query.relevant)
         if query.distractors:
             false += len(set(query.distractors) & set(top)) / len(query.distractors)
-        relevant = set(query.relevant)
+            ranks = [i for i, label in enumerate(top) if label in relevant]
+            wrong = [i for i, label in enumerate(top) if label in set(query.distractors)]
+            ordered += all(r < w for r in ranks for w in wrong) and bool(ranks)
         rank = next((i for i, label in enumerate(top, 1) if label in relevant), None)
         mrr += 1 / rank if rank else 0.0
         recall += len(relevant & set(top)) / min(len(relevant), 10)
@@ -179,6 +364,7 @@ def score(queries: Sequence[Query], run: Callable[[str], list[Label]]) -> Scores
         recall / len(queries),
         len(queries),
         false / len(with_distractors) if with_distractors else 0.0,
+        ordered / len(with_distractors) if with_distractors else 1.0,
     )
 
 
@@ -198,9 +384,11 @@ def ingest_corpus(archiver: Archiver) -> dict[str, Label]:
     return {hashlib.sha256(raw).hexdigest(): label for label, raw in messages}
 
 
-def ours(service: SearchService, labels: dict[str, Label]) -> Callable[[str], list[Label]]:
+def ours(
+    service: SearchService, labels: dict[str, Label], match: str = "span"
+) -> Callable[[str], list[Label]]:
     def run(query: str) -> list[Label]:
-        return [labels.get(h.id, "?") for h in service.search(query, size=10).hits]
+        return [labels.get(h.id, "?") for h in service.search(query, size=10, match=match).hits]
 
     return run
 
@@ -210,9 +398,10 @@ def ours(service: SearchService, labels: dict[str, Label]) -> Callable[[str], li
 
 def standard_baseline(
     settings: Settings, archiver: Archiver, labels: dict[str, Label]
-) -> tuple[Callable[[str], list[Label]], Callable[[], None]]:
+) -> tuple[dict[str, Callable[[str], list[Label]]], Callable[[], None]]:
     """Index subject and body with the standard analyzer (CJK → single characters) and query
-    each word as a phrase (adjacent characters), the strongest plain-Elasticsearch setup."""
+    each word with match AND (every character, anywhere) and as a phrase (adjacent
+    characters): what plain Elasticsearch does."""
     client = bootstrap.search_index(settings).client
     name = f"mailvault-baseline-{uuid.uuid4().hex[:8]}"
     client.indices.create(
@@ -236,26 +425,27 @@ def standard_baseline(
         client.bulk(operations=operations[start : start + 1000])
     client.indices.refresh(index=name)
 
-    def run(query: str) -> list[Label]:
-        must: list[dict[str, Any]] = []
-        for word in query.split():
-            field, _, value = word.partition(":")
-            if value and field == "from":
-                must.append({"term": {"from.address": value}})
-            else:
-                must.append(
-                    {
-                        "multi_match": {
-                            "query": word,
-                            "type": "phrase",
-                            "fields": ["subject^3", "body"],
-                        }
-                    }
-                )
-        response = client.search(index=name, query={"bool": {"must": must}}, size=10)
-        return [labels.get(h["_id"], "?") for h in response["hits"]["hits"]]
+    def runner(kind: str) -> Callable[[str], list[Label]]:
+        def run(query: str) -> list[Label]:
+            must: list[dict[str, Any]] = []
+            for word in query.split():
+                field, _, value = word.partition(":")
+                if value and field == "from":
+                    must.append({"term": {"from.address": value}})
+                    continue
+                match: dict[str, Any] = {"query": word, "fields": ["subject^3", "body"]}
+                if kind == "phrase":
+                    match["type"] = "phrase"
+                else:
+                    match["operator"] = "and"
+                must.append({"multi_match": match})
+            response = client.search(index=name, query={"bool": {"must": must}}, size=10)
+            return [labels.get(h["_id"], "?") for h in response["hits"]["hits"]]
 
-    return run, lambda: client.indices.delete(index=name)
+        return run
+
+    runs = {"standard, match AND": runner("and"), "standard, phrase": runner("phrase")}
+    return runs, lambda: client.indices.delete(index=name)
 
 
 def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
@@ -264,15 +454,14 @@ def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
     with throwaway_archive(settings, parallel=True) as archiver:
         labels = ingest_corpus(archiver)
         service = SearchService(archiver.index, get_tokenizer(settings.user_dict))
-        baseline, drop = standard_baseline(settings, archiver, labels)
+        baselines, drop = standard_baseline(settings, archiver, labels)
+        systems = {
+            "mailvault": ours(service, labels),
+            "mailvault, match=words": ours(service, labels, "words"),
+            **baselines,
+        }
         try:
-            return {
-                system: _scores(run)
-                for system, run in (
-                    ("jieba (mailvault)", ours(service, labels)),
-                    ("standard analyzer", baseline),
-                )
-            }
+            return {system: _scores(run) for system, run in systems.items()}
         finally:
             drop()
 
@@ -300,15 +489,21 @@ def main() -> None:
     report = evaluate(throwaway_settings(get_settings(), f"mailvault-relevance-{run}"))
     print(
         f"corpus: {CORPUS_SIZE} generated messages (seed {SEED}) + "
-        f"{2 * len(WORD_SENTENCES)} word-boundary messages"
+        f"{2 * len(WORD_SENTENCES)} word-boundary, {len(subject_messages())} known-item subject "
+        f"and {2 * len(SCRIPT_SENTENCES)} simplified/traditional messages"
     )
-    for system, by_kind in report.items():
-        print(system)
-        for kind, s in by_kind.items():
-            print(
-                f"  {kind:<9} queries {s.queries:3}  MRR@10 {s.mrr:.3f}  "
-                f"recall@10 {s.recall:.3f}  distractors returned {s.false_matches:.3f}"
-            )
+    systems = list(report)
+    print(f"{'kind':<9} {'queries':>7}  " + "  ".join(f"{s:>24}" for s in systems))
+    print(f"{'':<9} {'':>7}  " + "  ".join(f"{'MRR@10 recall@10':>24}" for _ in systems))
+    for kind in report[systems[0]]:
+        row = [report[s][kind] for s in systems]
+        cells = "  ".join(f"{r.mrr:>15.3f} {r.recall:>8.3f}" for r in row)
+        print(f"{kind:<9} {row[0].queries:>7}  {cells}")
+    boundary = {s: report[s].get("boundary") for s in systems}
+    print("boundary: distractors returned in the top 10 / relevant ranked above every distractor")
+    for system, b in boundary.items():
+        if b is not None:
+            print(f"  {system:<24} {b.false_matches:.3f} / {b.ordered:.3f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +10,8 @@ from archiver.mime.attachments import ExtractLimits
 from archiver.mime.parsing import parse_message
 from archiver.models import Address, ParsedMessage, Source
 from archiver.ports import Document
-from archiver.text.tokenizer import Tokenizer, get_tokenizer
+from archiver.text.subjects import REPLY_PREFIX, subject_key
+from archiver.text.tokenizer import Tokenizer, get_tokenizer, han_runs
 
 SCHEMA_VERSION = 1
 
@@ -38,15 +38,9 @@ def source_fields(sources: Sequence[Source]) -> Document:
     }
 
 
-_REPLY_PREFIX = re.compile(
-    r"^\s*((re|fw|fwd|aw|wg|sv|vs|回复|答复|转发|回覆|轉寄)\s*(\[\d+\])?\s*[:：]\s*)+",
-    re.IGNORECASE,
-)
-
-
 def normalised_subject(subject: str) -> str:
     """The subject without reply/forward prefixes, for threading messages that lack headers."""
-    return " ".join(_REPLY_PREFIX.sub("", subject).split()).lower()
+    return " ".join(REPLY_PREFIX.sub("", subject).split()).lower()
 
 
 def thread_key(parsed: ParsedMessage) -> str:
@@ -74,6 +68,7 @@ def build_document(
     """The source-independent part of a message's document (sources are merged by the caller)."""
     people = [*parsed.from_, *parsed.to, *parsed.cc, *parsed.bcc, *parsed.reply_to]
     filenames = " ".join(a.filename for a in parsed.attachments if a.filename)
+    key, is_reply = subject_key(parsed.subject)
     return {
         "id": sha256,
         "schema_version": SCHEMA_VERSION,
@@ -81,6 +76,9 @@ def build_document(
         "subject": parsed.subject,
         "subject_terms": tokenizer.index_text(parsed.subject),
         "subject_words": tokenizer.index_text(parsed.subject, "precise"),
+        "subject_han": han_runs(parsed.subject),
+        "subject_key": key,
+        "subject_is_reply": is_reply,
         "from": _addresses(parsed.from_),
         "to": _addresses(parsed.to),
         "cc": _addresses(parsed.cc),
@@ -99,12 +97,15 @@ def build_document(
         "body": parsed.body_text,
         "body_terms": tokenizer.index_text(parsed.body_text),
         "body_words": tokenizer.index_text(parsed.body_text, "precise"),
+        "body_han": han_runs(parsed.body_text),
         "has_html": parsed.has_html,
         "attachments": [a.model_dump() for a in parsed.attachments],
         "attachment_names_terms": tokenizer.index_text(filenames),
+        "attachment_names_han": han_runs(filenames),
         "attachment_text": parsed.attachment_text,
         "attachment_terms": tokenizer.index_text(parsed.attachment_text),
         "attachment_words": tokenizer.index_text(parsed.attachment_text, "precise"),
+        "attachment_han": han_runs(parsed.attachment_text),
         "extract_errors": parsed.extract_errors,
         "extract_failed": bool(parsed.extract_errors),
         "has_attachment": bool(parsed.attachments),

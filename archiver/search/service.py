@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field, ValidationError
 from archiver.errors import InvalidQuery
 from archiver.models import FacetValue, SearchHit, SearchResult
 from archiver.ports import Document, SearchIndex
-from archiver.search.query.parser import parse_query
-from archiver.search.query.to_es import Translator
+from archiver.search.query.parser import ReadQuery, read_query
+from archiver.search.query.to_es import MATCHES, Match, Translation, Translator, known_item
 from archiver.text.highlight import MAX_SCAN_CHARS, mark, snippet, token_spans
 from archiver.text.tokenizer import Tokenizer
 
@@ -56,6 +56,7 @@ class SearchRequest(BaseModel):
     size: int = Field(10, ge=1, le=MAX_PAGE_SIZE)
     cursor: str | None = None  # "*" starts a cursor walk; then the previous next_cursor
     facets: bool = False
+    match: Match = "span"  # span: Chinese found wherever it occurs; words: jieba words only
 
 
 class _Cursor(BaseModel):
@@ -64,6 +65,7 @@ class _Cursor(BaseModel):
     q: str
     sort: Sort
     size: int
+    match: Match = "span"
 
 
 def _facet_aggs(timezone: str) -> dict[str, Any]:
@@ -114,7 +116,14 @@ class SearchService:
         self.index = index
         self.tokenizer = tokenizer
         self.timezone = timezone
-        self.translator = Translator(tokenizer, timezone)
+        self.translators = {m: Translator(tokenizer, timezone, match=m) for m in MATCHES}
+        self.translator = self.translators["span"]
+
+    def _translate(self, q: str, match: Match) -> tuple[ReadQuery, Translation]:
+        read = read_query(q)
+        translation = self.translators[match].translate(read.tree)
+        translation.query = known_item(translation.query, q)
+        return read, translation
 
     def search(self, q: str = "", **options: Any) -> SearchResult:
         try:
@@ -123,31 +132,35 @@ class SearchService:
             raise InvalidQuery(f"invalid search options: {exc.errors()[0]['msg']}") from exc
         if request.cursor and request.cursor != "*":
             return self._next(_decode(request.cursor))
-        translation = self.translator.translate(parse_query(request.q))
+        read, translation = self._translate(request.q, request.match)
         body = _hits_body(translation.query, request.size, request.sort)
         if request.facets:
             body["aggs"] = _facet_aggs(self.timezone)
         if request.cursor == "*":
             pit = self.index.open_pit(PIT_KEEP_ALIVE)
-            return self._walk(
-                body,
-                _Cursor(pit=pit, after=[], q=request.q, sort=request.sort, size=request.size),
-                translation.highlight_terms,
+            cursor = _Cursor(
+                pit=pit,
+                after=[],
+                q=request.q,
+                sort=request.sort,
+                size=request.size,
+                match=request.match,
             )
+            return _read_as(self._walk(body, cursor, translation), read)
         if request.page * request.size > MAX_WINDOW:
             raise InvalidQuery(
                 f"page {request.page} is beyond the first {MAX_WINDOW} results: "
                 "use cursor=* to walk further"
             )
         body["from_"] = (request.page - 1) * request.size
-        return self._result(self.index.search(body), translation.highlight_terms)
+        return _read_as(self._result(self.index.search(body), translation), read)
 
     def _next(self, cursor: _Cursor) -> SearchResult:
-        translation = self.translator.translate(parse_query(cursor.q))
+        read, translation = self._translate(cursor.q, cursor.match)
         body = _hits_body(translation.query, cursor.size, cursor.sort)
-        return self._walk(body, cursor, translation.highlight_terms)
+        return _read_as(self._walk(body, cursor, translation), read)
 
-    def _walk(self, body: dict[str, Any], cursor: _Cursor, terms: set[str]) -> SearchResult:
+    def _walk(self, body: dict[str, Any], cursor: _Cursor, terms: Translation) -> SearchResult:
         # _shard_doc breaks ties, so the order is total and no hit is seen twice or skipped
         body = {
             **body,
@@ -168,7 +181,7 @@ class SearchService:
             )
         return result
 
-    def _result(self, response: Any, terms: set[str]) -> SearchResult:
+    def _result(self, response: Any, terms: Translation) -> SearchResult:
         aggregations = response.get("aggregations")
         return SearchResult(
             total=response["hits"]["total"]["value"],
@@ -176,7 +189,8 @@ class SearchService:
             facets=_facets(aggregations) if aggregations else None,
         )
 
-    def _hit(self, hit: dict[str, Any], terms: set[str]) -> SearchHit:
+    def _hit(self, hit: dict[str, Any], translation: Translation) -> SearchHit:
+        terms, spans = translation.highlight_terms, translation.highlight_spans
         doc = hit["_source"]
         subject = doc.get("subject") or ""
         prefixes = hit.get("highlight", {})
@@ -185,15 +199,23 @@ class SearchService:
         return SearchHit(
             id=hit["_id"],
             subject=subject,
-            subject_highlight=mark(subject, token_spans(subject, terms, self.tokenizer)),
+            subject_highlight=mark(subject, token_spans(subject, terms, self.tokenizer, spans)),
             **{"from": _first_from(doc)},
             date=doc.get("date"),
-            snippet=snippet(body, terms, self.tokenizer),
-            attachment_snippet=snippet(attachment_text, terms, self.tokenizer, fallback=False),
+            snippet=snippet(body, terms, self.tokenizer, spans=spans),
+            attachment_snippet=snippet(
+                attachment_text, terms, self.tokenizer, fallback=False, spans=spans
+            ),
             has_attachment=bool(doc.get("has_attachment")),
             tags=doc.get("tags") or [],
             score=hit.get("_score"),
         )
+
+
+def _read_as(result: SearchResult, read: ReadQuery) -> SearchResult:
+    result.interpreted_as = read.interpreted_as
+    result.query_note = read.note
+    return result
 
 
 def _hits_body(query: dict[str, Any], size: int, sort: Sort) -> dict[str, Any]:

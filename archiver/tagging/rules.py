@@ -9,7 +9,9 @@ rejected with the place they occur) and compiled once into plain functions::
      "actions": {"add_tags": ["project/jira"], "set_department": "技术部"}}
 
 Rules read the index document, so preview, apply and the pipeline evaluate exactly the same data.
-Text comparisons ignore case unless ``"case_sensitive": true``; a condition on a field with several
+Text comparisons ignore case unless ``"case_sensitive": true`` and fold traditional to simplified
+and full-width to half-width (審批 matches 审批, ＡＢＣ matches ABC; a regex is matched as
+written); a condition on a field with several
 values (recipients, attachments) holds when it holds for any of them. ``words`` matches segmented
 words (jieba search mode, as the index): ``市长`` does not match ``南京市长江大桥``.
 
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from archiver.errors import InvalidTagging, RuleTimedOut
 from archiver.ports import Document
 from archiver.tagging.model import department_tag, normalise_tag
+from archiver.text.fold import fold as fold_forms
 from archiver.text.tokenizer import Tokenizer
 
 Kind = Literal["text", "number", "words"]
@@ -410,7 +413,11 @@ def _text_predicate(
                 return RegexTest(regex.compile(re_syntax(value), flags))
         except _REGEX_ERRORS as exc:
             return f"invalid regex {value!r}: {exc}"
-    fold: Callable[[str], str] = (lambda s: s) if case_sensitive else str.casefold
+    # Traditional and simplified characters, full-width and half-width forms are the same text
+    # (as in search); case_sensitive is about letter case only. A regex is matched as written.
+    fold: Callable[[str], str] = (
+        fold_forms if case_sensitive else (lambda s: fold_forms(s).casefold())
+    )
     wanted = fold(value)
     if op == "contains":
         return lambda v: isinstance(v, str) and wanted in fold(v)

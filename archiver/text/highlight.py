@@ -1,7 +1,10 @@
 """Highlights over the original text, so Chinese shows without the spaces the index inserts.
 
 A query term is marked only where it is a token of the text, as the index saw it: 市长 is not marked
-in 南京市长江大桥 (南京市 / 长江大桥), matching what the search itself matched.
+in 南京市长江大桥 (南京市 / 长江大桥), matching what the search itself matched. A span (a Chinese
+query string searched wherever it occurs, archiver/search/query/to_es.py) is marked wherever it
+occurs. Matching is on the folded text (審批 ↔ 审批, ＡＢＣ ↔ abc); folding keeps every offset, so
+the marks are on the original characters.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+from archiver.text.fold import fold
 from archiver.text.tokenizer import HAN_RUN, Tokenizer
 
 MAX_SCAN_CHARS = 200_000
@@ -19,26 +23,53 @@ _HAN_CHAR = re.compile("[\u4e00-\u9fd5]")
 
 @lru_cache(maxsize=512)
 def _word_pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![^\W_]){re.escape(term)}(?![^\W_])", re.IGNORECASE)
+    # a letter or digit next to the term continues the word; a Han character does not (the
+    # tokenizer cuts Han runs first: 工单ABC123 holds the word abc123)
+    edge = "[^\\W_\u4e00-\u9fd5]"
+    return re.compile(rf"(?<!{edge}){re.escape(term)}(?!{edge})", re.IGNORECASE)
 
 
-def token_spans(text: str, terms: set[str], tokenizer: Tokenizer) -> list[tuple[int, int]]:
-    """Spans of text where one of terms occurs as a token."""
+Needle = tuple[str, bool]  # a folded term, and whether it matches anywhere (a span)
+
+
+def _needles(terms: set[str], spans: set[str] | frozenset[str]) -> set[Needle]:
+    return {(t, False) for t in terms} | {(s, True) for s in spans if s}
+
+
+def token_spans(
+    text: str,
+    terms: set[str],
+    tokenizer: Tokenizer,
+    spans: set[str] | frozenset[str] = frozenset(),
+) -> list[tuple[int, int]]:
+    """Spans of text where one of terms occurs as a token, or one of spans occurs at all."""
+    folded = fold(text)
     han_tokens: dict[int, set[tuple[str, int, int]]] = {}
-    spans = {span for term in terms for span in _occurrences(text, term, 0, tokenizer, han_tokens)}
-    return _without_overlaps(sorted(spans))
+    found = {
+        span
+        for needle in _needles(terms, spans)
+        for span in _occurrences(folded, needle, 0, tokenizer, han_tokens)
+    }
+    return _without_overlaps(sorted(found))
 
 
 def _occurrences(
     text: str,
-    term: str,
+    needle: Needle,
     pos: int,
     tokenizer: Tokenizer,
     han_tokens: dict[int, set[tuple[str, int, int]]],
 ) -> Iterator[tuple[int, int]]:
-    """Spans where term occurs as a token, in order, from pos on; lazily, so a caller that
-    needs only the first ones does not scan (and segment) the whole text."""
-    if _HAN_CHAR.search(term):
+    """Spans where term occurs as a token (or at all, for a span), in order, from pos on;
+    lazily, so a caller that needs only the first ones does not scan (and segment) the whole
+    text. text is folded."""
+    term, anywhere = needle
+    if anywhere:
+        start = text.find(term, pos)
+        while start != -1:
+            yield start, start + len(term)
+            start = text.find(term, start + 1)
+    elif _HAN_CHAR.search(term):
         start = text.find(term, pos)
         while start != -1:
             if _is_han_token(text, term, start, tokenizer, han_tokens):
@@ -50,18 +81,18 @@ def _occurrences(
 
 def _first_start(
     text: str,
-    terms: set[str],
+    needles: set[Needle],
     tokenizer: Tokenizer,
     han_tokens: dict[int, set[tuple[str, int, int]]],
 ) -> int | None:
     """Where the first token of terms starts (token_spans(...)[0][0]), or None."""
-    firsts = (next(_occurrences(text, t, 0, tokenizer, han_tokens), None) for t in terms)
+    firsts = (next(_occurrences(text, n, 0, tokenizer, han_tokens), None) for n in needles)
     return min((span[0] for span in firsts if span is not None), default=None)
 
 
 def _spans_within(
     text: str,
-    terms: set[str],
+    needles: set[Needle],
     lo: int,
     hi: int,
     tokenizer: Tokenizer,
@@ -69,10 +100,10 @@ def _spans_within(
 ) -> list[tuple[int, int]]:
     """token_spans(text, ...) clipped to [lo, hi), scanning only around that window."""
     spans: set[tuple[int, int]] = set()
-    for term in terms:
+    for needle in needles:
         # a match is len(term) long (case-insensitive matching never changes lengths)
         for start, end in _occurrences(
-            text, term, max(0, lo - len(term) + 1), tokenizer, han_tokens
+            text, needle, max(0, lo - len(needle[0]) + 1), tokenizer, han_tokens
         ):
             if start >= hi:
                 break
@@ -126,22 +157,32 @@ def mark(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def snippet(
-    text: str, terms: set[str], tokenizer: Tokenizer, *, length: int = 160, fallback: bool = True
+    text: str,
+    terms: set[str],
+    tokenizer: Tokenizer,
+    *,
+    length: int = 160,
+    fallback: bool = True,
+    spans: set[str] | frozenset[str] = frozenset(),
 ) -> str:
     """A fragment around the first match, escaped and marked; without a match, the start of
     text (or "" when fallback is False)."""
     scan = text[:MAX_SCAN_CHARS]
+    folded = fold(scan)
+    needles = _needles(terms, spans)
     han_tokens: dict[int, set[tuple[str, int, int]]] = {}
-    first = _first_start(scan, terms, tokenizer, han_tokens)
+    first = _first_start(folded, needles, tokenizer, han_tokens)
     if first is None and not fallback:
         return ""
     start = max(0, first - length // 4) if first is not None else 0
     end = min(len(scan), start + length)
     # Only the window is marked, so only the window is scanned: long bodies stay cheap.
-    spans = (
-        _spans_within(scan, terms, start, end, tokenizer, han_tokens) if first is not None else []
+    marks = (
+        _spans_within(folded, needles, start, end, tokenizer, han_tokens)
+        if first is not None
+        else []
     )
-    inside = [(s - start, e - start) for s, e in spans]
+    inside = [(s - start, e - start) for s, e in marks]
     fragment = scan[start:end]
     marked = mark(fragment, inside)
     prefix = "…" if start > 0 else ""

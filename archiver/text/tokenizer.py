@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from archiver.text.fold import fold
+
 Backend = Literal["rjieba", "jieba"]
 Mode = Literal["search", "precise"]
 
@@ -114,7 +116,9 @@ class Tokenizer:
 
     def tokens(self, text: str, mode: Mode = "search") -> Iterator[Token]:
         """Tokens with offsets into text. Search mode adds the dictionary words inside long words
-        (中华人民共和国 → 中华, 华人, …) and the parts of compounds (JIRA-1234 → jira, 1234)."""
+        (中华人民共和国 → 中华, 华人, …) and the parts of compounds (JIRA-1234 → jira, 1234).
+        Terms are of the folded text (審批 → 审批); offsets are the same in both."""
+        text = fold(text)
         pos = 0
         for han in HAN_RUN.finditer(text):
             yield from self._other_tokens(text, pos, han.start(), mode)
@@ -140,6 +144,7 @@ class Tokenizer:
     def terms(self, text: str, mode: Mode = "search") -> list[str]:
         """The terms of tokens(text, mode), without offsets: the indexing hot path, about
         three times faster (tests/archiver/text/test_tokenizer.py checks they agree)."""
+        text = fold(text)
         terms: list[str] = []
         jmode = "search" if mode == "search" else "default"
         pos = 0
@@ -167,6 +172,14 @@ class Tokenizer:
         """Tokens joined by spaces, for a field analysed by Elasticsearch's core whitespace
         analyzer: Elasticsearch then indexes exactly jieba's words."""
         return " ".join(self.terms(text, mode))
+
+
+def han_runs(text: str) -> list[str]:
+    """The runs of Han characters of the folded text, in order: the index's ``*_han`` copies.
+    Sent as an array, they are analysed by the core standard analyzer into one term per
+    character, and Elasticsearch's position gap between array values keeps a phrase from
+    matching across two runs (南京市。长江 does not hold 市长)."""
+    return HAN_RUN.findall(fold(text))
 
 
 @lru_cache(maxsize=4)

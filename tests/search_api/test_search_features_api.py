@@ -28,9 +28,7 @@ def client(service: SearchService, settings: Settings) -> Iterator[TestClient]:
     ("q", "position", "text"),
     [
         ("from:", 5, "expected a value after 'from:'"),
-        ('"open', 0, 'closing "'),
-        ("a OR (b", 7, "expected ')'"),
-        ("colour:red", 0, "unknown field 'colour'"),
+        ("合同 to: x", 6, "expected a value after 'to:'"),
         ("larger:huge", 0, "expected a size"),
     ],
 )
@@ -42,6 +40,29 @@ def test_syntax_error_is_400_with_position(
     body = response.json()
     assert body["error"] == "InvalidQuery" and body["position"] == position
     assert text in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("q", "note"),
+    [
+        ('"open', 'closing "'),
+        ("a OR (b", "expected ')'"),
+        ("colour:red", "unknown field 'colour'"),
+        ("Re: 有些话不吐不快)", "unknown field 'Re'"),
+    ],
+)
+def test_text_that_is_not_syntax_is_searched_as_text(client: TestClient, q: str, note: str) -> None:
+    response = client.get("/api/search", params={"q": q})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["interpreted_as"] == "text" and note in body["query_note"]
+    valid = client.get("/api/search", params={"q": MARK}).json()
+    assert valid["interpreted_as"] == "query" and valid["query_note"] is None
+
+
+def test_word_only_mode_is_a_parameter(client: TestClient) -> None:
+    assert client.get("/api/search", params={"q": MARK, "match": "words"}).status_code == 200
+    assert client.get("/api/search", params={"q": MARK, "match": "chars"}).status_code == 422
 
 
 def test_cursor_walk_over_http(client: TestClient) -> None:

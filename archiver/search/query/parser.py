@@ -6,10 +6,15 @@
     unary    := ("NOT" | "-") unary | primary
     primary  := "(" or ")" | field ":" (phrase | value | "(" or ")") | phrase | word
 
-A syntax error raises InvalidQuery with the character position and what was expected. The parser
-recurses, so queries are bounded in length and in nesting (parentheses and NOTs inside one another):
-the tree and the Elasticsearch query made from it stay shallow (Elasticsearch refuses bool queries
-nested 30 deep; each nesting level adds at most two, and a leaf at most three).
+A syntax error raises InvalidQuery with the character position and what was expected; one that
+reads as plain text (a stray bracket or quote, an unknown ``word:``) raises its subclass
+QueryNotSyntax, and read_query() then reads the query again as text: pasted subjects always
+search. A real operator mistake (``from:`` without a value, nesting too deep) stays an error.
+
+The parser recurses, so queries are bounded in length and in nesting (parentheses and NOTs inside
+one another): the tree and the Elasticsearch query made from it stay shallow (Elasticsearch
+refuses bool queries nested 30 deep; each nesting level adds at most two, and a leaf at most
+three: a span word is a bool of bools, and the known-item wrapper adds one at the top).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from archiver.errors import InvalidQuery
+from archiver.errors import InvalidQuery, QueryNotSyntax
 from archiver.search.query.tree import And, Field, Node, Not, Or, Phrase, Word
+from archiver.text.subjects import REPLY_PREFIX
 
 FIELDS = frozenset(
     {
@@ -59,7 +66,9 @@ class Token:
     pos: int
 
 
-def tokenize(query: str) -> list[Token]:
+def tokenize(query: str, *, lenient: bool = False) -> list[Token]:
+    """The query's tokens; lenient: a quote without its closing quote and an unknown field are
+    text, not errors."""
     tokens: list[Token] = []
     i = 0
     while i < len(query):
@@ -71,17 +80,31 @@ def tokenize(query: str) -> list[Token]:
             i += 1
         elif ch == '"':
             end = query.find('"', i + 1)
+            if end == -1 and lenient:
+                i += 1
+                continue
             if end == -1:
-                raise InvalidQuery(f'unterminated phrase at position {i}: expected a closing "', i)
+                raise QueryNotSyntax(
+                    f'unterminated phrase at position {i}: expected a closing "', i
+                )
             tokens.append(Token("phrase", query[i + 1 : end], i))
             i = end + 1
-        elif ch == "-" and (not tokens or _starts_term(tokens[-1], query, i)):
+        elif (
+            ch == "-"
+            and (not tokens or _starts_term(tokens[-1], query, i))
+            and _before_term(query, i)
+        ):
             tokens.append(Token("-", ch, i))
             i += 1
         else:
-            i = _word(query, i, tokens)
+            i = _word(query, i, tokens, lenient)
     tokens.append(Token("end", "", len(query)))
     return tokens
+
+
+def _before_term(query: str, i: int) -> bool:
+    """A '-' with a space after it is a dash (``Weekly report - week 52``), not a NOT."""
+    return i + 1 < len(query) and not query[i + 1].isspace()
 
 
 def _starts_term(previous: Token, query: str, i: int) -> bool:
@@ -89,12 +112,13 @@ def _starts_term(previous: Token, query: str, i: int) -> bool:
     return (i == 0 or query[i - 1].isspace() or query[i - 1] == "(") and previous.kind != "field"
 
 
-def _word(query: str, i: int, tokens: list[Token]) -> int:
+def _word(query: str, i: int, tokens: list[Token], lenient: bool) -> int:
     match = _FIELD_PREFIX.match(query, i)
-    if match and not query.startswith("//", match.end()):  # a URL is text, not a field
-        name = match.group(1).lower()
-        if name not in FIELDS:
-            raise InvalidQuery(
+    known = match is not None and match.group(1).lower() in FIELDS
+    if match and not query.startswith("//", match.end()) and (known or not lenient):
+        name = match.group(1).lower()  # a URL above is text, not a field
+        if not known:
+            raise QueryNotSyntax(
                 f"unknown field '{match.group(1)}' at position {i}: expected one of "
                 f"{', '.join(sorted(FIELDS))} (put text with a colon in quotes)",
                 i,
@@ -109,9 +133,29 @@ def _word(query: str, i: int, tokens: list[Token]) -> int:
     return end
 
 
+def _balanced(tokens: list[Token]) -> list[Token]:
+    """tokens without the brackets that close nothing, are never closed or hold nothing."""
+    keep = [True] * len(tokens)
+    open_at: list[int] = []
+    for n, token in enumerate(tokens):
+        if token.kind == "(":
+            open_at.append(n)
+        elif token.kind == ")":
+            if not open_at:
+                keep[n] = False
+            elif open_at[-1] == n - 1:  # ()
+                keep[open_at.pop()] = keep[n] = False
+            else:
+                open_at.pop()
+    for n in open_at:
+        keep[n] = False
+    return [t for t, k in zip(tokens, keep, strict=True) if k]
+
+
 class Parser:
-    def __init__(self, query: str) -> None:
-        self.tokens = tokenize(query)
+    def __init__(self, query: str, *, lenient: bool = False) -> None:
+        tokens = tokenize(query, lenient=lenient)
+        self.tokens = _balanced(tokens) if lenient else tokens
         self.i = 0
         self.depth = 0
 
@@ -121,7 +165,7 @@ class Parser:
         node = self._or()
         token = self._peek()
         if token.kind != "end":
-            raise InvalidQuery(
+            raise QueryNotSyntax(
                 f"unexpected '{token.text}' at position {token.pos}: "
                 "expected an operator, a term or the end of the query",
                 token.pos,
@@ -190,7 +234,7 @@ class Parser:
         if token.kind == "field":
             return self._field(token)
         what = "the end of the query" if token.kind == "end" else f"'{token.text}'"
-        raise InvalidQuery(f"expected a term at position {token.pos}, found {what}", token.pos)
+        raise QueryNotSyntax(f"expected a term at position {token.pos}, found {what}", token.pos)
 
     def _field(self, field: Token) -> Node:
         token = self._peek()
@@ -207,7 +251,7 @@ class Parser:
     def _expect(self, kind: str, opened: int) -> None:
         token = self._next()
         if token.kind != kind:
-            raise InvalidQuery(
+            raise QueryNotSyntax(
                 f"expected '{kind}' at position {token.pos} to close the '(' at position {opened}",
                 token.pos,
             )
@@ -228,12 +272,40 @@ def _distribute(name: str, node: Node, pos: int) -> Node:
     raise InvalidQuery(f"a field inside '{name}:(...)' at position {pos} is not allowed", pos)
 
 
-def parse_query(query: str) -> Node | None:
+def parse_query(query: str, *, lenient: bool = False) -> Node | None:
     """The query's tree, or None for an empty query (everything)."""
+    _check_length(query)
+    return Parser(query, lenient=lenient).parse()
+
+
+def _check_length(query: str) -> None:
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidQuery(
             f"the query is {len(query)} characters long: at most {MAX_QUERY_CHARS} are allowed "
             f"(it is cut off at position {MAX_QUERY_CHARS})",
             MAX_QUERY_CHARS,
         )
-    return Parser(query).parse()
+
+
+@dataclass(frozen=True)
+class ReadQuery:
+    tree: Node | None
+    interpreted_as: Literal["query", "text"]
+    note: str | None = None  # why it was read as text
+
+
+def read_query(query: str) -> ReadQuery:
+    """The query as the query language, or, when it is not valid syntax but reads as text
+    (QueryNotSyntax), as text: brackets that close nothing and lone quotes are dropped, words
+    with colons are words, and a reply prefix (Re:, 回复：) pasted with a subject is dropped.
+    Real mistakes (from: without a value, too long, too deeply nested) are still raised."""
+    try:
+        return ReadQuery(parse_query(query), "query")
+    except QueryNotSyntax as exc:
+        note = f"searched as text: {exc}"
+    text = REPLY_PREFIX.sub("", query)
+    try:
+        return ReadQuery(parse_query(text, lenient=True), "text", note)
+    except QueryNotSyntax:  # dangling operators: every piece is a word
+        words = [w for w in (w.strip('()"') for w in text.split()) if w]
+        return ReadQuery(And(tuple(Word(w) for w in words)) if words else None, "text", note)

@@ -3,6 +3,17 @@
 User input never reaches Elasticsearch as query_string: text is segmented here with the same
 tokenizer as the index and sent as exact tokens; everything else becomes term, wildcard or range
 queries on keyword, number and date fields.
+
+Chinese text matches in one of two ways (``match``):
+
+- ``span`` (the default): a word with Chinese matches wherever its characters occur in that order,
+  across jieba's word boundaries (a phrase of its characters over the ``*_han`` fields), so a
+  search is exhaustive. Where it is also a jieba word, a bonus larger than any span score ranks the
+  message above those where the characters only meet across a boundary (市长 finds 南京市长江大桥
+  too, below every message where 市长 is a word).
+- ``words``: jieba words only, as before: 市长 does not find 南京市长江大桥.
+
+Both sides fold traditional to simplified and full-width to half-width (archiver/text/fold.py).
 """
 
 from __future__ import annotations
@@ -10,14 +21,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from archiver.errors import InvalidQuery
 from archiver.search.query.tree import And, Field, Node, Not, Or, Phrase, Word
-from archiver.text.tokenizer import Tokenizer
+from archiver.text.subjects import subject_key
+from archiver.text.tokenizer import HAN_RUN, Tokenizer, han_runs
 
 Query = dict[str, Any]
+Match = Literal["span", "words"]
+MATCHES: tuple[Match, ...] = ("span", "words")
 
 # search-mode token fields (any word) and precise-mode fields (phrases), by query field
 TERM_FIELDS: dict[str, list[str]] = {
@@ -40,6 +54,21 @@ PHRASE_FIELDS: dict[str, list[str]] = {
     "attachment": ["attachment_words"],
     "filename": ["attachment_names_terms"],
 }
+# the Chinese character copies (span matching), by query field, with their weights
+HAN_FIELDS: dict[str, dict[str, float]] = {
+    "": {"subject_han": 3, "attachment_names_han": 2, "body_han": 1, "attachment_han": 1},
+    "subject": {"subject_han": 1},
+    "body": {"body_han": 1},
+    "attachment": {"attachment_han": 1},
+    "filename": {"attachment_names_han": 1},
+}
+# Scores, so that the order is: the exact subject (the original before its replies), then
+# messages where each Chinese query word is a word, then those where it only occurs as a span.
+# A span's phrase score is scaled far below the word bonus (BM25 of a phrase stays below ~50).
+EXACT_SUBJECT_BOOST = 1000.0
+ORIGINAL_BOOST = 100.0
+WORD_BONUS = 10.0
+SPAN_WEIGHT = 0.01
 ADDRESS_FIELDS: dict[str, tuple[list[str], list[str]]] = {  # addresses, display names
     "from": (["from.address"], ["from.name"]),
     "to": (["to.address"], ["to.name"]),
@@ -66,18 +95,50 @@ _DATE = re.compile(r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?$")
 class Translation:
     query: Query
     highlight_terms: set[str] = field(default_factory=set)
+    # folded Chinese strings marked wherever they occur (span matches)
+    highlight_spans: set[str] = field(default_factory=set)
+
+
+def known_item(query: Query, text: str) -> Query:
+    """query, with the message whose normalised subject is text ranked first, the original
+    above its replies (subject_key in the index document)."""
+    key = subject_key(text)[0]
+    if not key:
+        return query
+    exact = {"term": {"subject_key": key}}
+    original = {"bool": {"filter": [exact], "must_not": [{"term": {"subject_is_reply": True}}]}}
+    return {
+        "bool": {
+            "must": [query],
+            "should": [
+                {"constant_score": {"filter": exact, "boost": EXACT_SUBJECT_BOOST}},
+                {"constant_score": {"filter": original, "boost": ORIGINAL_BOOST}},
+            ],
+        }
+    }
+
+
+def _has_han(text: str) -> bool:
+    return bool(han_runs(text))
 
 
 class Translator:
-    def __init__(self, tokenizer: Tokenizer, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, timezone: str = "Asia/Shanghai", *, match: Match = "span"
+    ) -> None:
         self.tokenizer = tokenizer
         self.tz = ZoneInfo(timezone)
+        self.span = match == "span"
 
     def translate(self, node: Node | None) -> Translation:
         terms: set[str] = set()
         if node is None:
             return Translation({"match_all": {}}, terms)
-        return Translation(self._node(node, terms, negated=False), terms)
+        query = self._node(node, terms, negated=False)
+        # spans travel in terms with a prefix, so the recursion keeps one accumulator
+        spans = {t[len(_SPAN) :] for t in terms if t.startswith(_SPAN)}
+        words = {t for t in terms if not t.startswith(_SPAN)}
+        return Translation(query, words, spans)
 
     def _node(self, node: Node, terms: set[str], *, negated: bool) -> Query:
         if isinstance(node, Not):
@@ -98,27 +159,50 @@ class Translator:
         return self._field(node, terms, negated)
 
     def _and(self, node: And, terms: set[str], *, negated: bool) -> Query:
-        # Adjacent free words form one query, so they may match across fields together.
-        words = [c.text for c in node.children if isinstance(c, Word)]
-        others = [
-            self._node(c, terms, negated=negated) for c in node.children if not isinstance(c, Word)
-        ]
+        # Adjacent free words form one query, so they may match across fields together; in span
+        # mode each word with Chinese is its own span.
+        def merged(child: Node) -> bool:
+            return isinstance(child, Word) and not (self.span and _has_han(child.text))
+
+        words = [c.text for c in node.children if isinstance(c, Word) and merged(c)]
+        others = [self._node(c, terms, negated=negated) for c in node.children if not merged(c)]
         must = ([self._words(words, "", terms, negated)] if words else []) + others
         return must[0] if len(must) == 1 else {"bool": {"must": must}}
 
     def _words(self, words: list[str], field: str, terms: set[str], negated: bool) -> Query:
+        if self.span and len(words) == 1 and _has_han(words[0]):
+            return self._span_word(words[0], field, terms, negated)
+        return self._word_match(words, field, terms, negated)
+
+    def _span_word(self, text: str, field: str, terms: set[str], negated: bool) -> Query:
+        """Each Chinese run of text wherever it occurs, other parts as words; ranked above
+        when the whole is made of words (WORD_BONUS)."""
+        runs = han_runs(text)
+        tokens = list(dict.fromkeys(self.tokenizer.terms(text)))
+        others = [t for t in tokens if not HAN_RUN.search(t)]
+        must = [_span(run, field) for run in runs]
+        if others:
+            must.append(_combined(others, field))
+        if negated:
+            return must[0] if len(must) == 1 else {"bool": {"must": must}}
+        # the runs are marked wherever they occur; their jieba words need no marks of their own
+        terms.update(others)
+        terms.update(_SPAN + run for run in runs)
+        word = _combined(tokens, field)
+        return {
+            "bool": {
+                "must": must,
+                "should": [{"constant_score": {"filter": word, "boost": WORD_BONUS}}, word],
+            }
+        }
+
+    def _word_match(self, words: list[str], field: str, terms: set[str], negated: bool) -> Query:
         tokens = list(dict.fromkeys(t for w in words for t in self.tokenizer.terms(w)))
         if not tokens:
             return {"match_all": {}}
         if not negated:
             terms.update(tokens)
-        return {
-            "combined_fields": {
-                "query": " ".join(tokens),
-                "fields": TERM_FIELDS[field],
-                "operator": "and",
-            }
-        }
+        return _combined(tokens, field)
 
     def _phrase(self, text: str, field: str, terms: set[str], negated: bool) -> Query:
         tokens = self.tokenizer.terms(text, "precise")
@@ -127,12 +211,14 @@ class Translator:
         if not negated:
             terms.update(self.tokenizer.terms(text))
         phrase = " ".join(tokens)
-        return {
-            "bool": {
-                "should": [{"match_phrase": {f: phrase}} for f in PHRASE_FIELDS[field]],
-                "minimum_should_match": 1,
-            }
-        }
+        should = [{"match_phrase": {f: phrase}} for f in PHRASE_FIELDS[field]]
+        runs = han_runs(text)
+        if self.span and runs and not any(not HAN_RUN.search(t) for t in tokens):
+            # the Chinese characters in a row, wherever they occur, as well as the words
+            should.append(_span("".join(runs), field))
+            if not negated:
+                terms.add(_SPAN + "".join(runs))
+        return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _field(self, node: Field, terms: set[str], negated: bool) -> Query:
         name, value = node.name, node.value.strip()
@@ -202,6 +288,35 @@ class Translator:
         except (ValueError, OverflowError) as exc:
             raise _bad(node, f"a valid date ({exc})") from exc
         return start.isoformat(), end.isoformat()
+
+
+_SPAN = "\x00span:"
+
+
+def _combined(tokens: list[str], field: str) -> Query:
+    return {
+        "combined_fields": {
+            "query": " ".join(tokens),
+            "fields": TERM_FIELDS[field],
+            "operator": "and",
+        }
+    }
+
+
+def _span(run: str, field: str) -> Query:
+    """Messages where the folded Han run occurs, over the character fields: the phrase of its
+    characters (the standard analyzer splits it as it split the index's runs)."""
+    weights = HAN_FIELDS[field]
+    if len(run) == 1:
+        clauses = [
+            {"term": {f: {"value": run, "boost": w * SPAN_WEIGHT}}} for f, w in weights.items()
+        ]
+    else:
+        clauses = [
+            {"match_phrase": {f: {"query": run, "boost": w * SPAN_WEIGHT}}}
+            for f, w in weights.items()
+        ]
+    return _any(clauses)
 
 
 def _filter(query: Query) -> Query:

@@ -17,6 +17,7 @@ from archiver.settings import Settings
 from archiver.text.highlight import MAX_SCAN_CHARS
 from archiver.text.tokenizer import get_tokenizer
 from bench.mailgen import POSITIVE_CASES, PRECISION_CASES, GeneratedMessage, generate
+from bench.relevance import WORD_SENTENCES
 from tests.conftest import own_archive
 
 pytestmark = pytest.mark.services
@@ -89,7 +90,9 @@ def test_charsets_and_mislabelled_bodies_are_searchable(
 
 @pytest.fixture(scope="module")
 def cases(archiver: Archiver) -> dict[str, str]:
-    texts = sorted({text for text, _ in PRECISION_CASES + POSITIVE_CASES})
+    texts = sorted(
+        {text for text, _ in PRECISION_CASES + POSITIVE_CASES} | set(WORD_SENTENCES.values())
+    )
     ids: dict[str, str] = {}
     items = []
     for n, text in enumerate(texts):
@@ -106,12 +109,23 @@ def cases(archiver: Archiver) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("text", "query"), PRECISION_CASES)
-def test_word_does_not_match_across_a_word_boundary(
+def test_word_only_mode_does_not_match_across_a_word_boundary(
     cases: dict[str, str], service: SearchService, text: str, query: str
 ) -> None:
     assert query in text  # a unigram or bigram analyzer would match here
     assert cases[text] in {h.id for h in service.search(MARKER, size=100).hits}
-    assert cases[text] not in {h.id for h in service.search(f"{query} {MARKER}", size=100).hits}
+    words = service.search(f"{query} {MARKER}", size=100, match="words")
+    assert cases[text] not in {h.id for h in words.hits}
+
+
+@pytest.mark.parametrize(("text", "query"), PRECISION_CASES)
+def test_a_span_across_a_word_boundary_is_found_below_the_word(
+    cases: dict[str, str], service: SearchService, text: str, query: str
+) -> None:
+    ranked = [h.id for h in service.search(f"{query} {MARKER}", size=100).hits]
+    assert cases[text] in ranked  # every occurrence is found
+    where_a_word = cases[WORD_SENTENCES[query]]
+    assert ranked.index(where_a_word) < ranked.index(cases[text])
 
 
 @pytest.mark.parametrize(("text", "query"), POSITIVE_CASES)

@@ -16,6 +16,7 @@ from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
 from archiver.tagging.apply import Report
 from archiver.tagging.service import TaggingService
+from archiver.text.fold import fold
 from bench.mailgen import GeneratedMessage, generate
 
 pytestmark = pytest.mark.services
@@ -68,7 +69,7 @@ def _count(service: TaggingService, tag: str) -> int:
 
 
 def _meeting(m: GeneratedMessage) -> bool:
-    return "会议" in m.subject
+    return "会议" in fold(m.subject)  # text conditions fold traditional characters (會議)
 
 
 V1 = {"field": "subject", "op": "contains", "value": "会议"}

@@ -121,6 +121,18 @@ def test_chinese_keywords_match_segmented_words_only() -> None:
     assert matches({"field": "body", "op": "contains", "value": "市长"}, bridge)
 
 
+def test_traditional_and_simplified_full_and_half_width_match_alike() -> None:
+    hk = message("請審批合同", body="ＪＩＲＡ－１２３４ 已經開發完成")
+    assert matches({"field": "subject", "op": "contains", "value": "审批"}, hk)
+    assert matches({"field": "words", "op": "contains", "value": "开发"}, hk)
+    assert matches({"field": "body", "op": "contains", "value": "jira-1234"}, hk)
+    sensitive = {"field": "body", "op": "contains", "value": "JIRA", "case_sensitive": True}
+    assert matches(sensitive, hk)
+    assert not matches({**sensitive, "value": "jira"}, hk)
+    mainland = message("请审批合同")
+    assert matches({"field": "subject", "op": "equals", "value": "請審批合同"}, mainland)
+
+
 @pytest.mark.parametrize(
     ("data", "location", "text"),
     [

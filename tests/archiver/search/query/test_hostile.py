@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from archiver.errors import InvalidQuery
 from archiver.search.query.parser import FIELDS, MAX_NESTING, MAX_QUERY_CHARS, parse_query
 from archiver.search.query.to_es import Translator
+from archiver.search.query.tree import And, Word
 from archiver.text.tokenizer import get_tokenizer
 
 ES_MAX_BOOL_DEPTH = 29  # Elasticsearch 9 refuses a bool nested 30 deep
@@ -100,12 +101,19 @@ def test_the_deepest_allowed_queries_stay_within_elasticsearch_limits(
     assert bool_depth(translator.translate(parse_query(query)).query) <= ES_MAX_BOOL_DEPTH
 
 
-@pytest.mark.parametrize(("opener", "closer"), [("(", ")"), ("NOT ", ""), ("- ", "")])
+@pytest.mark.parametrize(("opener", "closer"), [("(", ")"), ("NOT ", ""), ("-(", ")")])
 def test_one_level_deeper_is_a_positioned_error(opener: str, closer: str) -> None:
-    query = opener * (MAX_NESTING + 1) + "a" + closer * (MAX_NESTING + 1)
+    levels = MAX_NESTING // (len(opener) if opener == "-(" else 1)  # -( is a NOT and a (
+    query = opener * (levels + 1) + "a" + closer * (levels + 1)
     with pytest.raises(InvalidQuery, match="too deeply nested") as error:
         parse_query(query)
-    assert error.value.position == len(opener) * MAX_NESTING
+    assert error.value.position == len(opener) * levels
+
+
+def test_a_dash_with_a_space_after_it_is_a_dash_not_a_not() -> None:
+    assert parse_query("- " * (MAX_NESTING + 1) + "a") == And(
+        (*[Word("-")] * (MAX_NESTING + 1), Word("a"))
+    )
 
 
 def test_a_too_long_query_says_how_long_it_may_be() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.errors import InvalidQuery
-from archiver.search.query.parser import parse_query
+from archiver.errors import InvalidQuery, QueryNotSyntax
+from archiver.search.query.parser import ReadQuery, parse_query, read_query
 from archiver.search.query.tree import And, Field, Not, Or, Phrase, Word
 
 
@@ -56,3 +56,36 @@ def test_syntax_errors_say_where_and_what_was_expected(
         parse_query(query)
     assert error.value.position == position
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "tree"),
+    [
+        ("Re: 有些话不吐不快)", Word("有些话不吐不快")),  # a pasted reply subject
+        ('"open', Word("open")),
+        ("a OR (b", Or((Word("a"), Word("b")))),
+        ("colour:red", Word("colour:red")),
+        ("合同 from:example.cn )", And((Word("合同"), Field("from", "example.cn", pos=3)))),
+        ("报告 () OR", And((Word("报告"), Word("OR")))),  # still not syntax: every piece a word
+    ],
+)
+def test_text_that_is_not_syntax_is_read_as_text(query: str, tree: object) -> None:
+    with pytest.raises(QueryNotSyntax):
+        parse_query(query)
+    read = read_query(query)
+    assert read.tree == tree
+    assert read.interpreted_as == "text"
+    assert read.note is not None and read.note.startswith("searched as text: ")
+
+
+def test_valid_queries_are_read_as_the_query_language() -> None:
+    read = read_query("合同 -草案")
+    assert read == ReadQuery(And((Word("合同"), Not(Word("草案")))), "query")
+
+
+@pytest.mark.parametrize("query", ["from:", "合同 (from: x)", "larger:", "(" * 12 + "a"])
+def test_operator_mistakes_stay_positioned_errors(query: str) -> None:
+    with pytest.raises(InvalidQuery) as error:
+        read_query(query)
+    assert not isinstance(error.value, QueryNotSyntax)
+    assert error.value.position is not None
