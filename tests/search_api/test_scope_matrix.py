@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES, Permission, Principal, Role
 from archiver.audit.log import AuditLog
+from archiver.audit.records import AuditAction, AuditRecord
 from archiver.errors import InvalidQuery
 from archiver.models import Source
 from archiver.pipeline.archiver import Incoming
@@ -79,6 +80,10 @@ TERM_FACETS = {
     "sources": ("source_kinds", 5),
 }
 MISSING = hashlib.sha256(b"matrix: never archived").hexdigest()
+# The audit log in memory: its chain and durability are tests/archiver/audit/'s business, and
+# writing these ~900 requests' records to S3 would take longer than the matrix itself.
+AUDIT_STORE = InMemoryAuditStore()
+AUDIT = AuditLog(AUDIT_STORE)
 
 
 def _thread_raw(n: int) -> bytes:
@@ -324,10 +329,7 @@ def client(corpus: Corpus) -> Iterator[TestClient]:
     app.dependency_overrides[deps.get_raw_store] = lambda: raw_store
     app.dependency_overrides[deps.get_json_store] = lambda: json_store
     app.dependency_overrides[deps.get_tagging] = lambda: tagging
-    # the audit log in memory: its chain and durability are tests/archiver/audit/'s business,
-    # and writing these ~900 requests' records to S3 would take longer than the matrix itself
-    audit_log = AuditLog(InMemoryAuditStore())
-    app.dependency_overrides[get_audit_log] = lambda: audit_log
+    app.dependency_overrides[get_audit_log] = lambda: AUDIT
     with TestClient(app) as test_client:
         yield test_client
 
@@ -396,6 +398,23 @@ def assert_hidden(
     assert hidden.status_code == missing.status_code == 404, (who.name, path, hidden.text)
     assert anonymised(hidden, doc_id) == anonymised(missing, MISSING)
     assert hidden.headers.get("content-type") == missing.headers.get("content-type")
+    # and the audit log tells its readers no more than the client was told
+    hidden_record, missing_record = last_records(2)
+    assert hidden_record.target == doc_id and missing_record.target == MISSING
+    assert recorded(hidden_record, doc_id) == recorded(missing_record, MISSING)
+
+
+def last_records(n: int) -> list[AuditRecord]:
+    seqs = list(AUDIT_STORE.record_seqs())
+    found = [AuditRecord.model_validate_json(AUDIT_STORE.records[s]) for s in seqs]
+    return [r for r in found if r.action is not AuditAction.AUDIT_SEAL][-n:]
+
+
+def recorded(record: AuditRecord, doc_id: str) -> str:
+    kept = record.model_dump(
+        mode="json", exclude={"seq", "time", "prev_hash", "hash", "request_id"}
+    )
+    return json.dumps(kept, sort_keys=True, ensure_ascii=False).replace(doc_id, "<id>")
 
 
 def assert_forbidden(response: Response, who: Who) -> None:
@@ -590,7 +609,7 @@ def test_tag_counts(client: TestClient, corpus: Corpus, who: Who) -> None:
 def test_tag_changes(client: TestClient, corpus: Corpus, who: Who) -> None:
     path = "/api/messages/{id}/tags"
     body = {"add": [PROBE_TAG]}
-    for doc_id in sample_ids(corpus):
+    for doc_id in corpus.thread[:4]:  # one message of each group
         added = client.post(path.format(id=doc_id), json=body, headers=who.headers)
         removed = client.delete(f"{path.format(id=doc_id)}/{PROBE_TAG}", headers=who.headers)
         if not who.tag:
@@ -643,18 +662,21 @@ def test_scoped_search_is_the_unscoped_search_filtered(
         st.frozensets(st.sampled_from([DEPT_A, DEPT_B, "法务部"])), label="departments"
     )
     sort = data.draw(st.sampled_from(["relevance", "date", "date_asc"]), label="sort")
+    size = data.draw(st.sampled_from([4, 100]), label="size")
+    page = data.draw(st.integers(1, 3), label="page") if size < 100 else 1
     lead = Principal(
         username="prop", roles=(BUILTIN_ROLES["department_lead"],), departments=departments
     )
     visible = corpus.in_departments(departments)
     scoped = service_for(ScopedIndex(corpus.index, lead.scope())).search(
-        query, sort=sort, size=100, facets=True
+        query, sort=sort, size=size, page=page, facets=True
     )
     unscoped = service_for(corpus.index).search(query, sort=sort, size=100, facets=True)
     assert unscoped.total == len(unscoped.hits)  # the corpus fits one page: nothing cut off
     filtered = [h for h in unscoped.hits if h.id in visible]
-    assert [h.id for h in scoped.hits] == [h.id for h in filtered]
-    assert [h.model_dump() for h in scoped.hits] == [h.model_dump() for h in filtered]
+    shown = filtered[(page - 1) * size : page * size]
+    assert [h.id for h in scoped.hits] == [h.id for h in shown]
+    assert [h.model_dump() for h in scoped.hits] == [h.model_dump() for h in shown]
     assert scoped.total == len(filtered)
     assert scoped.facets is not None
     assert_facets(
