@@ -683,3 +683,23 @@ def test_scoped_search_is_the_unscoped_search_filtered(
         {k: [v.model_dump() for v in vs] for k, vs in scoped.facets.items()},
         expected_facets(corpus, [h.id for h in filtered]),
     )
+
+
+def test_without_credentials_every_route_is_401(client: TestClient, corpus: Corpus) -> None:
+    doc_id = corpus.thread[0]
+    requests = [
+        ("GET", "/api/search", {}),
+        ("GET", "/api/tags", {}),
+        ("GET", "/api/saved-searches", {}),
+        ("PUT", "/api/saved-searches", {"json": {"name": "x", "query": "x"}}),
+        ("GET", f"/api/messages/{doc_id}", {}),
+        ("GET", f"/api/messages/{doc_id}/raw", {}),
+        ("GET", f"/api/threads/{doc_id}", {}),
+        ("GET", f"/api/messages/{doc_id}/tags", {}),
+        ("POST", f"/api/messages/{doc_id}/tags", {"json": {"add": [PROBE_TAG]}}),
+        ("DELETE", f"/api/messages/{doc_id}/tags/{PROBE_TAG}", {}),
+    ]
+    for method, path, kwargs in requests:
+        response = client.request(method, path, **kwargs)
+        assert response.status_code == 401, (method, path, response.text)
+        assert doc_id not in response.text
