@@ -18,6 +18,7 @@ from schemathesis.generation.case import Case
 
 from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES
+from archiver.audit.log import AuditLog
 from archiver.models import Source
 from archiver.pipeline.archiver import Incoming
 from archiver.search.query.parser import MAX_NESTING, MAX_QUERY_CHARS
@@ -25,8 +26,10 @@ from archiver.settings import Settings
 from archiver.tagging.service import TaggingService
 from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import generate
+from search_api import audit as audit_deps
 from search_api import deps
 from search_api.app import create_app
+from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import as_role
 
 pytestmark = pytest.mark.services
@@ -46,6 +49,10 @@ app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(ARCHIV
 app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(ARCHIVE.settings)
 app.dependency_overrides[deps.get_json_store] = lambda: bootstrap.json_store(ARCHIVE.settings)
 app.dependency_overrides[deps.get_tagging] = lambda: ARCHIVE.tagging
+# the log of this module's requests alone, in memory: exports and verifications then read these
+# few hundred records, not the whole session's (the S3 log has tests of its own)
+FUZZ_LOG = AuditLog(InMemoryAuditStore())
+app.dependency_overrides[audit_deps.get_audit_log] = lambda: FUZZ_LOG
 # sign-in is left out: random failed sign-ins would block the test client's address for the
 # rest of the session (tests/search_api/test_auth.py covers it, with limits of its own)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(
