@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from archiver.access.model import Permission, Role
 from archiver.access.users import UserDirectory, generate_password
 from archiver.audit.records import AuditAction
+from archiver.errors import PermissionDenied
 from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.auth import SessionsDep, SignInDep, get_user_directory
 
@@ -117,10 +118,16 @@ def change_user(
     username: str,
     body: UserChange,
 ) -> UserOut:
-    """Set roles, departments, or disable/enable. Disabling ends the user's sessions."""
+    """Set roles, departments, or disable/enable. Disabling ends the user's sessions. Nobody
+    changes their own roles or departments (separation of duties: an administrator who wants
+    to read mail needs a second administrator, and the audit log shows both)."""
     audit.target = f"user:{username}"
     audit.details.update(body.model_dump(exclude_none=True))
     user = users.get(username)
+    assert audit.principal is not None
+    own = user.username == audit.principal.username
+    if own and (body.roles is not None or body.departments is not None):
+        raise PermissionDenied(audit.principal.username, "change own roles or departments")
     if body.roles is not None:
         user = users.change_roles(username, set_to=body.roles)
     if body.departments is not None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from archiver.settings import Settings
 from search_api.app import create_app
 from search_api.auth import CSRF_HEADER
-from tests.support.principals import PASSWORD, add_user, as_role
+from tests.support.principals import PASSWORD, add_user, as_role, bearer
 
 pytestmark = [pytest.mark.services, pytest.mark.usefixtures("backends")]
 
@@ -67,3 +67,15 @@ def test_a_role_change_applies_to_the_next_request(settings: Settings) -> None:
     changed = admin.patch(f"/api/users/{username}", json={"roles": ["compliance_officer"]})
     assert changed.status_code == 200 and changed.json()["roles"] == ["compliance_officer"]
     assert browser.get("/api/search").status_code == 200
+
+
+def test_nobody_changes_their_own_roles(settings: Settings) -> None:
+    username = add_user(settings, ["admin"])
+    admin = TestClient(create_app(), headers=bearer(settings, username))
+    grab = admin.patch(f"/api/users/{username}", json={"roles": ["admin", "compliance_officer"]})
+    assert grab.status_code == 403 and grab.json()["error"] == "PermissionDenied"
+    assert admin.get("/api/search").status_code == 403  # still reads no mail
+    other = add_user(settings, ["admin"])  # a second administrator may, and is audited
+    second = TestClient(create_app(), headers=bearer(settings, other))
+    given = second.patch(f"/api/users/{username}", json={"roles": ["compliance_officer"]})
+    assert given.status_code == 200
