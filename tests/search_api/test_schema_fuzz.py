@@ -40,6 +40,7 @@ class FuzzArchive:
     tagging: TaggingService
     # a user holding every built-in role, so every route runs past its permission check
     headers: dict[str, str]
+    audit: AuditLog
 
 
 ARCHIVE = FuzzArchive()
@@ -51,8 +52,7 @@ app.dependency_overrides[deps.get_json_store] = lambda: bootstrap.json_store(ARC
 app.dependency_overrides[deps.get_tagging] = lambda: ARCHIVE.tagging
 # the log of this module's requests alone, in memory: exports and verifications then read these
 # few hundred records, not the whole session's (the S3 log has tests of its own)
-FUZZ_LOG = AuditLog(InMemoryAuditStore())
-app.dependency_overrides[audit_deps.get_audit_log] = lambda: FUZZ_LOG
+app.dependency_overrides[audit_deps.get_audit_log] = lambda: ARCHIVE.audit
 # sign-in is left out: random failed sign-ins would block the test client's address for the
 # rest of the session (tests/search_api/test_auth.py covers it, with limits of its own)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(
@@ -71,6 +71,7 @@ def fuzz_archive(settings: Settings, backends: None) -> Iterator[None]:
         archiver.index.refresh()
         ARCHIVE.tagging = bootstrap.tagging(ARCHIVE.settings)
         ARCHIVE.headers = as_role(settings, *BUILTIN_ROLES)
+        ARCHIVE.audit = AuditLog(InMemoryAuditStore(), bootstrap.audit_index(ARCHIVE.settings))
         yield
 
 
