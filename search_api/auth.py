@@ -105,24 +105,24 @@ async def get_cookie_settings() -> CookieSettings:
 
 
 @lru_cache(maxsize=1)
-def _sign_in() -> SignInService:
+def sign_in_service() -> SignInService:
     return bootstrap.sign_in_service(get_settings())
 
 
 async def get_sign_in() -> SignInService:
-    return _sign_in()
+    return sign_in_service()
 
 
 async def get_user_directory() -> UserDirectory:
-    return _sign_in().directory
+    return sign_in_service().directory
 
 
 async def get_authenticator() -> Authenticator:
-    return _sign_in()
+    return sign_in_service()
 
 
 async def get_principals() -> PrincipalSource:
-    return _sign_in()
+    return sign_in_service()
 
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]

@@ -293,7 +293,7 @@ def principals(settings: Settings, corpus: Corpus) -> dict[str, Who]:
             department_scoped=True,
         )
     )
-    auth.get_sign_in().forget()  # the process's cached roles must include the new one
+    auth.sign_in_service().forget()  # the process's cached roles must include the new one
     found: dict[str, Who] = {}
     for name, (roles, departments, abilities, scope) in PRINCIPALS.items():
         visible = corpus.everything if scope is None else corpus.in_departments(scope)
