@@ -13,8 +13,6 @@ growth over the baseline; the target of the issue is p95 growing by under 5 ms.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from typing import Annotated, Any
@@ -34,6 +32,7 @@ from bench.search import (
     bench_token,
     build_corpus,
     build_workload,
+    machine_line,
     start_api,
 )
 from search_api.app import install_error_handlers
@@ -160,10 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     alias = alias_for(args.count, args.seed)
     settings = get_settings().model_copy(update={"es_index": alias, "s3_bucket": alias})
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"python {platform.python_version()}; {_uptime()}"
-    )
+    print(machine_line())
     build_corpus(settings, args.count, args.seed, rebuild=False)
     met = measure(settings, args)
     print(f"load after: {_uptime()}")

@@ -415,6 +415,14 @@ def report(timings: Timings, seconds: float) -> bool:
     return met and not timings.errors
 
 
+def machine_line() -> str:
+    """The machine a benchmark ran on, and how busy it was when it started."""
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}; {_uptime()}"
+    )
+
+
 def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -504,10 +512,7 @@ def main() -> None:
 
     alias = alias_for(args.count, args.seed)
     settings = get_settings().model_copy(update={"es_index": alias, "s3_bucket": alias})
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"python {platform.python_version()}; {_uptime()}"
-    )
+    print(machine_line())
     build_corpus(settings, args.count, args.seed, args.rebuild)
     _describe_corpus(settings, args)
     if args.profile:

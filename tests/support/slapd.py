@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from archiver.adapters.ldap import LdapConfig
 from tests.support.dovecot import free_port, make_tls_files, wait_for
 from tests.support.processes import terminate
 
@@ -197,3 +199,22 @@ def running_slapd(directory: Directory = DIRECTORY) -> Iterator[Slapd]:
         yield server
     finally:
         server.stop()
+
+
+def ldap_config(
+    server: Slapd,
+    role_map: dict[str, list[str]],
+    department_map: dict[str, list[str]],
+    **overrides: Any,
+) -> LdapConfig:
+    """The provider's settings for this server, read with the reader account."""
+    values: dict[str, Any] = {
+        "url": server.url,
+        "bind_dn": READER_DN,
+        "bind_password": READER_PASSWORD,
+        "user_base": PEOPLE,
+        "role_map": role_map,
+        "department_map": department_map,
+        "timeout": 2.0,
+    }
+    return LdapConfig(**(values | overrides))

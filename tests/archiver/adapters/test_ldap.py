@@ -29,6 +29,7 @@ from tests.support.slapd import (
     READER_DN,
     READER_PASSWORD,
     Slapd,
+    ldap_config,
 )
 
 ROLE_MAP = {
@@ -41,16 +42,7 @@ USERS = {u.uid: u for u in DIRECTORY.users}
 
 
 def config(server: Slapd, **overrides: Any) -> LdapConfig:
-    values: dict[str, Any] = {
-        "url": server.url,
-        "bind_dn": READER_DN,
-        "bind_password": READER_PASSWORD,
-        "user_base": PEOPLE,
-        "role_map": ROLE_MAP,
-        "department_map": DEPARTMENT_MAP,
-        "timeout": 2.0,
-    }
-    return LdapConfig(**(values | overrides))
+    return ldap_config(server, ROLE_MAP, DEPARTMENT_MAP, **overrides)
 
 
 @pytest.fixture(scope="module", params=["memberOf", "group search"])

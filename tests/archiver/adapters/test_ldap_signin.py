@@ -38,6 +38,9 @@ from tests.support.slapd import (
     User,
     running_slapd,
 )
+from tests.support.slapd import (
+    ldap_config as support_config,
+)
 
 pytestmark = pytest.mark.services
 
@@ -60,16 +63,7 @@ def server() -> Iterator[Slapd]:
 
 
 def ldap_config(server: Slapd, **overrides: Any) -> LdapConfig:
-    values: dict[str, Any] = {
-        "url": server.url,
-        "bind_dn": READER_DN,
-        "bind_password": READER_PASSWORD,
-        "user_base": PEOPLE,
-        "role_map": ROLE_MAP,
-        "department_map": DEPARTMENT_MAP,
-        "timeout": 2.0,
-    }
-    return LdapConfig(**(values | overrides))
+    return support_config(server, ROLE_MAP, DEPARTMENT_MAP, **overrides)
 
 
 def membership(server: Slapd, change: str, group: str, user: User) -> None:
