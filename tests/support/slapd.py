@@ -201,20 +201,13 @@ def running_slapd(directory: Directory = DIRECTORY) -> Iterator[Slapd]:
         server.stop()
 
 
-def ldap_config(
-    server: Slapd,
-    role_map: dict[str, list[str]],
-    department_map: dict[str, list[str]],
-    **overrides: Any,
-) -> LdapConfig:
+def ldap_config(server: Slapd, **overrides: Any) -> LdapConfig:
     """The provider's settings for this server, read with the reader account."""
     values: dict[str, Any] = {
         "url": server.url,
         "bind_dn": READER_DN,
         "bind_password": READER_PASSWORD,
         "user_base": PEOPLE,
-        "role_map": role_map,
-        "department_map": department_map,
         "timeout": 2.0,
     }
     return LdapConfig(**(values | overrides))

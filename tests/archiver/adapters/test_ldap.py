@@ -42,7 +42,8 @@ USERS = {u.uid: u for u in DIRECTORY.users}
 
 
 def config(server: Slapd, **overrides: Any) -> LdapConfig:
-    return ldap_config(server, ROLE_MAP, DEPARTMENT_MAP, **overrides)
+    maps = {"role_map": ROLE_MAP, "department_map": DEPARTMENT_MAP}
+    return ldap_config(server, **(maps | overrides))
 
 
 @pytest.fixture(scope="module", params=["memberOf", "group search"])

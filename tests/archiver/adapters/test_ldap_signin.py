@@ -63,7 +63,8 @@ def server() -> Iterator[Slapd]:
 
 
 def ldap_config(server: Slapd, **overrides: Any) -> LdapConfig:
-    return support_config(server, ROLE_MAP, DEPARTMENT_MAP, **overrides)
+    maps = {"role_map": ROLE_MAP, "department_map": DEPARTMENT_MAP}
+    return support_config(server, **(maps | overrides))
 
 
 def membership(server: Slapd, change: str, group: str, user: User) -> None:
