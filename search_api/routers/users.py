@@ -3,13 +3,13 @@ or setting a password ends that user's browser sessions at once."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from archiver.access.model import Permission, Role
-from archiver.access.users import UserDirectory, generate_password
+from archiver.access.users import User, UserDirectory, generate_password
 from archiver.audit.records import AuditAction
 from archiver.errors import PermissionDenied
 from search_api.audit import AuditedRoute, RequestAudit, audited
@@ -83,7 +83,7 @@ class RoleIn(BaseModel):
 RoleName = Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 
 
-def _out(user: Any) -> UserOut:
+def _out(user: User) -> UserOut:
     return UserOut.model_validate(user.public())
 
 

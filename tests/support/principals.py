@@ -31,7 +31,7 @@ def bearer(settings: Settings, username: str) -> dict[str, str]:
     """Headers that authenticate as `username` with a token of all their permissions."""
     directory: UserDirectory = bootstrap.user_directory(settings)
     principal = directory.principal(directory.get(username))
-    permissions = principal.permissions or frozenset()
+    permissions = principal.permissions
     if not permissions:  # a token needs one permission: a user without any gets no token
         raise ValueError(f"{username} has no permissions to put in a token")
     created = bootstrap.api_tokens(settings).create(
