@@ -300,3 +300,39 @@ class AccountDisabled(MailvaultError):
     def __init__(self, username: str) -> None:
         super().__init__(f"account {username!r} is disabled; ask an administrator")
         self.username = username
+
+
+class InvalidRetention(MailvaultError):
+    """A retention policy, matter, hold or disposition request that cannot be saved or run as
+    given; `detail` says why (HTTP 422)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"invalid {what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+class StorageLocked(MailvaultError):
+    """The storage refused to delete a message: Object Lock retention runs until `until`, or a
+    legal hold is set. Not an error of the archive: the lock does what it is for."""
+
+    def __init__(self, sha256: str, until: datetime | None, legal_hold: bool) -> None:
+        reasons = [f"retention until {until.isoformat()}"] if until else []
+        reasons += ["a legal hold"] if legal_hold else []
+        super().__init__(f"message {sha256} is locked in storage ({', '.join(reasons) or 'lock'})")
+        self.sha256 = sha256
+        self.until = until
+        self.legal_hold = legal_hold
+
+
+class ApprovalRequired(MailvaultError):
+    """A disposition run larger than the configured limit waits for a second person (HTTP 409)."""
+
+    def __init__(self, run_id: str, count: int, limit: int) -> None:
+        super().__init__(
+            f"disposition run {run_id} would delete {count} messages (more than {limit}): it"
+            " waits for a second person's approval"
+        )
+        self.run_id = run_id
+        self.count = count
+        self.limit = limit

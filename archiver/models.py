@@ -208,3 +208,31 @@ class MessageInfo:
     flags: tuple[str, ...]
     internaldate: datetime
     size: int
+
+
+class LockState(BaseModel):
+    """What the storage enforces on a stored message (S3 Object Lock), over all its versions:
+    the latest retention date in force and whether a legal hold flag is set."""
+
+    retain_until: datetime | None = None
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
+    legal_hold: bool = False
+
+
+class Tombstone(BaseModel):
+    """What remains of a disposed message: proof that it existed, what it was, and why and when
+    it went. Written once, under Object Lock, before the index forgets the message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    run_id: str
+    policy: str  # the deciding policy and version, "name@v3"
+    retain_until: datetime | None
+    disposed_at: datetime
+    approved_by: str = ""  # the second person, for a run that needed one
+    message_id: str | None = None
+    date: datetime | None = None
+    size: int = 0
+    versions_deleted: int = 0
+    records_deleted: int = 0

@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.access.identity import Identity
-from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
+from archiver.models import (
+    LockState,
+    MessageInfo,
+    Source,
+    SourceRecord,
+    SpoolSegment,
+    Tombstone,
+)
 
 if TYPE_CHECKING:  # archiver.access imports the tagging model, which imports this module
     from archiver.access.model import Principal
@@ -58,6 +65,45 @@ class RawStore(Protocol):
         ...
 
     def health(self) -> dict[str, Any]: ...
+
+
+class RetentionStorage(Protocol):
+    """What retention and legal holds need from the raw store (S3 Object Lock): retention that
+    the storage itself enforces and only ever extends, the legal hold flag, the purge of a
+    message whose time has come, and the tombstones it leaves.
+
+    Object Lock applies per object version; every method covers every version of the raw
+    message, so no older copy escapes a lock or survives a purge."""
+
+    def extend_retention(self, sha256: str, until: datetime) -> datetime:
+        """Object Lock retention of the raw message until at least `until`. Never shortens: when
+        a later date is in force, that one stays. Returns the date in force afterwards.
+        MessageNotFound when the message is not stored."""
+        ...
+
+    def set_legal_hold(self, sha256: str, on: bool) -> None:
+        """Set or clear the S3 legal hold flag on every version of the raw message."""
+        ...
+
+    def lock_state(self, sha256: str) -> LockState:
+        """MessageNotFound when the message is not stored."""
+        ...
+
+    def purge(self, sha256: str) -> tuple[int, int]:
+        """Delete every version (and delete marker) of the raw message, then of its source
+        records; return (message versions, record versions) deleted. StorageLocked when the
+        storage refuses (retention not over, a legal hold): then the message's records stay
+        too. A message already gone is (0, records deleted), not an error: a purge repeats."""
+        ...
+
+    def put_tombstone(self, tombstone: Tombstone, retain_until: datetime) -> bool:
+        """Write the tombstone once (False if one exists for this message and run), under
+        Object Lock retention until `retain_until`."""
+        ...
+
+    def tombstones(self, sha256: str | None = None) -> Iterator[Tombstone]:
+        """Every tombstone (of one message, when given), oldest first."""
+        ...
 
 
 class SearchIndex(Protocol):
