@@ -23,15 +23,23 @@ from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
 from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
-from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
+from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore, S3RetentionStorage
 from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
+from archiver.errors import UserNotFound
+from archiver.holds.service import HoldService
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
 from archiver.mime.attachments import ExtractLimits
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
+from archiver.pipeline.spool import decode_segment
 from archiver.ports import IdentityProvider, JsonStore, SearchIndex, SessionStore
+from archiver.retention.disposition import Disposition
+from archiver.retention.evaluate import CriteriaQueries
+from archiver.retention.service import RetentionOptions, RetentionService
+from archiver.retention.state import StateStore
+from archiver.search.query.to_es import Translator
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import read_stop_words
@@ -156,7 +164,12 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
         analysers=analyser_pool(settings) if parallel else None,
         store_threads=settings.store_threads,
         tagger=tagging(settings).tagger() if settings.tagging_enabled else None,
+        retention=retention(settings),
     )
+
+
+def retention_storage(settings: Settings) -> S3RetentionStorage:
+    return S3RetentionStorage(raw_store(settings))
 
 
 def audit_store(settings: Settings) -> S3AuditStore:
@@ -275,3 +288,57 @@ def api_tokens(
         clock,
         cache_seconds=settings.principal_cache_seconds,
     )
+
+
+def user_addresses(settings: Settings) -> Callable[[str], list[str]]:
+    """An archive user's email addresses (a hold's user custodians), empty for an unknown one."""
+    directory = user_directory(settings)
+
+    def addresses(username: str) -> list[str]:
+        try:
+            user = directory.get(username)
+        except UserNotFound:
+            return []
+        return [user.email] if user.email else []
+
+    return addresses
+
+
+def retention(settings: Settings | None = None) -> RetentionService:
+    settings = settings or get_settings()
+    translator = Translator(get_tokenizer(settings.user_dict), settings.display_timezone)
+    return RetentionService(
+        search_index(settings),
+        retention_storage(settings),
+        StateStore(json_store(settings)),
+        CriteriaQueries(translator, settings.display_timezone, user_addresses(settings)),
+        RetentionOptions(
+            lock_horizon=timedelta(days=settings.retention_lock_horizon_days),
+            approval_limit=settings.retention_approval_limit,
+            batch_size=settings.tagging_batch_size,
+            tombstone_days=settings.retention_tombstone_days,
+        ),
+    )
+
+
+def holds(settings: Settings | None = None) -> HoldService:
+    return HoldService(retention(settings))
+
+
+def spooled_messages(settings: Settings) -> Callable[[], set[str]]:
+    """The ids of messages in SMTP spool segments not yet filed (disposition leaves them)."""
+    store = raw_store(settings)
+
+    def spooled() -> set[str]:
+        return {
+            entry.sha256
+            for segment in store.spooled()
+            for entry in decode_segment(segment.key, store.read_spool(segment))
+        }
+
+    return spooled
+
+
+def disposition(settings: Settings | None = None) -> Disposition:
+    settings = settings or get_settings()
+    return Disposition(retention(settings), audit_log(settings), spooled_messages(settings))

@@ -172,6 +172,30 @@ class Settings(BaseSettings):
         "", description="Elasticsearch alias of the audit log; empty: <es_index>-audit"
     )
 
+    # retention and legal holds (archiver/retention/, archiver/holds/)
+    retention_lock_horizon_days: int = Field(
+        365,
+        ge=1,
+        description="days ahead that mail kept forever is locked in storage, renewed as it runs"
+        " down (a lock that never ends would make a later, shorter policy impossible)",
+    )
+    retention_approval_limit: int = Field(
+        1000,
+        ge=0,
+        description="a disposition run deleting more messages waits for a second person",
+    )
+    retention_tombstone_days: int = Field(
+        3650, ge=1, description="days a disposed message's tombstone stays under Object Lock"
+    )
+    retention_run_interval: float = Field(
+        86400.0, gt=0, description="seconds between the beat's disposition runs (daily)"
+    )
+    retention_sweep_interval: float = Field(
+        600.0,
+        gt=0,
+        description="seconds between the beat's sweeps deciding mail left pending",
+    )
+
     # LDAP / Active Directory sign-in (archiver/adapters/ldap.py); empty LDAP_URL: not used
     ldap_url: str = Field("", description="ldap://host[:port] or ldaps://host[:port]")
     ldap_start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")

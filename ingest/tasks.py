@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -21,6 +22,8 @@ from archiver.models import SpoolSegment, TaskFailure
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
 from archiver.pipeline.reconcile import file_spooled, reconcile
+from archiver.retention.disposition import SYSTEM
+from archiver.retention.recompute import recompute, sweep
 from archiver.settings import Settings, get_settings
 from archiver.tagging.keywords import idf_table
 from archiver.text.tokenizer import get_tokenizer
@@ -32,6 +35,10 @@ ARCHIVE_RAW = "mailvault.archive_raw"
 ARCHIVE_SPOOL = "mailvault.archive_spool"
 RECONCILE = "mailvault.reconcile"
 IMAP_POLL = "mailvault.imap_poll"
+RETENTION_RECOMPUTE = "mailvault.retention_recompute"
+RETENTION_SWEEP = "mailvault.retention_sweep"
+RETENTION_RUN = "mailvault.retention_run"
+_RETENTION_LOCK_SECONDS = 12 * 3600
 
 
 def create_app(settings: Settings) -> Celery:
@@ -52,6 +59,7 @@ def create_app(settings: Settings) -> Celery:
         beat_schedule={
             "reconcile": {"task": RECONCILE, "schedule": settings.reconcile_interval},
             **imap_schedule(settings.imap_accounts),
+            **retention_schedule(settings),
         },
     )
     # Transient backend errors are retried with exponential backoff and jitter; a task that
@@ -68,6 +76,9 @@ def create_app(settings: Settings) -> Celery:
     app.task(name=ARCHIVE_SPOOL, **retried)(archive_spool)
     app.task(name=RECONCILE)(reconcile_pending)
     app.task(name=IMAP_POLL)(imap_poll)
+    app.task(name=RETENTION_RECOMPUTE, **retried)(retention_recompute)
+    app.task(name=RETENTION_SWEEP)(retention_sweep)
+    app.task(name=RETENTION_RUN, **retried)(retention_run)
     worker_process_init.connect(_warm_up, weak=False, dispatch_uid="mailvault-warm-up")
     task_failure.connect(_record_failure, weak=False, dispatch_uid="mailvault-failures")
     return app
@@ -98,6 +109,28 @@ def imap_schedule(accounts_file: Path | None) -> dict[str, dict[str, Any]]:
             "options": {"expires": float(a.poll_interval)},
         }
         for a in accounts
+    }
+
+
+def retention_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Daily: a disposition run, and a recompute (tags changed by rules, and the renewal of
+    the rolling locks of mail kept forever); every few minutes, a sweep of undecided mail."""
+    return {
+        "retention-run": {
+            "task": RETENTION_RUN,
+            "schedule": settings.retention_run_interval,
+            "options": {"expires": settings.retention_run_interval},
+        },
+        "retention-recompute": {
+            "task": RETENTION_RECOMPUTE,
+            "schedule": settings.retention_run_interval,
+            "options": {"expires": settings.retention_run_interval},
+        },
+        "retention-sweep": {
+            "task": RETENTION_SWEEP,
+            "schedule": settings.retention_sweep_interval,
+            "options": {"expires": settings.retention_sweep_interval},
+        },
     }
 
 
@@ -270,3 +303,53 @@ def imap_poll(account: str) -> list[dict[str, Any]]:
     for summary in summaries:
         log.info("imap poll done", extra={"account": account, "ok": summary.ok})
     return [s.model_dump(mode="json") for s in summaries]
+
+
+def _exclusive(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` unless another worker runs the same retention job (it would do it twice)."""
+    lock = redis.Redis.from_url(get_settings().redis_url).lock(
+        f"mailvault:{get_settings().s3_bucket}:{name}", timeout=_RETENTION_LOCK_SECONDS
+    )
+    if not lock.acquire(blocking=False):
+        log.info("retention job still running; skipped", extra={"job": name})
+        return {"skipped": True}
+    try:
+        return work()
+    finally:
+        with suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def retention_recompute() -> dict[str, Any]:
+    """Recompute every message's retention (after a policy or hold change; resumes)."""
+    service = bootstrap.retention(get_settings())
+    return _exclusive("retention-recompute", lambda: recompute(service).model_dump(mode="json"))
+
+
+def retention_sweep() -> dict[str, Any]:
+    """Decide the mail that is still pending (a failure while it was indexed)."""
+    return sweep(bootstrap.retention(get_settings())).model_dump(mode="json")
+
+
+def retention_run() -> dict[str, Any]:
+    """The daily disposition: runs that were approved, then a new run, which deletes at once
+    when small enough and otherwise waits for a second person's approval."""
+    disposition = bootstrap.disposition(get_settings())
+
+    def work() -> dict[str, Any]:
+        for run in disposition.runs():
+            if run.status in ("approved", "running"):
+                disposition.execute(run.id)
+        if any(r.status == "awaiting_approval" for r in disposition.runs()):
+            return {"waiting": True}  # one request for approval at a time
+        run = disposition.plan(SYSTEM)
+        if run.status == "approved":
+            run = disposition.execute(run.id)
+        return run.model_dump(mode="json", exclude={"samples"})
+
+    return _exclusive("retention-run", work)
+
+
+def enqueue_retention_recompute() -> None:
+    """Ask a worker to recompute retention; raises when the broker cannot be reached."""
+    _send(RETENTION_RECOMPUTE, (), None, None)

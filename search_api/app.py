@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse
 
 from archiver.errors import (
     AccountDisabled,
+    ApprovalRequired,
     BackendFailed,
     BackendUnavailable,
     ConcurrentEdit,
     CsrfRejected,
     IntegrityError,
     InvalidQuery,
+    InvalidRetention,
     InvalidTagging,
     InvalidToken,
     InvalidUser,
@@ -25,6 +27,7 @@ from archiver.errors import (
     PermissionDenied,
     SignInFailed,
     SignInThrottled,
+    StorageLocked,
     UserExists,
 )
 from search_api.audit import REQUEST_ID_HEADER, request_id
@@ -32,7 +35,9 @@ from search_api.routers import (
     audit_log,
     directory,
     health,
+    holds,
     messages,
+    retention,
     rules,
     saved_searches,
     search,
@@ -48,6 +53,9 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
     (NotFound, 404),
     (InvalidQuery, 400),
     (InvalidTagging, 422),
+    (InvalidRetention, 422),
+    (ApprovalRequired, 409),
+    (StorageLocked, 409),
     (InvalidToken, 422),
     (InvalidUser, 422),
     (NotAuthenticated, 401),
@@ -111,6 +119,8 @@ def create_app() -> FastAPI:
         session.router,
         users.router,
         audit_log.router,
+        retention.router,
+        holds.router,
     ):
         app.include_router(router)
     return app

@@ -15,7 +15,10 @@ from fastapi import Depends
 
 from archiver import bootstrap
 from archiver.access.model import Permission
+from archiver.holds.service import HoldService
 from archiver.ports import JsonStore, RawStore, SearchIndex
+from archiver.retention.disposition import Disposition
+from archiver.retention.service import RetentionService
 from archiver.search.scoped import ScopedIndex
 from archiver.settings import Settings, get_settings
 from archiver.tagging.service import TaggingService
@@ -72,3 +75,35 @@ def scoped_index(index: SearchIndex, audit: RequestAudit, permission: Permission
     if audit.principal is None:  # a route reading mail always opens its audit with a principal
         raise RuntimeError("scoped_index needs an authenticated request")
     return ScopedIndex(index, audit.principal.scope(permission))
+
+
+@lru_cache(maxsize=1)
+def _retention() -> RetentionService:
+    return bootstrap.retention(get_settings())
+
+
+async def get_retention() -> RetentionService:
+    return _retention()
+
+
+@lru_cache(maxsize=1)
+def _holds() -> HoldService:
+    return HoldService(_retention())
+
+
+async def get_holds() -> HoldService:
+    return _holds()
+
+
+@lru_cache(maxsize=1)
+def _disposition() -> Disposition:
+    return bootstrap.disposition(get_settings())
+
+
+async def get_disposition() -> Disposition:
+    return _disposition()
+
+
+RetentionDep = Annotated[RetentionService, Depends(get_retention)]
+HoldsDep = Annotated[HoldService, Depends(get_holds)]
+DispositionDep = Annotated[Disposition, Depends(get_disposition)]

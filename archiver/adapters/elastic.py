@@ -266,6 +266,20 @@ class ElasticIndex:
         }
 
     @_translate_errors
+    def delete_many(self, ids: Sequence[str]) -> dict[str, str | None]:
+        if not ids:
+            return {}
+        response = self.client.bulk(
+            operations=[{"delete": {"_index": self.alias, "_id": doc_id}} for doc_id in ids]
+        )
+        return {
+            item["delete"]["_id"]: (
+                None if item["delete"].get("status") in (200, 404) else str(item["delete"])
+            )
+            for item in response["items"]
+        }
+
+    @_translate_errors
     def ids_by_message_id(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
         wanted = sorted(set(message_ids))
         if not wanted:

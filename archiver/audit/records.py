@@ -37,6 +37,8 @@ class AuditAction(StrEnum):
     EXPORT = "export"
     HOLD_CHANGE = "hold_change"
     RETENTION_CHANGE = "retention_change"
+    # one message deleted by a disposition run (its tombstone names the run and the policy)
+    DISPOSE = "dispose"
     CONFIG_CHANGE = "config_change"
     AUDIT_SEARCH = "audit_search"
     AUDIT_EXPORT = "audit_export"

@@ -14,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from archiver.errors import BackendFailed, MailvaultError
 from archiver.mime.attachments import DEFAULT_LIMITS, ExtractLimits
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 
 # Tags (and topics) new documents before they are indexed; see archiver/tagging/service.py.
 Tagger = Callable[[list[Document]], list[Document]]
+
+
+class RetentionHook(Protocol):
+    """Decides new mail's retention and holds (archiver/retention/service.py): `prepare` before
+    the documents are indexed, `settle` after, once they are searchable."""
+
+    def prepare(self, docs: list[Document]) -> list[Document]: ...
+
+    def settle(self, ids: Sequence[str]) -> object: ...
 _MERGE_ATTEMPTS = 5
 
 
@@ -76,9 +86,11 @@ class Archiver:
         analysers: Callable[[], Executor] | None = None,
         store_threads: int = 16,
         tagger: Tagger | None = None,
+        retention: RetentionHook | None = None,
     ) -> None:
         self.store = store
         self.tagger = tagger
+        self.retention = retention
         self.index = index
         self.user_dict = user_dict
         self.max_body_chars = max_body_chars
@@ -247,6 +259,8 @@ class Archiver:
         }
         if self.tagger is not None and docs:
             docs = {d["id"]: d for d in self.tagger(list(docs.values()))}
+        if self.retention is not None and docs:
+            docs = {d["id"]: d for d in self.retention.prepare(list(docs.values()))}
         statuses = self.index.create_many(list(docs.values()))
         for item in new:
             status = statuses.get(item.sha256, "not indexed")
@@ -265,7 +279,20 @@ class Archiver:
                 )
             )
         outcomes += self._add_sources(duplicates)
+        self._settle([o.sha256 for o in outcomes if o.status == "imported" and o.sha256])
         return outcomes
+
+    def _settle(self, ids: list[str]) -> None:
+        """Decide retention and holds of what was just indexed. Mail already stored and
+        indexed is never failed for this: what cannot be decided now stays pending, and the
+        retention sweep (archiver/retention/recompute.py) decides it; meanwhile nothing can
+        delete it (disposition only takes decided mail)."""
+        if self.retention is None or not ids:
+            return
+        try:
+            self.retention.settle(ids)
+        except MailvaultError as exc:
+            log.warning("retention left pending", extra={"messages": len(ids), "error": str(exc)})
 
     def _index_fallback(self, item: Stored, error: str) -> str | None:
         """Elasticsearch rejected the document: index the bare message so it stays findable."""

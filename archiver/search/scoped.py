@@ -122,6 +122,9 @@ class ScopedIndex:
     def create_many(self, docs: Sequence[Document]) -> dict[str, str | None]:
         raise TypeError("a ScopedIndex reads on behalf of a person; the pipeline creates documents")
 
+    def delete_many(self, ids: Sequence[str]) -> dict[str, str | None]:
+        raise TypeError("a ScopedIndex reads on behalf of a person; disposition deletes")
+
     def pause_refresh(self) -> None:
         raise TypeError("a ScopedIndex reads on behalf of a person; imports pause refreshes")
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from archiver.errors import RuleTimedOut
 from archiver.ports import Document, SearchIndex
+from archiver.search.walk import walk_hits
 from archiver.tagging.engine import Change, Evaluation, evaluate
 from archiver.tagging.store import TaggingStore
 
 log = logging.getLogger(__name__)
 
-PIT_KEEP_ALIVE = "5m"
 SAMPLES = 5
 TIMEOUTS_LISTED = 100
 WRITE_ATTEMPTS = 5
@@ -107,31 +107,8 @@ def walk(
     index: SearchIndex, fields: Sequence[str], batch_size: int, after: str | None = None
 ) -> Iterator[list[Document]]:
     """Every message in id order, from one point in time, starting after the given id."""
-    query: dict[str, Any] = {"range": {"id": {"gt": after}}} if after else {"match_all": {}}
-    index.refresh()  # see every write made so far (the last apply's included)
-    pit = index.open_pit(PIT_KEEP_ALIVE)
-    try:
-        cursor: list[Any] | None = None
-        while True:
-            body: dict[str, Any] = {
-                "query": query,
-                "pit": {"id": pit, "keep_alive": PIT_KEEP_ALIVE},
-                "sort": [{"id": "asc"}],
-                "size": batch_size,
-                "source_includes": list(fields),
-                "track_total_hits": False,
-            }
-            if cursor:
-                body["search_after"] = cursor
-            response = index.search(body)
-            pit = response.get("pit_id", pit)
-            hits = response["hits"]["hits"]
-            if not hits:
-                return
-            yield [{**h["_source"], "id": h["_id"]} for h in hits]
-            cursor = hits[-1]["sort"]
-    finally:
-        index.close_pit(pit)
+    for hits in walk_hits(index, fields, batch_size, after):
+        yield [{**h["_source"], "id": h["_id"]} for h in hits]
 
 
 def preview(

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from archiver.access.model import Permission
 from archiver.audit.records import AuditAction
+from archiver.retention.service import Explanation
 from archiver.search.reading import message_view, raw_message
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import IndexDep, RawStoreDep, scoped_index
+from search_api.deps import IndexDep, RawStoreDep, RetentionDep, scoped_index
 
 router = APIRouter(prefix="/api/messages", tags=["messages"], route_class=AuditedRoute)
 MessageId = Path(pattern="^[0-9a-f]{64}$", description="SHA-256 of the raw message")
@@ -45,3 +46,14 @@ def get_raw(
             "X-Content-SHA256": message_id,
         },
     )
+
+
+@router.get("/{message_id}/retention")
+def get_retention(
+    audit: Viewing, index: IndexDep, retention: RetentionDep, message_id: str = MessageId
+) -> Explanation:
+    """Why the message is kept as long as it is: the policies that match it (with versions),
+    the default when none does, the holds covering it, the winner and the date, and what the
+    storage enforces (Object Lock retention, legal hold)."""
+    audit.target = message_id
+    return retention.explain(message_id, scoped_index(index, audit, Permission.VIEW))

@@ -391,6 +391,13 @@ class InMemorySearchIndex:
                 statuses[doc_id] = None
         return statuses
 
+    def delete_many(self, ids: Sequence[str]) -> dict[str, str | None]:
+        self.faults.check("delete_many")
+        with self._lock:
+            for doc_id in ids:
+                self._docs.pop(doc_id, None)
+        return dict.fromkeys(ids)
+
     def ids_by_message_id(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
         self.faults.check("ids_by_message_id")
         wanted = set(message_ids)

@@ -46,6 +46,7 @@ FIELDS = frozenset(
         "source",
         "message-id",
         "has",
+        "hold",
         "larger",
         "smaller",
         "before",

@@ -81,9 +81,10 @@ ADDRESS_FIELDS: dict[str, tuple[list[str], list[str]]] = {  # addresses, display
     ),
 }
 SOURCES = ("smtp", "imap", "import")
-HAS = {
+HAS: dict[str, Query] = {
     "attachment": {"term": {"has_attachment": True}},
     "parse_error": {"term": {"parse_failed": True}},
+    "hold": {"exists": {"field": "holds"}},  # under at least one active legal hold
 }
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -239,6 +240,8 @@ class Translator:
             path = value.strip("/")
             target = "tags" if name == "tag" else "departments"
             return _any([{"term": {target: path}}, {"prefix": {target: path + "/"}}])
+        if name == "hold":
+            return {"term": {"holds": value}}
         if name == "folder":
             return {"term": {"folders": value}}
         if name == "message-id":

@@ -1,0 +1,1 @@
+"""Legal holds: matters, the holds they hold, and who and what each covers."""

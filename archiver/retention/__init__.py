@@ -1,0 +1,1 @@
+"""Retention: policies in the query language, their precedence, retain_until, disposition."""
