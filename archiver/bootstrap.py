@@ -23,7 +23,7 @@ from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
 from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
-from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore
+from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore, S3RetentionStorage
 from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
 from archiver.imap.accounts import load_accounts
@@ -161,6 +161,10 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
 
 def audit_store(settings: Settings) -> S3AuditStore:
     return S3AuditStore(raw_store(settings), retention_mode=settings.audit_retention_mode)
+
+
+def retention_storage(settings: Settings) -> S3RetentionStorage:
+    return S3RetentionStorage(raw_store(settings), mode=settings.retention_lock_mode)
 
 
 def audit_index(settings: Settings) -> ElasticAuditIndex:

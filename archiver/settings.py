@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         "", description="Elasticsearch alias of the audit log; empty: <es_index>-audit"
     )
 
+    # retention and legal holds (archiver/retention/, archiver/holds/)
+    retention_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE",
+        description="Object Lock mode of retained messages and tombstones; COMPLIANCE: not "
+        "even the bucket's owner can shorten or delete before the date",
+    )
+
     # LDAP / Active Directory sign-in (archiver/adapters/ldap.py); empty LDAP_URL: not used
     ldap_url: str = Field("", description="ldap://host[:port] or ldaps://host[:port]")
     ldap_start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")
