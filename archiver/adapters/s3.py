@@ -618,6 +618,9 @@ class S3RetentionStorage:
         for obj in (o for o in listed if not o.is_delete_marker):
             if not self._remove_version(key, obj.version_id):
                 state = self.lock_state(sha256)
+                if state.retain_until is None and not state.legal_hold:
+                    # AccessDenied with no lock in force: the credentials may not delete
+                    _failed(RuntimeError(f"S3 refused to delete {key} with no lock in force"))
                 raise StorageLocked(sha256, state.retain_until, state.legal_hold)
             deleted += 1
         # Delete markers last: removing one while a locked version stayed would bring that
@@ -700,6 +703,8 @@ class S3RetentionStorage:
     def _remove_version(self, key: str, version: str | None) -> bool:
         """Delete one version (or delete marker); False when S3 refuses (a lock), True also
         when it was already gone (a purge repeats)."""
+        if not version:  # a delete without one only adds a delete marker: never sent
+            _failed(RuntimeError(f"{key} was listed without a version id"))
         with _s3_errors():
             try:
                 self._store.client.remove_object(self._store.bucket, key, version_id=version)

@@ -157,6 +157,19 @@ def test_retention_is_extended_and_never_shortened(
     assert retention.retain_until_date == LATER
 
 
+def test_a_retention_in_the_other_mode_is_extended_in_its_own_mode(raw: S3RawStore) -> None:
+    """S3 refuses a PUT that changes the mode of a running retention: the storage reads the
+    one in force and extends it as it is, never leaving the message with the earlier date."""
+    governance = S3RetentionStorage(raw, mode="GOVERNANCE")
+    compliance = S3RetentionStorage(raw, mode="COMPLIANCE")
+    sha256, _ = message(raw, sources=1)
+    governance.extend_retention(sha256, SOONER)
+
+    assert compliance.extend_retention(sha256, LATER) == LATER
+    assert compliance.extend_retention(sha256, SOONER) == LATER
+    assert compliance.lock_state(sha256) == LockState(retain_until=LATER, mode="GOVERNANCE")
+
+
 def test_a_date_within_a_second_is_rounded_up_so_the_date_in_force_reads_back_equal(
     storage: S3RetentionStorage, raw: S3RawStore
 ) -> None:
