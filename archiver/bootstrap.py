@@ -168,12 +168,12 @@ def archiver(settings: Settings | None = None, *, parallel: bool = False) -> Arc
     )
 
 
-def retention_storage(settings: Settings) -> S3RetentionStorage:
-    return S3RetentionStorage(raw_store(settings))
-
-
 def audit_store(settings: Settings) -> S3AuditStore:
     return S3AuditStore(raw_store(settings), retention_mode=settings.audit_retention_mode)
+
+
+def retention_storage(settings: Settings) -> S3RetentionStorage:
+    return S3RetentionStorage(raw_store(settings), mode=settings.retention_lock_mode)
 
 
 def audit_index(settings: Settings) -> ElasticAuditIndex:

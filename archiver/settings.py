@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     )
 
     # retention and legal holds (archiver/retention/, archiver/holds/)
+    retention_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE",
+        description="Object Lock mode of retained messages and tombstones; COMPLIANCE: not "
+        "even the bucket's owner can shorten or delete before the date",
+    )
     retention_lock_horizon_days: int = Field(
         365,
         ge=1,

@@ -7,15 +7,18 @@ import hashlib
 import io
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any, NoReturn, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NoReturn, cast
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Object
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.retention import Retention
 
 from archiver.errors import (
     BackendFailed,
@@ -26,8 +29,9 @@ from archiver.errors import (
     MessageNotFound,
     NotFound,
     SpoolSegmentNotFound,
+    StorageLocked,
 )
-from archiver.models import Source, SourceRecord, SpoolSegment
+from archiver.models import LockState, Source, SourceRecord, SpoolSegment, Tombstone
 from archiver.pipeline.spool import SPOOL_PREFIX
 from archiver.settings import Settings
 
@@ -98,10 +102,29 @@ def _s3_errors(missing: NotFound | None = None) -> Iterator[None]:
         _failed(exc)
 
 
+class CountingPoolManager(urllib3.PoolManager):
+    """A PoolManager that counts the HTTP requests sent through it (benchmarks, and tests that
+    hold an adapter to the number of requests it was designed for). urllib3's own retries of a
+    request happen below urlopen and are not counted; a redirect it follows is."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests = 0
+        self._count_lock = threading.Lock()  # the archiver stores from a thread pool
+
+    # PoolManager.urlopen's own signature, which urllib3 declares with the same ignore
+    def urlopen(  # type: ignore[override]
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> urllib3.BaseHTTPResponse:
+        with self._count_lock:
+            self.requests += 1
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+
 class S3RawStore:
     def __init__(self, settings: Settings, *, retries: int = 2) -> None:
         self.bucket = settings.s3_bucket
-        http = urllib3.PoolManager(
+        self._http = CountingPoolManager(
             timeout=urllib3.Timeout(connect=3.0, read=30.0),
             maxsize=max(settings.store_threads, 10),
             retries=urllib3.Retry(
@@ -115,8 +138,13 @@ class S3RawStore:
                 secret_key=settings.s3_secret_key,
                 secure=settings.s3_secure,
                 region=settings.s3_region,
-                http_client=http,
+                http_client=self._http,
             )
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests this store's client has sent so far."""
+        return self._http.requests
 
     def ensure_ready(self) -> None:
         """Create the archive bucket with Object Lock, so retention and legal holds can apply,
@@ -389,6 +417,18 @@ class S3JsonStore:
             self._store.client.remove_object(self._store.bucket, self.PREFIX + key)
 
 
+def _lock_headers(mode: str, retain_until: datetime, data: bytes) -> dict[str, str]:
+    """The headers that put an object under Object Lock retention on its own PUT."""
+    return {
+        "x-amz-object-lock-mode": mode,
+        "x-amz-object-lock-retain-until-date": retain_until.astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        ),
+        # S3 requires an integrity header on a PUT that sets Object Lock
+        "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(),
+    }
+
+
 AUDIT_PREFIX = "audit/"
 _SEQ_DIGITS = 12  # zero-padded, so S3's lexical listing order is the numeric order
 
@@ -443,14 +483,7 @@ class S3AuditStore:
     def put_segment(self, first: int, last: int, data: bytes, retain_until: datetime) -> bool:
         """Written once (If-None-Match: *), under retention from its first byte: the Object Lock
         headers ride on the PUT itself, so no moment exists where the segment is unprotected."""
-        headers = {
-            "x-amz-object-lock-mode": self.retention_mode,
-            "x-amz-object-lock-retain-until-date": retain_until.astimezone(UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S.000Z"
-            ),
-            # S3 requires an integrity header on a PUT that sets Object Lock
-            "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(),
-        }
+        headers = _lock_headers(self.retention_mode, retain_until, data)
         return self._store._put_if_absent(
             self.segment_key(first, last), data, headers, "application/x-ndjson"
         )
@@ -482,3 +515,202 @@ class S3AuditStore:
             return self._store._get_bytes(key, NotFound(key))
         except NotFound:
             return None
+
+
+TOMBSTONE_PREFIX = "tombstones/"
+LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
+# What S3 answers a version that carries no retention / no legal hold: the codes of AWS (which
+# minio turns into None / False itself) and of SeaweedFS (which it does not).
+_NO_RETENTION = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+_NO_LEGAL_HOLD = {"NoSuchObjectLockConfiguration", "NoSuchObjectLegalHold"}
+# S3's answer to a delete of a version under retention or legal hold, and to a retention that
+# would end sooner than the one in force (or change its mode)
+_REFUSED = "AccessDenied"
+
+
+def tombstone_key(sha256: str, run_id: str) -> str:
+    return f"{TOMBSTONE_PREFIX}{sha256[:2]}/{sha256}/{run_id}.json"
+
+
+def _whole_second(when: datetime) -> datetime:
+    """S3 keeps retention dates to the second: rounded up, so the date in force is never
+    earlier than asked for and reads back equal to what extend_retention returned."""
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class S3RetentionStorage:
+    """RetentionStorage on the archive bucket's S3 Object Lock, applied to every version of a
+    raw message. Retention is only ever sent without the governance bypass header, so S3
+    itself refuses anything that would shorten it, in either mode; the adapter never deletes
+    without a version id (that only adds a delete marker) and never bypasses a lock."""
+
+    def __init__(
+        self,
+        raw_store: S3RawStore,
+        *,
+        mode: LockMode = "GOVERNANCE",
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._store = raw_store
+        self.mode: LockMode = mode
+        self._clock = clock
+
+    def extend_retention(self, sha256: str, until: datetime) -> datetime:
+        # One PUT per version in the common case (a version without retention, or with an
+        # earlier one): the GET of the current retention is only sent when S3 refused the PUT.
+        until = _whole_second(until)
+        key = raw_key(sha256)
+        return max(self._extend(sha256, key, v, until) for v in self._stored_versions(sha256))
+
+    def _extend(self, sha256: str, key: str, version: str, until: datetime) -> datetime:
+        client, bucket = self._store.client, self._store.bucket
+        with _s3_errors(MessageNotFound(sha256)):
+            try:
+                client.set_object_retention(bucket, key, Retention(self.mode, until), version)
+                return until
+            except S3Error as exc:
+                if exc.code != _REFUSED:
+                    raise
+                current = self._retention(key, version)
+                if current is None or current.retain_until_date is None:
+                    raise  # refused for another reason than a retention in force
+            if current.retain_until_date >= until:
+                return current.retain_until_date
+            # An earlier retention in the other mode: S3 lets no PUT change the mode while it
+            # runs, so it is extended in its own mode.
+            client.set_object_retention(bucket, key, Retention(current.mode, until), version)
+            return until
+
+    def set_legal_hold(self, sha256: str, on: bool) -> None:
+        client, bucket, key = self._store.client, self._store.bucket, raw_key(sha256)
+        for version in self._stored_versions(sha256):
+            with _s3_errors(MessageNotFound(sha256)):
+                if on:
+                    client.enable_object_legal_hold(bucket, key, version)
+                else:
+                    client.disable_object_legal_hold(bucket, key, version)
+
+    def lock_state(self, sha256: str) -> LockState:
+        key, now = raw_key(sha256), self._clock()
+        in_force: list[tuple[datetime, LockMode]] = []
+        held = False
+        for version in self._stored_versions(sha256):
+            with _s3_errors(MessageNotFound(sha256)):
+                retention = self._retention(key, version)
+                held = self._legal_hold(key, version) or held
+            until = retention.retain_until_date if retention else None
+            if retention and until and until > now:  # a retention that ran out locks nothing
+                in_force.append((until, cast(LockMode, retention.mode)))
+        if not in_force:
+            return LockState(legal_hold=held)
+        until, mode = max(in_force)
+        return LockState(retain_until=until, mode=mode, legal_hold=held)
+
+    def purge(self, sha256: str) -> tuple[int, int]:
+        key = raw_key(sha256)
+        listed = self._versions(key)
+        deleted = 0
+        for obj in (o for o in listed if not o.is_delete_marker):
+            if not self._remove_version(key, obj.version_id):
+                state = self.lock_state(sha256)
+                if state.retain_until is None and not state.legal_hold:
+                    # AccessDenied with no lock in force: the credentials may not delete
+                    _failed(RuntimeError(f"S3 refused to delete {key} with no lock in force"))
+                raise StorageLocked(sha256, state.retain_until, state.legal_hold)
+            deleted += 1
+        # Delete markers last: removing one while a locked version stayed would bring that
+        # version back as the current one.
+        for obj in (o for o in listed if o.is_delete_marker):
+            self._remove_version(key, obj.version_id)
+        records = 0
+        with _s3_errors():
+            found = list(
+                self._store.client.list_objects(
+                    self._store.bucket,
+                    prefix=record_prefix(sha256),
+                    recursive=True,
+                    include_version=True,
+                )
+            )
+        for obj in found:
+            if not self._remove_version(obj.object_name, obj.version_id):
+                _failed(RuntimeError(f"S3 refused to delete {obj.object_name}, a source record"))
+            records += 0 if obj.is_delete_marker else 1
+        return deleted, records
+
+    def put_tombstone(self, tombstone: Tombstone, retain_until: datetime) -> bool:
+        data = tombstone.model_dump_json().encode()
+        # the lock rides on the PUT itself, as for sealed audit segments: never unprotected
+        headers = _lock_headers(self.mode, retain_until, data)
+        key = tombstone_key(tombstone.sha256, tombstone.run_id)
+        return self._store._put_if_absent(key, data, headers, "application/json")
+
+    def tombstones(self, sha256: str | None = None) -> Iterator[Tombstone]:
+        prefix = f"{TOMBSTONE_PREFIX}{sha256[:2]}/{sha256}/" if sha256 else TOMBSTONE_PREFIX
+        with _s3_errors():
+            listed = list(
+                self._store.client.list_objects(self._store.bucket, prefix=prefix, recursive=True)
+            )
+        # oldest first by the time each was written (once), without reading them all first
+        listed.sort(key=lambda o: o.last_modified or datetime.min.replace(tzinfo=UTC))
+        for obj in listed:
+            data = self._store._get_bytes(obj.object_name, NotFound(obj.object_name))
+            yield Tombstone.model_validate_json(data)
+
+    def _versions(self, key: str) -> list[Object]:
+        """Every version and delete marker of exactly this key (the prefix could match more)."""
+        with _s3_errors():
+            return [
+                o
+                for o in self._store.client.list_objects(
+                    self._store.bucket, prefix=key, include_version=True
+                )
+                if o.object_name == key
+            ]
+
+    def _stored_versions(self, sha256: str) -> list[str]:
+        """The version ids of the raw message's bytes; MessageNotFound when there are none."""
+        versions = [
+            o.version_id
+            for o in self._versions(raw_key(sha256))
+            if not o.is_delete_marker and o.version_id
+        ]
+        if not versions:
+            raise MessageNotFound(sha256)
+        return versions
+
+    def _retention(self, key: str, version: str) -> Retention | None:
+        try:
+            return self._store.client.get_object_retention(self._store.bucket, key, version)
+        except S3Error as exc:
+            if exc.code in _NO_RETENTION:
+                return None
+            raise
+
+    def _legal_hold(self, key: str, version: str) -> bool:
+        try:
+            return self._store.client.is_object_legal_hold_enabled(self._store.bucket, key, version)
+        except S3Error as exc:
+            if exc.code in _NO_LEGAL_HOLD:
+                return False
+            raise
+
+    def _remove_version(self, key: str, version: str | None) -> bool:
+        """Delete one version (or delete marker); False when S3 refuses (a lock), True also
+        when it was already gone (a purge repeats)."""
+        if not version:  # a delete without one only adds a delete marker: never sent
+            _failed(RuntimeError(f"{key} was listed without a version id"))
+        with _s3_errors():
+            try:
+                self._store.client.remove_object(self._store.bucket, key, version_id=version)
+            except S3Error as exc:
+                if exc.code == _REFUSED:
+                    return False
+                if exc.code not in _MISSING:
+                    raise
+        return True

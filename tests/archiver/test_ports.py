@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archiver.adapters.s3 import S3AuditStore
+from archiver.adapters.s3 import S3AuditStore, S3RetentionStorage
 from archiver.errors import (
     BackendUnavailable,
     ConcurrentEdit,
@@ -26,6 +26,7 @@ from archiver.ports import (
     JsonStore,
     Mailbox,
     RawStore,
+    RetentionStorage,
     SearchIndex,
     SignInLimits,
 )
@@ -35,6 +36,7 @@ from tests.support.fakes import (
     InMemoryJsonStore,
     InMemoryMailbox,
     InMemoryRawStore,
+    InMemoryRetentionStorage,
     InMemorySearchIndex,
     InMemorySignInLimits,
     imap_account,
@@ -55,6 +57,8 @@ PORTS: list[tuple[type, type]] = [
     (Mailbox, InMemoryMailbox),
     (AuditStore, InMemoryAuditStore),
     (AuditStore, S3AuditStore),
+    (RetentionStorage, InMemoryRetentionStorage),
+    (RetentionStorage, S3RetentionStorage),
     (IdentityProvider, InMemoryIdentityProvider),
     (SignInLimits, InMemorySignInLimits),
 ]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from archiver.access.identity import Identity
 from archiver.access.model import Principal
@@ -33,9 +33,17 @@ from archiver.errors import (
     MessageNotFound,
     SignInFailed,
     SpoolSegmentNotFound,
+    StorageLocked,
 )
 from archiver.imap.accounts import ImapAccount
-from archiver.models import MessageInfo, Source, SourceRecord, SpoolSegment
+from archiver.models import (
+    LockState,
+    MessageInfo,
+    Source,
+    SourceRecord,
+    SpoolSegment,
+    Tombstone,
+)
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.spool import SPOOL_PREFIX
 from archiver.ports import Document
@@ -841,3 +849,107 @@ class InMemoryAuditStore:
     _sessions: SessionStore = InMemorySessionStore()
     _authenticator: Authenticator = InMemoryUsers()
     _principals: PrincipalSource = InMemoryUsers()
+
+
+LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
+
+
+def _whole_second(when: datetime) -> datetime:
+    # as S3RetentionStorage: S3 keeps retention to the second, rounded up
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
+
+
+class InMemoryRetentionStorage:
+    """RetentionStorage (S3RetentionStorage's semantics) over an InMemoryRawStore: retention
+    only grows, a purge is refused (StorageLocked, records kept) while a retention is in force
+    or a legal hold is set, tombstones are written once. Time is the injected clock's, so a
+    test moves past a retention date without waiting. One version per message, as
+    InMemoryRawStore keeps."""
+
+    def __init__(
+        self,
+        raw: InMemoryRawStore,
+        *,
+        mode: LockMode = "GOVERNANCE",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.raw = raw
+        self.mode: LockMode = mode
+        self.clock = clock
+        self.faults = Faults("s3")
+        self.retention: dict[str, tuple[datetime, LockMode]] = {}
+        self.held: set[str] = set()
+        self.tombstone_data: dict[tuple[str, str], Tombstone] = {}
+        self.tombstone_until: dict[tuple[str, str], tuple[datetime, LockMode]] = {}
+        self._lock = threading.RLock()
+
+    def _require(self, sha256: str) -> None:
+        if not self.raw.exists(sha256):
+            raise MessageNotFound(sha256)
+
+    def extend_retention(self, sha256: str, until: datetime) -> datetime:
+        self.faults.check("extend_retention")
+        until = _whole_second(until)
+        with self._lock:
+            self._require(sha256)
+            current = self.retention.get(sha256)
+            if current is not None and current[0] >= until:
+                return current[0]  # S3 refuses the shorter one: the later date stays
+            # a running retention keeps its mode (S3 refuses a change), a new one takes ours
+            mode = current[1] if current and current[0] > self.clock() else self.mode
+            self.retention[sha256] = (until, mode)
+            return until
+
+    def set_legal_hold(self, sha256: str, on: bool) -> None:
+        self.faults.check("set_legal_hold")
+        with self._lock:
+            self._require(sha256)
+            if on:
+                self.held.add(sha256)
+            else:
+                self.held.discard(sha256)
+
+    def lock_state(self, sha256: str) -> LockState:
+        self.faults.check("lock_state")
+        with self._lock:
+            self._require(sha256)
+            return self._state(sha256)
+
+    def _state(self, sha256: str) -> LockState:
+        held = sha256 in self.held
+        current = self.retention.get(sha256)
+        if current is None or current[0] <= self.clock():  # ran out: locks nothing
+            return LockState(legal_hold=held)
+        return LockState(retain_until=current[0], mode=current[1], legal_hold=held)
+
+    def purge(self, sha256: str) -> tuple[int, int]:
+        self.faults.check("purge")
+        with self._lock, self.raw._lock:
+            deleted = 0
+            if sha256 in self.raw._objects:
+                state = self._state(sha256)
+                if state.retain_until is not None or state.legal_hold:
+                    raise StorageLocked(sha256, state.retain_until, state.legal_hold)
+                del self.raw._objects[sha256]
+                self.retention.pop(sha256, None)
+                deleted = 1
+            found = self.raw._records.pop(sha256, {})
+            # the first source rides in the raw object's metadata in S3: not a record object
+            return deleted, max(len(found) - deleted, 0)
+
+    def put_tombstone(self, tombstone: Tombstone, retain_until: datetime) -> bool:
+        self.faults.check("put_tombstone")
+        key = (tombstone.sha256, tombstone.run_id)
+        with self._lock:
+            if key in self.tombstone_data:
+                return False
+            self.tombstone_data[key] = tombstone
+            self.tombstone_until[key] = (retain_until, self.mode)
+            return True
+
+    def tombstones(self, sha256: str | None = None) -> Iterator[Tombstone]:
+        self.faults.check("tombstones")
+        with self._lock:
+            found = [t for (sha, _), t in self.tombstone_data.items() if sha256 in (None, sha)]
+        yield from found  # insertion order: oldest first
