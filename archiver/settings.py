@@ -179,7 +179,7 @@ class Settings(BaseSettings):
         "even the bucket's owner can shorten or delete before the date",
     )
     retention_lock_horizon_days: int = Field(
-        365,
+        30,
         ge=1,
         description="days ahead that mail kept forever is locked in storage, renewed as it runs"
         " down (a lock that never ends would make a later, shorter policy impossible)",

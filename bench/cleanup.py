@@ -20,23 +20,25 @@ SEAWEED_MASTER = "127.0.0.1:9333"  # scripts/services.sh
 
 
 def drop_bucket(client: Any, bucket: str) -> None:
-    """Every object version (bypassing governance retention, which sealed audit segments are
-    under), then the bucket. SeaweedFS's admin shell
-    drops a whole bucket at once; object by object is the portable (slow) way."""
+    """The bucket and everything in it, retention or not. SeaweedFS's admin shell drops a whole
+    bucket at once (and, on the filer, one holding COMPLIANCE locks, which no S3 request can
+    empty); object by object, bypassing governance retention, is the portable (slow) way."""
     if not client.bucket_exists(bucket):
         return
     weed = shutil.which("weed")
     if weed:
-        subprocess.run(
-            [weed, "shell", f"-master={SEAWEED_MASTER}"],
-            check=False,
-            timeout=120,
-            input=f"s3.bucket.delete -name {bucket}\n",
-            capture_output=True,
-            text=True,
-        )
-        if not client.bucket_exists(bucket):
-            return
+        # the bucket's folder on the filer, below S3: the one way past COMPLIANCE locks
+        for command in (f"s3.bucket.delete -name {bucket}", f"fs.rm -r /buckets/{bucket}"):
+            subprocess.run(
+                [weed, "shell", f"-master={SEAWEED_MASTER}"],
+                check=False,
+                timeout=120,
+                input=command + "\n",
+                capture_output=True,
+                text=True,
+            )
+            if not client.bucket_exists(bucket):
+                return
     versions = (
         DeleteObject(o.object_name, o.version_id)
         for o in client.list_objects(bucket, recursive=True, include_version=True)

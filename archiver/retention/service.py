@@ -33,7 +33,7 @@ DRAFT = "draft:"
 @dataclass(frozen=True)
 class RetentionOptions:
     # "keep forever" is locked this far ahead and renewed as it shortens (decision.py)
-    lock_horizon: timedelta = timedelta(days=365)
+    lock_horizon: timedelta = timedelta(days=30)
     # a disposition run deleting more messages than this waits for a second person
     approval_limit: int = 1000
     batch_size: int = 500

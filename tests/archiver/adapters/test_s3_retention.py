@@ -6,8 +6,6 @@ number of requests the adapter was designed to send."""
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,7 @@ from archiver.adapters.s3 import (
 from archiver.errors import MessageNotFound, StorageLocked
 from archiver.models import LockState, Source, SourceRecord, Tombstone
 from archiver.settings import Settings
-from bench.cleanup import SEAWEED_MASTER, throwaway_settings
+from bench.cleanup import drop_bucket, throwaway_settings
 
 pytestmark = pytest.mark.services
 
@@ -46,21 +44,11 @@ SOONER = whole_seconds(datetime.now(UTC) + timedelta(days=1))
 @pytest.fixture(scope="module")
 def raw(settings: Settings, services: None) -> Iterator[S3RawStore]:
     """A bucket of this module's own: no S3 request can empty a bucket holding COMPLIANCE
-    locks (nor can `s3.bucket.delete`, which bench.cleanup.drop_bucket uses), so it is removed
-    below S3: its folder on the filer, where the lock does not reach, is the bucket."""
+    locks, so drop_bucket removes it below S3 (on the filer), and the test checks it did."""
     store = S3RawStore(throwaway_settings(settings, f"{settings.s3_bucket}-lock"))
     store.ensure_ready()
     yield store
-    weed = shutil.which("weed")
-    assert weed, "the SeaweedFS shell (weed) is needed to remove a bucket under COMPLIANCE"
-    subprocess.run(
-        [weed, "shell", f"-master={SEAWEED_MASTER}"],
-        input=f"fs.rm -r /buckets/{store.bucket}\n",
-        check=True,
-        timeout=120,
-        capture_output=True,
-        text=True,
-    )
+    drop_bucket(store.client, store.bucket)
     assert not store.client.bucket_exists(store.bucket), f"{store.bucket} was left behind"
 
 
