@@ -40,6 +40,8 @@ class RetentionHook(Protocol):
     def prepare(self, docs: list[Document]) -> list[Document]: ...
 
     def settle(self, ids: Sequence[str]) -> object: ...
+
+
 _MERGE_ATTEMPTS = 5
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver.ports import Document
@@ -91,15 +91,19 @@ class Decision:
         }
 
 
+def _order(v: Verdict) -> tuple[str, str, datetime]:
+    return v.policy, v.action, v.until or datetime.max.replace(tzinfo=UTC)
+
+
 def decide(matched: Sequence[Verdict], default: Verdict, holds: Sequence[str]) -> Decision:
-    candidates = sorted(matched, key=lambda v: v.policy) or [default]
+    candidates = sorted(matched, key=_order) or [default]
     forever = [v for v in candidates if v.forever]
     if forever:
         winner = forever[0]
     else:
         latest = max(v.until for v in candidates if v.until is not None)
         winner = next(v for v in candidates if v.until == latest)
-    return Decision(winner, tuple(sorted(matched, key=lambda v: v.policy)), tuple(sorted(holds)))
+    return Decision(winner, tuple(candidates if matched else ()), tuple(sorted(holds)))
 
 
 def changed(decision: Decision, doc: Mapping[str, Any]) -> bool:
@@ -107,7 +111,7 @@ def changed(decision: Decision, doc: Mapping[str, Any]) -> bool:
     stored_until = doc.get("retain_until")
     until = decision.retain_until
     return (
-        _instant(stored_until) != until
+        instant(stored_until) != until
         or bool(doc.get("retention_forever")) != decision.forever
         or doc.get("retention_winner") != decision.winner.policy
         or sorted(doc.get("retention_policies") or []) != [v.policy for v in decision.matched]
@@ -115,7 +119,7 @@ def changed(decision: Decision, doc: Mapping[str, Any]) -> bool:
     )
 
 
-def _instant(value: Any) -> datetime | None:
+def instant(value: Any) -> datetime | None:
     if not value:
         return None
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -124,7 +128,7 @@ def _instant(value: Any) -> datetime | None:
 def sent_and_arrival(doc: Mapping[str, Any]) -> tuple[datetime, datetime]:
     """The date sent (the parser falls back to the arrival when a message has none) and the
     arrival time of a stored document."""
-    arrival = _instant(doc.get("arrived_at")) or _instant(doc.get("ingested_at"))
-    sent = _instant(doc.get("date")) or arrival
+    arrival = instant(doc.get("arrived_at")) or instant(doc.get("ingested_at"))
+    sent = instant(doc.get("date")) or arrival
     assert sent is not None, f"document {doc.get('id')} has neither a date nor an arrival"
     return sent, arrival or sent

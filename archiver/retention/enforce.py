@@ -22,8 +22,8 @@ from archiver.retention.decision import (
     LOCK_FIELDS,
     MESSAGE_FIELDS,
     Decision,
-    _instant,
     changed,
+    instant,
 )
 from archiver.retention.evaluate import (
     CriteriaQueries,
@@ -102,7 +102,7 @@ class Enforcer:
         sha256 = str(doc["id"])
         out: Document = {}
         target = decision.lock_until(now, self.horizon)
-        stored = _instant(doc.get("lock_until"))
+        stored = instant(doc.get("lock_until"))
         # forever rolls: renewed once less than half the horizon is left, not on every look
         renew = stored is None or (
             stored < now + self.horizon / 2

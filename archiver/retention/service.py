@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from archiver.errors import InvalidRetention, MailvaultError, MessageNotFound, NotFound
 from archiver.models import LockState
 from archiver.ports import Document, RetentionStorage, SearchIndex
-from archiver.retention.decision import Decision, _instant, decide, sent_and_arrival, verdict
+from archiver.retention.decision import Decision, decide, instant, sent_and_arrival, verdict
 from archiver.retention.enforce import PENDING, READS, Decided, Enforcer, Tally, search_decided
 from archiver.retention.evaluate import CriteriaQueries, decide_hit, matches_of
 from archiver.retention.policy import DEFAULT_POLICY, Policy, PolicyVersion
@@ -306,7 +306,7 @@ class RetentionService:
             reason=_reason(decision, storage, now),
             storage=storage,
             stored=stored,
-            stored_up_to_date=_instant(doc.get("retain_until")) == decision.retain_until
+            stored_up_to_date=instant(doc.get("retain_until")) == decision.retain_until
             and sorted(doc.get("holds") or []) == list(decision.holds)
             and doc.get("retention_winner") == decision.winner.policy,
         )
