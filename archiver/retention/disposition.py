@@ -29,7 +29,7 @@ from archiver.audit.records import AuditAction
 from archiver.errors import ConcurrentEdit, InvalidRetention, StorageLocked
 from archiver.models import Tombstone
 from archiver.retention.decision import sent_and_arrival
-from archiver.retention.enforce import READS, Decided, search_decided
+from archiver.retention.enforce import Decided, search_decided
 from archiver.retention.service import RetentionService
 from archiver.search.walk import walk_hits
 
@@ -131,17 +131,21 @@ class Disposition:
         )
         return run
 
-    def _due(self, cutoff: datetime, after: str | None = None) -> Iterator[Decided]:
+    def _candidates(self, cutoff: datetime, after: str | None = None) -> Iterator[list[str]]:
+        """The ids the index says are due, batch by batch, in id order after `after`."""
+        service = self.retention
+        query = candidates_query(cutoff)
+        size = service.options.batch_size
+        for hits in walk_hits(service.index, ("id",), size, after, query=query):
+            yield [h["_id"] for h in hits]
+
+    def _due(self, cutoff: datetime) -> Iterator[Decided]:
         """The candidates, each decided now: only those still deletable."""
         service = self.retention
         now = self.clock()
-        for hits in walk_hits(
-            service.index, READS, service.options.batch_size, after, query=candidates_query(cutoff)
-        ):
+        for ids in self._candidates(cutoff):
             state = service.state.load()
-            for item in search_decided(
-                service.index, service.queries, state, [h["_id"] for h in hits]
-            ):
+            for item in search_decided(service.index, service.queries, state, ids):
                 if item.decision.deletable(now):
                     yield item
 
@@ -222,16 +226,11 @@ class Disposition:
 
         run = self._change(run_id, start)
         spooled = self.spooled()
-        done = run.deleted
-        batch: list[Decided] = []
-        for item in self._due(run.cutoff, run.last_id):
-            if done + len(batch) >= run.planned:
+        for ids in self._candidates(run.cutoff, run.last_id):
+            room = run.planned - run.deleted
+            if room <= 0:
                 break
-            batch.append(item)
-            if len(batch) >= self.retention.options.batch_size:
-                done += self._delete(run, batch, spooled, progress)
-                batch = []
-        done += self._delete(run, batch, spooled, progress)
+            self._delete(run, ids, room, spooled, progress)
         run.status, run.finished_at = "done", self.clock()
         self._save(run, progress)
         log.info(
@@ -242,21 +241,20 @@ class Disposition:
     def _delete(
         self,
         run: DispositionRun,
-        batch: Sequence[Decided],
+        ids: Sequence[str],
+        room: int,
         spooled: set[str],
         progress: Progress | None,
-    ) -> int:
-        if not batch:
-            return 0
-        # the last look: holds and policies as they are now, for exactly these messages
+    ) -> None:
+        """Decide these candidates under the policies and holds as they are now (the last look)
+        and delete those still due, at most `room` of them."""
         service = self.retention
         state = service.state.load()
         now = self.clock()
-        fresh = search_decided(
-            service.index, service.queries, state, [str(i.doc["id"]) for i in batch]
-        )
         gone: list[str] = []
-        for item in fresh:
+        for item in search_decided(service.index, service.queries, state, ids):
+            if len(gone) >= room:
+                break
             doc_id = str(item.doc["id"])
             if item.decision.holds:
                 run.kept_held += 1
@@ -270,9 +268,8 @@ class Disposition:
             if error is not None:
                 run.note_error(doc_id, f"purged, but its index document remains: {error}")
         run.deleted += len(gone)
-        run.last_id = str(batch[-1].doc["id"])
+        run.last_id = max(ids)
         self._save(run, progress)
-        return len(gone)
 
     def _dispose(self, run: DispositionRun, item: Decided) -> bool:
         doc, decision = item.doc, item.decision
