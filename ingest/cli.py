@@ -689,7 +689,8 @@ def _retention_policies(args: argparse.Namespace, settings: Settings, audit: _Au
     audit.target = "retention-policies"
     if args.json:
         _print_json([v.model_dump(mode="json") for v in versions])
-    for version in [] if args.json else versions:
+        return 0
+    for version in versions:
         print(_policy_text(version))
     return 0
 
@@ -716,7 +717,8 @@ def _retention_policy_history(args: argparse.Namespace, settings: Settings, audi
     history = bootstrap.retention(settings).history(args.name)
     if args.json:
         _print_json([v.model_dump(mode="json") for v in history])
-    for version in [] if args.json else history:
+        return 0
+    for version in history:
         print(_policy_text(version))
     return 0
 
@@ -923,7 +925,8 @@ def _retention_runs(args: argparse.Namespace, settings: Settings, audit: _Audit)
     runs = bootstrap.disposition(settings).runs()
     if args.json:
         _print_json([r.model_dump(mode="json") for r in runs])
-    for run in [] if args.json else runs:
+        return 0
+    for run in runs:
         approved = f"approved by {run.approved_by}" if run.approved_by else "-"
         print(
             f"{run.id}\t{run.status}\t{run.requested_at:%Y-%m-%d %H:%M}\t{run.requested_by}\t"
@@ -1026,7 +1029,8 @@ def _holds_matters(args: argparse.Namespace, settings: Settings, audit: _Audit) 
     matters = bootstrap.holds(settings).matters()
     if args.json:
         _print_json([m.model_dump(mode="json") for m in matters])
-    for m in [] if args.json else matters:
+        return 0
+    for m in matters:
         active = sum(h.active for h in m.holds.values())
         print(
             f"{m.id}\t{m.status}\t{m.case_number or '-'}\t{m.name}\t"
