@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,11 @@ from archiver.settings import get_settings
 if TYPE_CHECKING:
     from archiver.imap.sync import PollSummary
     from archiver.models import ImportSummary
+    from archiver.retention.disposition import DispositionRun
+    from archiver.retention.policy import PolicyVersion
+    from archiver.retention.recompute import RecomputeReport
+    from archiver.retention.service import Explanation
+    from archiver.settings import Settings
 
 # archiver.bootstrap (and through it every adapter) is imported by each command that needs it,
 # not here: the analyser processes of `mailvault import` re-import this module as their main
@@ -448,14 +455,26 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _audit_cli(settings: Any, target: str, details: dict[str, Any], action: str = "") -> None:
-    """An audit record of a change made at the command line, by the operating system user."""
+def _audit_cli(
+    settings: Any,
+    target: str,
+    details: dict[str, Any],
+    action: str = "",
+    outcome: str = "success",
+) -> None:
+    """An audit record of a change (or a read) made at the command line, by the operating
+    system user."""
     from archiver import bootstrap
-    from archiver.audit.records import AuditAction
+    from archiver.audit.records import AuditAction, Outcome
 
     kind = AuditAction(action) if action else AuditAction.USER_CHANGE
     bootstrap.audit_log(settings).record(
-        kind, actor=_cli_actor(), client="local", target=target, details=details
+        kind,
+        actor=_cli_actor(),
+        client="local",
+        target=target,
+        details=details,
+        outcome=Outcome(outcome),
     )
 
 
@@ -556,6 +575,791 @@ def _add_users_parsers(sub: Any) -> None:
     roles.set_defaults(fn=cmd_users)
 
 
+# -- retention and legal holds (archiver/retention/, archiver/holds/) -------------------------
+
+# `retention run` exits with this when the run waits for a second person's approval: a script
+# can tell "nothing deleted yet, on purpose" from success (0) and from an error (2)
+AWAITING_APPROVAL = 3
+
+
+@dataclass
+class _Audit:
+    """What one retention or holds command's audit record says: the command fills in the target
+    and details as it learns them (a new hold's id, a run's count), and may queue a follow-up
+    (the recompute after a change, the deletion after an approval) audited on its own."""
+
+    action: str
+    target: str
+    details: dict[str, Any]
+    then: list[tuple[_Audit, Callable[[_Audit], int]]] = field(default_factory=list)
+
+
+Handler = Callable[[argparse.Namespace, "Settings", _Audit], int]
+
+
+def cmd_audited(args: argparse.Namespace) -> int:
+    """Run a `retention` or `holds` command with an audit record of it, reads and changes alike;
+    a refused or failed one is recorded with its error before main() prints it."""
+    settings = get_settings()
+    handler: Handler = args.handler
+    audit = _Audit(args.audit_action, args.audit_target, {"command": args.cli_command})
+    return _audited(settings, audit, lambda a: handler(args, settings, a))
+
+
+def _audited(settings: Settings, audit: _Audit, step: Callable[[_Audit], int]) -> int:
+    try:
+        code = step(audit)
+    except MailvaultError as exc:
+        audit.details["error"] = str(exc)
+        # an unreachable audit log must not hide the command's own error
+        with contextlib.suppress(MailvaultError):
+            _audit_cli(settings, audit.target, audit.details, audit.action, "failed")
+        raise
+    # the change is recorded before its follow-up starts: a recompute that fails afterwards
+    # does not undo the saved policy, and its record says so separately
+    _audit_cli(settings, audit.target, audit.details, audit.action)
+    for follow, next_step in audit.then:
+        code = max(code, _audited(settings, follow, next_step))
+    return code
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _day(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d}" if value else "forever"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
+
+def _sha256(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(f"not a message id (64 hex digits): {text!r}")
+    return value
+
+
+def _policy_file(name: str) -> dict[str, Any]:
+    """A policy (or draft) as JSON, from a file or stdin ("-"); the name is inside it."""
+    from archiver.errors import InvalidRetention
+
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InvalidRetention("retention policy", f"{name}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRetention("retention policy", f"{name}: a JSON object is expected")
+    return data
+
+
+def _policy_text(version: PolicyVersion) -> str:
+    """One line: the version, what it does, what it covers, who saved it."""
+    from archiver.retention.policy import DEFAULT_POLICY
+
+    policy = version.policy
+    if policy is None:
+        what, covers = "deleted", "-"
+    else:
+        if policy.forever:
+            what = "keep forever" + (f" (at least {policy.period})" if policy.period else "")
+        else:
+            what = f"delete {policy.period} after {'sent' if policy.basis == 'sent' else 'arrival'}"
+        criteria = policy.criteria
+        parts = [f"query {criteria.query!r}"] if criteria.query.strip() else []
+        for label in ("tags", "departments", "sources"):
+            values = getattr(criteria, label)
+            if values:
+                parts.append(f"{label} {', '.join(values)}")
+        everything = (
+            "what no other policy matches" if version.name == DEFAULT_POLICY else "all mail"
+        )
+        covers = "; ".join(parts) or everything
+    saved = f"saved {version.saved_at:%Y-%m-%d %H:%M} by {version.saved_by or '-'}"
+    return f"{version.ref}\t{what}\t{covers}\t{saved}"
+
+
+def _retention_policies(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    versions = bootstrap.retention(settings).policies()
+    audit.target = "retention-policies"
+    if args.json:
+        _print_json([v.model_dump(mode="json") for v in versions])
+        return 0
+    for version in versions:
+        print(_policy_text(version))
+    return 0
+
+
+def _retention_policy_show(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"policy:{args.name}"
+    audit.details["version"] = args.version
+    version = bootstrap.retention(settings).policy(args.name, args.version)
+    if args.json:
+        _print_json(version.model_dump(mode="json"))
+        return 0
+    print(_policy_text(version))
+    if version.policy is not None and version.policy.description:
+        print(f"  {version.policy.description}")
+    return 0
+
+
+def _retention_policy_history(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"policy:{args.name}"
+    history = bootstrap.retention(settings).history(args.name)
+    if args.json:
+        _print_json([v.model_dump(mode="json") for v in history])
+        return 0
+    for version in history:
+        print(_policy_text(version))
+    return 0
+
+
+def _retention_policy_save(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    data = _policy_file(args.file)
+    audit.target, audit.details["policy"] = f"policy:{data.get('name')}", data
+    saved = bootstrap.retention(settings).save_policy(data, _cli_actor())
+    audit.details["version"] = saved.version
+    if args.json:
+        _print_json(saved.model_dump(mode="json"))
+    else:
+        print(f"saved {saved.ref}")
+    _recompute_after(args, audit)
+    return 0
+
+
+def _retention_policy_delete(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target, audit.details["deleted"] = f"policy:{args.name}", True
+    saved = bootstrap.retention(settings).delete_policy(args.name, _cli_actor())
+    audit.details["version"] = saved.version
+    print(f"deleted {args.name} (version {saved.ref} records the deletion)")
+    _recompute_after(args, audit)
+    return 0
+
+
+def _retention_policy_preview(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    data = _policy_file(args.file)
+    audit.target, audit.details["draft"] = f"policy:{data.get('name')}", data
+    preview = bootstrap.retention(settings).preview(data)
+    audit.details |= {"scanned": preview.scanned, "changed": preview.changed}
+    if args.json:
+        print(preview.model_dump_json())
+        return 0
+    print(
+        f"preview of {preview.policy}: {preview.scanned} scanned, {preview.matched} matched, "
+        f"{preview.changed} would change ({preview.longer} kept longer, {preview.shorter} "
+        f"shorter), {preview.deletable_now} due for disposition at once"
+    )
+    print(f"  by department: {_counts(preview.by_department)}")
+    print(f"  by month sent: {_counts(preview.by_month)}")
+    for sample in preview.samples:
+        print(
+            f"    {sample.id[:12]}  {_day(sample.before)} ({sample.before_policy}) -> "
+            f"{_day(sample.after)} ({sample.after_policy})  {sample.subject}"
+        )
+    print("nothing saved (mailvault retention policy save saves it)")
+    return 0
+
+
+def _recompute_after(args: argparse.Namespace, audit: _Audit) -> None:
+    """Queue the recompute that applies a change to the archived mail (unless --no-recompute:
+    then the beat's next recompute, or `mailvault retention recompute`, does)."""
+    if args.no_recompute:
+        print("not recomputed: run mailvault retention recompute", file=sys.stderr)
+        return
+    follow = _Audit(
+        "retention_change", "retention", {"command": "retention recompute", "after": audit.target}
+    )
+    audit.then.append((follow, lambda a: _recompute(get_settings(), a, restart=False)))
+
+
+def _retention_recompute(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    return _recompute(settings, audit, restart=args.restart, as_json=args.json)
+
+
+def _recompute(settings: Settings, audit: _Audit, *, restart: bool, as_json: bool = False) -> int:
+    from archiver import bootstrap
+    from archiver.retention.recompute import recompute
+
+    print("recomputing retention and holds of the archived mail", file=sys.stderr)
+    report = recompute(bootstrap.retention(settings), restart=restart, progress=_recompute_progress)
+    audit.details |= report.model_dump(
+        mode="json", include={"run", "generation", "scanned", "changed", "failed", "restarts"}
+    )
+    audit.details["restart"] = restart
+    _print_recompute(report, as_json)
+    return 0 if report.failed == 0 else 1
+
+
+def _recompute_progress(report: RecomputeReport) -> None:
+    print(
+        f"  recompute: {report.scanned}/{report.total} scanned, {report.changed} changed",
+        file=sys.stderr,
+    )
+
+
+def _print_recompute(report: RecomputeReport, as_json: bool) -> None:
+    if as_json:
+        print(report.model_dump_json())
+        return
+    print(
+        f"recompute {report.status} (generation {report.generation}): {report.scanned} of "
+        f"{report.total} scanned, {report.changed} changed, {report.locks_extended} storage "
+        f"locks extended, legal holds {report.holds_set} set and {report.holds_cleared} "
+        f"cleared, {report.failed} failed"
+    )
+    if report.status == "running":
+        print(f"  {report.progress:.0%} done, last saved {report.updated_at:%Y-%m-%d %H:%M:%S}")
+    if report.restarts:
+        print(f"  begun again {report.restarts} times: the policies or holds changed meanwhile")
+    if report.swept:
+        print(f"  {report.swept} messages indexed meanwhile, decided at the end")
+    for error in report.errors:
+        print(f"  {error}", file=sys.stderr)
+
+
+def _retention_status(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+    from archiver.retention.recompute import status
+
+    found = status(bootstrap.retention(settings))
+    if found is None:
+        print("null" if args.json else "retention has not been recomputed yet")
+        return 0
+    _print_recompute(found, args.json)
+    return 0
+
+
+def _print_run(run: DispositionRun) -> None:
+    print(
+        f"{run.id}  {run.status}  requested by {run.requested_by} at "
+        f"{run.requested_at:%Y-%m-%d %H:%M}; retention ended by {run.cutoff:%Y-%m-%d %H:%M}"
+    )
+    approved = f", approved by {run.approved_by}" if run.approved_by else ""
+    print(f"  planned {run.planned} (approval limit {run.approval_limit}){approved}")
+    print(f"  by policy: {_counts(run.by_policy)}")
+    print(f"  by department: {_counts(run.by_department)}")
+    print(f"  by month sent: {_counts(run.by_month)}")
+    for sample in run.samples:
+        print(
+            f"    {sample.id[:12]}  {sample.policy}  {_day(sample.retain_until)}  {sample.subject}"
+        )
+    if run.status in ("running", "done"):
+        print(
+            f"  deleted {run.deleted}; kept {run.kept_held} held, {run.kept_by_policy} by a "
+            f"policy, {run.kept_locked} locked in storage, {run.kept_spooled} still spooled; "
+            f"{run.failed} failed"
+        )
+    for error in run.errors:
+        print(f"  {error}", file=sys.stderr)
+
+
+def _run_progress(run: DispositionRun) -> None:
+    print(f"  {run.id}: {run.deleted} of {run.planned} deleted", file=sys.stderr)
+
+
+def _retention_run(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    run = bootstrap.disposition(settings).plan(_cli_actor(), dry_run=args.dry_run)
+    audit.target = "disposition" if args.dry_run else f"run:{run.id}"
+    audit.details |= {"dry_run": args.dry_run, "planned": run.planned, "status": run.status}
+    if run.status == "approved":
+        # within the approval limit: deleted at once, in the foreground, audited on its own
+        if not args.json:
+            _print_run(run)
+        audit.then.append((_run_audit(run.id), lambda a: _execute(settings, a, run.id, args.json)))
+        return 0
+    if args.json:
+        print(run.model_dump_json())
+    else:
+        _print_run(run)
+    if run.status == "awaiting_approval":
+        print(
+            f"run {run.id} waits for a second person's approval: {run.planned} messages is "
+            f"over the limit of {run.approval_limit} (mailvault retention approve {run.id})",
+            file=sys.stderr if args.json else sys.stdout,
+        )
+        return AWAITING_APPROVAL
+    print("dry run: nothing deleted", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _run_audit(run_id: str) -> _Audit:
+    return _Audit("retention_change", f"run:{run_id}", {"command": "retention execute"})
+
+
+def _execute(settings: Settings, audit: _Audit, run_id: str, as_json: bool) -> int:
+    from archiver import bootstrap
+
+    print(f"deleting what run {run_id} planned", file=sys.stderr)
+    run = bootstrap.disposition(settings).execute(run_id, progress=_run_progress)
+    audit.details |= run.model_dump(
+        mode="json", include={"status", "planned", "deleted", "kept_held", "kept_locked", "failed"}
+    )
+    if as_json:
+        print(run.model_dump_json())
+    else:
+        _print_run(run)
+    return 0 if run.failed == 0 else 1
+
+
+def _retention_runs(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = "disposition"
+    runs = bootstrap.disposition(settings).runs()
+    if args.json:
+        _print_json([r.model_dump(mode="json") for r in runs])
+        return 0
+    for run in runs:
+        approved = f"approved by {run.approved_by}" if run.approved_by else "-"
+        print(
+            f"{run.id}\t{run.status}\t{run.requested_at:%Y-%m-%d %H:%M}\t{run.requested_by}\t"
+            f"planned {run.planned}\tdeleted {run.deleted}\t{approved}"
+        )
+    return 0
+
+
+def _retention_approve(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"run:{args.run}"
+    run = bootstrap.disposition(settings).approve(args.run, _cli_actor())
+    audit.details["requested_by"] = run.requested_by
+    print(f"approved {run.id} (requested by {run.requested_by}, {run.planned} messages)")
+    if not args.no_execute:
+        audit.then.append((_run_audit(run.id), lambda a: _execute(settings, a, run.id, False)))
+    return 0
+
+
+def _retention_execute(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    audit.target = f"run:{args.run}"
+    return _execute(settings, audit, args.run, args.json)
+
+
+def _retention_cancel(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"run:{args.run}"
+    run = bootstrap.disposition(settings).cancel(args.run)
+    print(f"cancelled {run.id}")
+    return 0
+
+
+def _retention_explain(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = args.message_id
+    service = bootstrap.retention(settings)
+    # the command line reads the whole archive (as the API's scoped index does for an admin)
+    found = service.explain(args.message_id, service.index)
+    if args.json:
+        print(found.model_dump_json())
+        return 0
+    _print_explanation(found)
+    return 0
+
+
+def _print_explanation(found: Explanation) -> None:
+    print(f"message {found.id}")
+    print(f"  {found.reason}")
+    kept = "forever" if found.forever else _day(found.retain_until)
+    print(f"  retained until: {kept}, decided by {found.winner} (generation {found.generation})")
+    print("  deletable now" if found.deletable else "  not deletable now")
+    for v in found.matched:
+        print(
+            f"  matches {v.policy}: {v.action}, until {_day(v.until)}{'  <- wins' if v.won else ''}"
+        )
+    if found.default_applies:
+        print(f"  no policy matches: the default {found.default.policy} applies")
+    for hold in found.holds:
+        print(f"  held by {hold.id} ({hold.name}, matter {hold.matter})")
+    storage = found.storage
+    lock = (
+        f"{storage.mode} lock until {storage.retain_until:%Y-%m-%d %H:%M}"
+        if storage.retain_until
+        else "no lock"
+    )
+    print(f"  storage: {lock}, legal hold {'on' if storage.legal_hold else 'off'}")
+    if not found.stored_up_to_date:
+        print("  the decision stored with the message is older: a recompute will update it")
+
+
+def _retention_tombstones(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+    from archiver.errors import NotFound
+
+    audit.target = args.message_id
+    found = list(bootstrap.retention(settings).storage.tombstones(args.message_id))
+    if not found:
+        raise NotFound(f"no tombstone for {args.message_id}")
+    if args.json:
+        _print_json([t.model_dump(mode="json") for t in found])
+        return 0
+    for tomb in found:
+        approved = f", approved by {tomb.approved_by}" if tomb.approved_by else ""
+        print(
+            f"{tomb.sha256}  disposed {tomb.disposed_at:%Y-%m-%d %H:%M} by {tomb.run_id} under "
+            f"{tomb.policy} (retained until {_day(tomb.retain_until)}){approved}; sent "
+            f"{_day(tomb.date)}, {tomb.size} bytes, {tomb.versions_deleted} versions and "
+            f"{tomb.records_deleted} source records deleted"
+        )
+    return 0
+
+
+def _holds_matters(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = "matters"
+    matters = bootstrap.holds(settings).matters()
+    if args.json:
+        _print_json([m.model_dump(mode="json") for m in matters])
+        return 0
+    for m in matters:
+        active = sum(h.active for h in m.holds.values())
+        print(
+            f"{m.id}\t{m.status}\t{m.case_number or '-'}\t{m.name}\t"
+            f"{active} active of {len(m.holds)} holds\t{', '.join(m.owners) or '-'}"
+        )
+    return 0
+
+
+def _holds_matter_create(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    data = {
+        "name": args.name,
+        "case_number": args.case_number,
+        "description": args.description,
+        "owners": args.owner,
+    }
+    audit.details["matter"] = data
+    matter = bootstrap.holds(settings).create_matter(data, _cli_actor())
+    audit.target = f"matter:{matter.id}"
+    if args.json:
+        print(matter.model_dump_json())
+    else:
+        print(f"created {matter.id} ({matter.name})")
+    return 0
+
+
+def _holds_matter_show(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"matter:{args.matter_id}"
+    service = bootstrap.holds(settings)
+    matter = service.matter(args.matter_id)
+    counts = service.counts(args.matter_id)
+    if args.json:
+        _print_json(
+            {"matter": matter.model_dump(mode="json"), "counts": [c.model_dump() for c in counts]}
+        )
+        return 0
+    print(f"{matter.id}  {matter.status}  {matter.name}  case {matter.case_number or '-'}")
+    print(f"  owners: {', '.join(matter.owners) or '-'}; created by {matter.created_by or '-'}")
+    if matter.description:
+        print(f"  {matter.description}")
+    for count in counts:
+        print(
+            f"  {count.hold}  {count.status}  {count.name}: {count.held} held, "
+            f"{count.matching} matching now"
+        )
+    return 0
+
+
+def _holds_matter_close(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target, audit.details["changes"] = f"matter:{args.matter_id}", {"status": "closed"}
+    matter = bootstrap.holds(settings).update_matter(
+        args.matter_id, {"status": "closed"}, _cli_actor()
+    )
+    print(f"closed {matter.id}")
+    return 0
+
+
+def _holds_add(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    data: dict[str, Any] = {
+        "name": args.name,
+        "custodians": {
+            "addresses": args.address,
+            "users": args.user,
+            "departments": args.department,
+        },
+        "query": args.query,
+        "sent_after": args.sent_after,
+        "sent_before": args.sent_before,
+    }
+    audit.target, audit.details["hold"] = f"matter:{args.matter_id}", data
+    hold = bootstrap.holds(settings).add_hold(args.matter_id, data, _cli_actor())
+    audit.target, audit.details["matter"] = f"hold:{hold.id}", args.matter_id
+    if args.json:
+        print(hold.model_dump_json())
+    else:
+        print(f"added {hold.id} ({hold.name}) to {hold.matter}")
+    _recompute_after(args, audit)
+    return 0
+
+
+def _holds_release(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target, audit.details["reason"] = f"hold:{args.hold_id}", args.reason
+    hold = bootstrap.holds(settings).release_hold(args.hold_id, args.reason, _cli_actor())
+    print(f"released {hold.id}: {hold.release_reason}")
+    _recompute_after(args, audit)
+    return 0
+
+
+def _holds_show(args: argparse.Namespace, settings: Settings, audit: _Audit) -> int:
+    from archiver import bootstrap
+
+    audit.target = f"hold:{args.hold_id}"
+    hold = bootstrap.holds(settings).hold(args.hold_id)
+    if args.json:
+        print(hold.model_dump_json())
+        return 0
+    print(f"{hold.id}  {hold.status}  {hold.name}  (matter {hold.matter})")
+    custodians = hold.custodians
+    for label in ("addresses", "users", "departments"):
+        values = getattr(custodians, label)
+        if values:
+            print(f"  {label}: {', '.join(values)}")
+    if hold.query:
+        print(f"  query: {hold.query}")
+    if hold.sent_after or hold.sent_before:
+        print(f"  sent from {hold.sent_after or '-'} to {hold.sent_before or '-'} (inclusive)")
+    print(f"  created {hold.created_at:%Y-%m-%d %H:%M} by {hold.created_by or '-'}")
+    if hold.released_at:
+        print(
+            f"  released {hold.released_at:%Y-%m-%d %H:%M} by {hold.released_by}: "
+            f"{hold.release_reason}"
+        )
+    return 0
+
+
+def _command(
+    sub: Any, name: str, text: str, handler: Handler, command: str, action: str, target: str
+) -> argparse.ArgumentParser:
+    """A `retention` or `holds` subcommand, run through cmd_audited."""
+    cmd: argparse.ArgumentParser = sub.add_parser(name, help=text)
+    cmd.set_defaults(
+        fn=cmd_audited,
+        handler=handler,
+        cli_command=command,
+        audit_action=action,
+        audit_target=target,
+    )
+    return cmd
+
+
+def _add_retention_parsers(sub: Any) -> None:
+    retention = sub.add_parser(
+        "retention", help="retention policies, recompute, disposition runs"
+    ).add_subparsers(dest="retention_command", required=True)
+    read, change = "config_read", "retention_change"
+
+    def add(
+        parent: Any, name: str, text: str, handler: Handler, action: str, *, json_: bool = True
+    ) -> argparse.ArgumentParser:
+        prefix = "retention policy" if parent is not retention else "retention"
+        cmd = _command(parent, name, text, handler, f"{prefix} {name}", action, "retention")
+        if json_:
+            cmd.add_argument("--json", action="store_true")
+        return cmd
+
+    add(
+        retention,
+        "policies",
+        "the default policy and every policy in force",
+        _retention_policies,
+        read,
+    )
+    policy = retention.add_parser("policy", help="one retention policy").add_subparsers(
+        dest="policy_command", required=True
+    )
+    show = add(policy, "show", "one policy (the latest version)", _retention_policy_show, read)
+    show.add_argument("name")
+    show.add_argument("--version", type=int, help="this version instead")
+    add(
+        policy, "history", "every version of a policy", _retention_policy_history, read
+    ).add_argument("name")
+    save = add(
+        policy,
+        "save",
+        "save a new version (JSON file, name inside)",
+        _retention_policy_save,
+        change,
+    )
+    save.add_argument("file", help="a JSON file, or - for stdin")
+    delete = add(
+        policy,
+        "delete",
+        "delete a policy (a deleting version)",
+        _retention_policy_delete,
+        change,
+        json_=False,
+    )
+    delete.add_argument("name")
+    for cmd in (save, delete):
+        cmd.add_argument(
+            "--no-recompute", action="store_true", help="do not apply it to archived mail now"
+        )
+    preview = add(
+        policy,
+        "preview",
+        "what saving a draft would change; saves nothing",
+        _retention_policy_preview,
+        read,
+    )
+    preview.add_argument("file", help="a JSON file, or - for stdin")
+
+    recompute = add(
+        retention,
+        "recompute",
+        "apply the policies and holds to all archived mail",
+        _retention_recompute,
+        change,
+    )
+    recompute.add_argument("--restart", action="store_true", help="do not resume, start over")
+    add(retention, "status", "the last (or running) recompute", _retention_status, read)
+    run = add(
+        retention,
+        "run",
+        "plan a disposition run; delete at once within the approval limit",
+        _retention_run,
+        change,
+    )
+    run.add_argument("--dry-run", action="store_true", help="count and sample; delete nothing")
+    add(retention, "runs", "disposition runs, newest first", _retention_runs, read)
+    approve = add(
+        retention,
+        "approve",
+        "approve a run over the limit (not its requester), then delete",
+        _retention_approve,
+        change,
+        json_=False,
+    )
+    approve.add_argument("--no-execute", action="store_true", help="approve only")
+    execute = add(
+        retention,
+        "execute",
+        "delete what an approved run planned, or resume one",
+        _retention_execute,
+        change,
+    )
+    cancel = add(
+        retention, "cancel", "cancel a run not started yet", _retention_cancel, change, json_=False
+    )
+    for cmd in (approve, execute, cancel):
+        cmd.add_argument("run", help="run id (mailvault retention runs)")
+    explain = add(
+        retention, "explain", "why a message is kept as long as it is", _retention_explain, "view"
+    )
+    tombstones = add(
+        retention, "tombstones", "what remains of a disposed message", _retention_tombstones, read
+    )
+    for cmd in (explain, tombstones):
+        cmd.add_argument("message_id", type=_sha256, help="SHA-256 of the raw message")
+
+
+def _add_holds_parsers(sub: Any) -> None:
+    holds = sub.add_parser("holds", help="matters and legal holds").add_subparsers(
+        dest="holds_command", required=True
+    )
+    read, change = "config_read", "hold_change"
+
+    def add(
+        parent: Any, name: str, text: str, handler: Handler, action: str, *, json_: bool = True
+    ) -> argparse.ArgumentParser:
+        prefix = "holds matter" if parent is not holds else "holds"
+        cmd = _command(parent, name, text, handler, f"{prefix} {name}", action, "holds")
+        if json_:
+            cmd.add_argument("--json", action="store_true")
+        return cmd
+
+    add(holds, "matters", "every matter", _holds_matters, read)
+    matter = holds.add_parser("matter", help="one matter").add_subparsers(
+        dest="matter_command", required=True
+    )
+    create = add(matter, "create", "a new matter", _holds_matter_create, change)
+    create.add_argument("--name", required=True)
+    create.add_argument("--case-number", default="")
+    create.add_argument("--description", default="")
+    _many(create, "--owner", "USER")
+    show = add(
+        matter,
+        "show",
+        "a matter and the messages each of its holds covers",
+        _holds_matter_show,
+        read,
+    )
+    close = add(
+        matter,
+        "close",
+        "close a matter (its holds released first)",
+        _holds_matter_close,
+        change,
+        json_=False,
+    )
+    for cmd in (show, close):
+        cmd.add_argument("matter_id")
+
+    hold = add(
+        holds, "add", "add a hold to a matter, then apply it to archived mail", _holds_add, change
+    )
+    hold.add_argument("matter_id")
+    hold.add_argument("--name", required=True)
+    _many(hold, "--address", "ADDRESS")
+    _many(hold, "--user", "USER", "archive users: their addresses")
+    _many(hold, "--department", "DEPARTMENT")
+    hold.add_argument("--query", default="", help="in the search query language")
+    hold.add_argument("--sent-after", type=_date, help="YYYY-MM-DD, inclusive")
+    hold.add_argument("--sent-before", type=_date, help="YYYY-MM-DD, inclusive")
+    release = add(
+        holds, "release", "release a hold, with a reason", _holds_release, change, json_=False
+    )
+    release.add_argument("hold_id")
+    release.add_argument("--reason", required=True)
+    for cmd in (hold, release):
+        cmd.add_argument(
+            "--no-recompute", action="store_true", help="do not apply it to archived mail now"
+        )
+    add(holds, "show", "one hold", _holds_show, read).add_argument("hold_id")
+
+
+def _many(cmd: argparse.ArgumentParser, flag: str, metavar: str, text: str = "") -> None:
+    """A repeatable option taking one or more values: --owner a b, or --owner a --owner b."""
+    cmd.add_argument(flag, metavar=metavar, action="extend", nargs="+", default=[], help=text)
+
+
+def _date(text: str) -> str:
+    """A YYYY-MM-DD day, passed on as text (the hold's model reads it)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailvault", description="Mail archive and search")
     parser.add_argument("--log-level", default="WARNING")
@@ -630,6 +1434,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit_parsers(sub)
 
     _add_users_parsers(sub)
+    _add_retention_parsers(sub)
+    _add_holds_parsers(sub)
     return parser
 
 
