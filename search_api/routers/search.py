@@ -22,10 +22,11 @@ messages where it is a whole word first; `match=words`: jieba words only), `"exa
 `AND` (default) / `OR` / `NOT`, `-word`, parentheses, and fields:
 `from:` `to:` `cc:` `bcc:` `envelope:` `participant:` (address, `*@example.com`, domain or name),
 `subject:` `body:` `attachment:` `filename:`, `tag:` `department:` `folder:` `source:`
-`message-id:`, `has:attachment`, `larger:10M` `smaller:500K`, `before:2024-03-01`
-`after:2024-01` `date:2024-01..2024-03` (dates in the configured time zone). A syntax error is a
-400 with the position and what was expected; text that is not valid syntax (a pasted subject with
-a stray bracket, quote or colon) is searched as text, and `interpreted_as`/`query_note` say so."""
+`message-id:`, `has:attachment`, `has:hold` (under a legal hold), `hold:<id>`, `larger:10M`
+`smaller:500K`, `before:2024-03-01` `after:2024-01` `date:2024-01..2024-03` (dates in the
+configured time zone). A syntax error is a 400 with the position and what was expected; text
+that is not valid syntax (a pasted subject with a stray bracket, quote or colon) is searched as
+text, and `interpreted_as`/`query_note` say so."""
 
 
 @router.get("/search", response_model=SearchResult, response_model_by_alias=True)

@@ -28,6 +28,9 @@ from archiver.search.query.tree import And, Field, Not, Or, Phrase, Word
         ("-tag:urgency/high", Not(Field("tag", "urgency/high", pos=1))),
         ("subject:(报价 -草案)", And((Field("subject", "报价"), Not(Field("subject", "草案"))))),
         ("MESSAGE-ID:<a@b>", Field("message-id", "<a@b>")),
+        ("hold:hold-1a2b3c4d", Field("hold", "hold-1a2b3c4d")),  # the id's hyphen is kept
+        ("has:hold", Field("has", "hold")),
+        ("-has:hold 合同", And((Not(Field("has", "hold", pos=1)), Word("合同")))),
         ("see http://example.com/x", And((Word("see"), Word("http://example.com/x")))),
     ],
 )
@@ -45,6 +48,7 @@ def test_parse_tree(query: str, tree: object) -> None:
         ("a )", 2, "unexpected ')'"),
         ("from:", 5, "expected a value after 'from:'"),
         ("from: x", 5, "expected a value after 'from:'"),
+        ("hold:", 5, "expected a value after 'hold:'"),
         ("color:red", 0, "unknown field 'color'"),
         ("a OR", 4, "expected a term"),
     ],

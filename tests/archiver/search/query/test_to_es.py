@@ -125,6 +125,27 @@ def test_sizes(translator: Translator, query: str, size: int) -> None:
     assert f": {size}" in dsl(translator, query)
 
 
+def test_holds_are_exact_filters_on_the_hold_ids_a_message_carries(
+    translator: Translator,
+) -> None:
+    # hold ids are keywords: matched exactly, never analysed, and no part of the score
+    by_id = {"bool": {"filter": [{"term": {"holds": "hold-1a2b3c4d"}}]}}
+    assert translator.translate(parse_query("hold:hold-1a2b3c4d")).query == by_id
+    held = {"bool": {"filter": [{"exists": {"field": "holds"}}]}}
+    assert translator.translate(parse_query("has:hold")).query == held
+    assert translator.translate(parse_query("HAS:Hold")).query == held
+    assert translator.translate(parse_query("-has:hold")).query == {"bool": {"must_not": [held]}}
+    both = translator.translate(parse_query("hold:hold-1a2b3c4d 合同")).query["bool"]["must"]
+    assert both[0] == by_id
+    assert translator.translate(parse_query("hold:hold-1a2b3c4d")).highlight_terms == set()
+
+
+def test_hold_needs_a_value(translator: Translator) -> None:
+    with pytest.raises(InvalidQuery, match="expected a value after 'hold:'") as error:
+        dsl(translator, "hold:")
+    assert error.value.position == 5
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -132,7 +153,8 @@ def test_sizes(translator: Translator, query: str, size: int) -> None:
         ("date:2024-13", "month must be in 1..12"),
         ("before:yesterday", "expected a date"),
         ("source:fax", "one of smtp, imap, import"),
-        ("has:wings", "one of attachment, parse_error"),
+        ("has:wings", "one of attachment, parse_error, hold"),
+        ("has:holds", "one of attachment, parse_error, hold"),
     ],
 )
 def test_invalid_values_are_clear_errors(translator: Translator, query: str, message: str) -> None:
