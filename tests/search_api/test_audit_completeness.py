@@ -62,7 +62,10 @@ PLACEHOLDERS = {"run": "run-0000000000", "matter": "matter-00000000", "hold": "h
 
 
 def _calls(username: str) -> list[Call]:
-    rule = {"when": {"field": "subject", "op": "contains", "value": "audit"}, "actions": {}}
+    rule: dict[str, Any] = {
+        "when": {"field": "subject", "op": "contains", "value": "audit"},
+        "actions": {},
+    }
     rule["actions"] = {"add_tags": ["project/审计"]}
     csv = b"address,name,department\na@example.cn,A,HR\n"
     expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -427,7 +430,7 @@ def test_the_table_covers_every_route_of_the_app(world: World) -> None:
     routes = {
         (method, route.path)
         for route in _api_routes(world.app.routes)
-        for method in route.methods
+        for method in route.methods or ()
         if method != "HEAD"
     }
     covered = {(c.method, c.route) for c in _calls(world.username)} | {("POST", "/api/session")}
