@@ -148,6 +148,9 @@ def test_invalid_policies_are_clear_4xx_and_save_nothing(world: World) -> None:
     assert no_period.status_code == 422
     assert no_period.json()["error"] == "InvalidRetention"
     assert "a policy that deletes needs a period" in no_period.json()["message"]
+    endless = {"period": {"amount": 99_999, "unit": "years"}, "action": "delete"}
+    too_long = client.put("/api/retention/policies/broken", json=endless)
+    assert too_long.status_code == 422 and "at most 1000 years" in too_long.text
     assert client.get("/api/retention/policies/broken/versions").status_code == 404
 
 
