@@ -26,6 +26,7 @@ POLICY_NAME = r"^[\w.\-]{1,64}$"
 Unit = Literal["days", "months", "years"]
 Basis = Literal["sent", "arrival"]
 Action = Literal["delete", "keep"]
+MAX_PERIOD_YEARS = 1000
 
 
 class Period(BaseModel):
@@ -33,6 +34,14 @@ class Period(BaseModel):
 
     amount: int = Field(ge=1, le=100_000)
     unit: Unit
+
+    @model_validator(mode="after")
+    def _computable(self) -> Period:
+        # a date past the year 9999 cannot be computed (nor stored): longer is "keep"
+        years = self.amount / {"days": 365, "months": 12, "years": 1}[self.unit]
+        if years > MAX_PERIOD_YEARS:
+            raise ValueError(f"a period is at most {MAX_PERIOD_YEARS} years; keep: forever")
+        return self
 
     def after(self, start: datetime) -> datetime:
         # calendar arithmetic: a year from 29 February is 28 February, never 1 March

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import schemathesis
@@ -19,10 +20,13 @@ from schemathesis.generation.case import Case
 from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES
 from archiver.audit.log import AuditLog
+from archiver.holds.service import HoldService
 from archiver.models import Source
 from archiver.pipeline.archiver import Incoming
+from archiver.retention.disposition import Disposition
+from archiver.retention.service import RetentionService
 from archiver.search.query.parser import MAX_NESTING, MAX_QUERY_CHARS
-from archiver.settings import Settings
+from archiver.settings import Settings, get_settings
 from archiver.tagging.service import TaggingService
 from bench.cleanup import throwaway_archive, throwaway_settings
 from bench.mailgen import generate
@@ -41,15 +45,22 @@ class FuzzArchive:
     # a user holding every built-in role, so every route runs past its permission check
     headers: dict[str, str]
     audit: AuditLog
+    # the fuzzer saves deleting policies and runs disposition: on this archive, never the session's
+    retention: RetentionService
+    holds: HoldService
+    disposition: Disposition
 
 
 ARCHIVE = FuzzArchive()
 app = create_app()
-app.dependency_overrides[deps.get_settings] = lambda: ARCHIVE.settings
+app.dependency_overrides[get_settings] = lambda: ARCHIVE.settings
 app.dependency_overrides[deps.get_index] = lambda: bootstrap.search_index(ARCHIVE.settings)
 app.dependency_overrides[deps.get_raw_store] = lambda: bootstrap.raw_store(ARCHIVE.settings)
 app.dependency_overrides[deps.get_json_store] = lambda: bootstrap.json_store(ARCHIVE.settings)
 app.dependency_overrides[deps.get_tagging] = lambda: ARCHIVE.tagging
+app.dependency_overrides[deps.get_retention] = lambda: ARCHIVE.retention
+app.dependency_overrides[deps.get_holds] = lambda: ARCHIVE.holds
+app.dependency_overrides[deps.get_disposition] = lambda: ARCHIVE.disposition
 # the log of this module's requests alone, in memory: exports and verifications then read these
 # few hundred records, not the whole session's (the S3 log has tests of its own)
 app.dependency_overrides[audit_deps.get_audit_log] = lambda: ARCHIVE.audit
@@ -72,12 +83,17 @@ def fuzz_archive(settings: Settings, backends: None) -> Iterator[None]:
         ARCHIVE.tagging = bootstrap.tagging(ARCHIVE.settings)
         ARCHIVE.headers = as_role(settings, *BUILTIN_ROLES)
         ARCHIVE.audit = AuditLog(InMemoryAuditStore(), bootstrap.audit_index(ARCHIVE.settings))
+        ARCHIVE.retention = bootstrap.retention(ARCHIVE.settings)
+        ARCHIVE.holds = HoldService(ARCHIVE.retention)
+        ARCHIVE.disposition = Disposition(
+            ARCHIVE.retention, ARCHIVE.audit, bootstrap.spooled_messages(ARCHIVE.settings)
+        )
         yield
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_request_gets_a_server_error(fuzz_archive: None, case: Case) -> None:
+def test_no_request_gets_a_server_error(fuzz_archive: None, case: Case[Any]) -> None:
     response = case.call(headers=ARCHIVE.headers)
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path} {case.query} -> {response.status_code}: "
