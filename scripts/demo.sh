@@ -11,7 +11,7 @@ SAMPLE="$MAILVAULT_STATE_DIR/demo/sample-$COUNT.mbox"
 mkdir -p "$(dirname "$SAMPLE")"
 [ -f "$SAMPLE" ] || python -m bench.mailgen --count "$COUNT" --seed 7 --out "$SAMPLE" --format mbox
 mailvault init
-echo "== sample rules (departments by topic) and users"
+echo "== sample rules (departments by topic), retention policies, a legal hold, and users"
 python scripts/demo_data.py
 echo "== importing $COUNT generated messages (Chinese, English, mixed; GB2312/GBK/GB18030/Big5/UTF-8)"
 mailvault import "$SAMPLE"
@@ -21,6 +21,9 @@ if [ -d ../shared/corpora ]; then
   mailvault import ../shared/corpora/spamscope-mail-parser/tests/mails \
     ../shared/corpora/stalwart-mail-parser/resources/eml || true
 fi
+echo "== retention policies and the matter's hold (each message was decided as it arrived)"
+mailvault retention policies
+mailvault holds matters
 PORT=${MAILVAULT_API_PORT:-8080}
 API=http://127.0.0.1:$PORT
 # plain HTTP on loopback: the session cookie may not insist on HTTPS here
@@ -49,6 +52,8 @@ The archive is ready, at $API (API documentation: $API/docs). Sign in first, for
   curl -c jar -H 'content-type: application/json' \\
     -d '{"username": "officer", "password": "mailvault demo 2026"}' $API/api/session
   curl -b jar -G $API/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
+Retention: GET $API/api/retention/policies, GET $API/api/messages/<id>/retention (as officer);
+legal holds: GET $API/api/matters (as counsel); search has:hold.
 Every request is in the audit log (sign in as auditor: GET $API/api/audit, /api/audit/export?format=pdf).
 Serving until Ctrl-C ('bash scripts/services.sh down' stops the services).
 MSG
