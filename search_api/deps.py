@@ -8,16 +8,18 @@ need none."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import BackgroundTasks, Depends
 
 from archiver import bootstrap
 from archiver.access.model import Permission
 from archiver.holds.service import HoldService
 from archiver.ports import JsonStore, RawStore, SearchIndex
 from archiver.retention.disposition import Disposition
+from archiver.retention.recompute import recompute
 from archiver.retention.service import RetentionService
 from archiver.search.scoped import ScopedIndex
 from archiver.settings import Settings, get_settings
@@ -107,3 +109,25 @@ async def get_disposition() -> Disposition:
 RetentionDep = Annotated[RetentionService, Depends(get_retention)]
 HoldsDep = Annotated[HoldService, Depends(get_holds)]
 DispositionDep = Annotated[Disposition, Depends(get_disposition)]
+
+
+@dataclass
+class RetentionFollowUp:
+    """Retention work a change leaves behind, run after its answer is sent: a message whose
+    tags changed is decided again; a changed policy, hold, rule or directory recomputes all."""
+
+    background: BackgroundTasks
+    retention: RetentionService
+
+    def redecide(self, ids: list[str]) -> None:
+        self.background.add_task(self.retention.redecide, ids)
+
+    def recompute(self) -> None:
+        self.background.add_task(recompute, self.retention)
+
+
+async def get_follow_up(background: BackgroundTasks, retention: RetentionDep) -> RetentionFollowUp:
+    return RetentionFollowUp(background, retention)
+
+
+FollowUpDep = Annotated[RetentionFollowUp, Depends(get_follow_up)]

@@ -342,14 +342,29 @@ class RetentionService:
 
     def settle(self, ids: Sequence[str]) -> Tally:
         """After new documents are indexed: decide those `prepare` left pending."""
+        return self._decide(ids, pending_only=True)
+
+    def redecide(self, ids: Sequence[str]) -> Tally:
+        """Decide these messages again now (their tags changed by hand). Backend trouble is
+        logged, not raised: the daily recompute decides them then."""
+        try:
+            return self._decide(ids, pending_only=False)
+        except MailvaultError as exc:
+            tally = Tally()
+            for doc_id in ids:
+                tally.fail(doc_id, str(exc))
+            return tally
+
+    def _decide(self, ids: Sequence[str], *, pending_only: bool) -> Tally:
         tally = Tally()
         state = self.state.load()
-        if not ids or not self.queries.named(state):
+        if not ids or (pending_only and not self.queries.named(state)):
             return tally
         self.index.refresh()
         decided = search_decided(self.index, self.queries, state, ids)
-        pending = [d for d in decided if d.doc.get("retention_generation") == PENDING]
-        self.enforcer.apply(pending, state.generation, tally, always=True)
+        if pending_only:
+            decided = [d for d in decided if d.doc.get("retention_generation") == PENDING]
+        self.enforcer.apply(decided, state.generation, tally, always=pending_only)
         return tally
 
     def decide_batch(

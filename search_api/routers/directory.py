@@ -11,7 +11,7 @@ from archiver.audit.records import AuditAction
 from archiver.errors import NotFound
 from archiver.tagging.directory import Scope
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import TaggingDep
+from search_api.deps import FollowUpDep, TaggingDep
 from search_api.routers.rules import previewed
 
 router = APIRouter(prefix="/api/directory", tags=["directory"], route_class=AuditedRoute)
@@ -52,6 +52,7 @@ def import_directory(
     tagging: TaggingDep,
     request: Request,
     file: Annotated[bytes, Depends(_file)],
+    follow_up: FollowUpDep,
     format: Literal["csv", "json"] | None = None,
     scope: Scope | None = None,
     replace: bool = False,
@@ -75,6 +76,7 @@ def import_directory(
     }
     if apply:
         result["applied"] = previewed(tagging.apply_directory(), audit)
+        follow_up.recompute()  # departments decide retention policies and holds too
     return result
 
 
@@ -95,7 +97,10 @@ def preview_directory(audit: ReadingDirectory, tagging: TaggingDep) -> dict[str,
 
 @router.post("/apply")
 def apply_directory(
-    audit: ChangingDirectory, tagging: TaggingDep, restart: bool = False
+    audit: ChangingDirectory, tagging: TaggingDep, follow_up: FollowUpDep, restart: bool = False
 ) -> dict[str, Any]:
+    """Re-tag archived mail by the directory; retention is recomputed afterwards."""
     audit.target, audit.details["apply"] = "directory", {"restart": restart}
-    return previewed(tagging.apply_directory(restart=restart), audit)
+    report = tagging.apply_directory(restart=restart)
+    follow_up.recompute()
+    return previewed(report, audit)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from archiver.access.model import Permission
 from archiver.audit.records import AuditAction
 from archiver.holds.model import Hold, HoldCriteria, Matter, MatterFields, MatterStatus
-from archiver.holds.service import HoldCount, HoldService
-from archiver.retention import recompute as jobs
+from archiver.holds.service import HoldCount
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import HoldsDep
+from search_api.deps import FollowUpDep, HoldsDep
 
 router = APIRouter(prefix="/api", tags=["holds"], route_class=AuditedRoute)
 Reading = Annotated[
@@ -64,10 +63,6 @@ def _actor(audit: RequestAudit) -> str:
     return audit.principal.username
 
 
-def _apply_later(background: BackgroundTasks, holds: HoldService) -> None:
-    background.add_task(jobs.recompute, holds.retention)
-
-
 @router.get("/matters")
 def list_matters(audit: Reading, holds: HoldsDep) -> list[Matter]:
     audit.target = "matters"
@@ -104,7 +99,7 @@ def update_matter(
 def add_hold(
     audit: Changing,
     holds: HoldsDep,
-    background: BackgroundTasks,
+    follow_up: FollowUpDep,
     matter_id: str = MatterId,
     hold: HoldCriteria = HoldBody,
 ) -> Hold:
@@ -113,7 +108,7 @@ def add_hold(
     audit.details["hold"] = hold.model_dump(mode="json")
     created = holds.add_hold(matter_id, hold.model_dump(), _actor(audit))
     audit.target = f"hold:{created.id}"
-    _apply_later(background, holds)
+    follow_up.recompute()
     return created
 
 
@@ -127,7 +122,7 @@ def get_hold(audit: Reading, holds: HoldsDep, hold_id: str = HoldId) -> Hold:
 def release_hold(
     audit: Changing,
     holds: HoldsDep,
-    background: BackgroundTasks,
+    follow_up: FollowUpDep,
     release: Release,
     hold_id: str = HoldId,
 ) -> Hold:
@@ -135,5 +130,5 @@ def release_hold(
     where no other active hold still covers them."""
     audit.target, audit.details["reason"] = f"hold:{hold_id}", release.reason
     released = holds.release_hold(hold_id, release.reason, _actor(audit))
-    _apply_later(background, holds)
+    follow_up.recompute()
     return released

@@ -17,9 +17,9 @@ from archiver.retention import recompute as jobs
 from archiver.retention.disposition import DispositionRun
 from archiver.retention.policy import POLICY_NAME, Action, Basis, Criteria, Period, PolicyVersion
 from archiver.retention.recompute import RecomputeReport
-from archiver.retention.service import PolicyPreview, RetentionService
+from archiver.retention.service import PolicyPreview
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import DispositionDep, RetentionDep
+from search_api.deps import DispositionDep, FollowUpDep, RetentionDep
 
 router = APIRouter(prefix="/api/retention", tags=["retention"], route_class=AuditedRoute)
 Reading = Annotated[
@@ -71,10 +71,6 @@ def _actor(audit: RequestAudit) -> str:
     return audit.principal.username
 
 
-def _recompute_later(background: BackgroundTasks, service: RetentionService) -> None:
-    background.add_task(jobs.recompute, service)
-
-
 def _without_samples(preview: PolicyPreview, audit: RequestAudit) -> PolicyPreview:
     """Sample subjects only for someone who may search the whole archive."""
     principal = audit.principal
@@ -121,7 +117,7 @@ def policy_history(
 def save_policy(
     audit: Changing,
     service: RetentionDep,
-    background: BackgroundTasks,
+    follow_up: FollowUpDep,
     name: str = PolicyName,
     policy: PolicyIn = PolicyBody,
 ) -> PolicyVersion:
@@ -132,18 +128,18 @@ def save_policy(
     audit.target, audit.details["policy"] = f"policy:{name}", body
     saved = service.save_policy({**body, "name": name}, _actor(audit))
     audit.details["version"] = saved.version
-    _recompute_later(background, service)
+    follow_up.recompute()
     return saved
 
 
 @router.delete("/policies/{name}")
 def delete_policy(
-    audit: Changing, service: RetentionDep, background: BackgroundTasks, name: str = PolicyName
+    audit: Changing, service: RetentionDep, follow_up: FollowUpDep, name: str = PolicyName
 ) -> PolicyVersion:
     """Save a deleting version; retention is recomputed without the policy."""
     audit.target, audit.details["deleted"] = f"policy:{name}", True
     saved = service.delete_policy(name, _actor(audit))
-    _recompute_later(background, service)
+    follow_up.recompute()
     return saved
 
 

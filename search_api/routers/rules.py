@@ -11,7 +11,7 @@ from archiver.audit.records import AuditAction
 from archiver.errors import InvalidTagging, NotFound
 from archiver.tagging.apply import Report
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import TaggingDep
+from search_api.deps import FollowUpDep, TaggingDep
 
 router = APIRouter(prefix="/api/rules", tags=["rules"], route_class=AuditedRoute)
 ReadingRules = Annotated[
@@ -107,16 +107,21 @@ def apply_rule(
     tagging: TaggingDep,
     name: str,
     background: BackgroundTasks,
+    follow_up: FollowUpDep,
     wait: bool = False,
     restart: bool = False,
 ) -> dict[str, Any]:
     """Re-tag archived mail with the rule's current version. Without wait, runs in the
-    background: poll GET /api/rules/{name}/apply for progress. An interrupted apply resumes."""
+    background: poll GET /api/rules/{name}/apply for progress. An interrupted apply resumes.
+    Retention is recomputed afterwards (policies and holds may name tags and departments)."""
     audit.target, audit.details["apply"] = f"rule:{name}", {"wait": wait, "restart": restart}
     if wait:
-        return previewed(tagging.apply_rule(name, restart=restart), audit)
+        report = tagging.apply_rule(name, restart=restart)
+        follow_up.recompute()
+        return previewed(report, audit)
     version = tagging.store.rule(name)
     background.add_task(tagging.apply_rule, name, restart=restart)
+    follow_up.recompute()
     return {"job": f"rule:{name}:v{version.version}", "status": "started"}
 
 

@@ -11,7 +11,7 @@ from archiver.access.model import Permission
 from archiver.audit.records import AuditAction
 from archiver.errors import NotFound
 from search_api.audit import AuditedRoute, RequestAudit, audited
-from search_api.deps import IndexDep, TaggingDep, scoped_index
+from search_api.deps import FollowUpDep, IndexDep, RetentionFollowUp, TaggingDep, scoped_index
 from search_api.routers.messages import Viewing
 
 router = APIRouter(prefix="/api", tags=["tags"], route_class=AuditedRoute)
@@ -78,12 +78,16 @@ def _change(
     message_id: str,
     add: list[str],
     remove: list[str],
+    later: RetentionFollowUp,
 ) -> dict[str, Any]:
     assert audit.principal is not None
     audit.target = message_id
     audit.details.update(add=add, remove=remove)
     scoped = tagging.through(scoped_index(index, audit, Permission.VIEW))
-    return scoped.change_message_tags(message_id, add, remove, audit.principal.username)
+    changed = scoped.change_message_tags(message_id, add, remove, audit.principal.username)
+    # policies and holds may name tags and departments: decide the message again
+    later.redecide([message_id])
+    return changed
 
 
 @router.post("/messages/{message_id}/tags")
@@ -92,15 +96,21 @@ def change_message_tags(
     tagging: TaggingDep,
     index: IndexDep,
     body: TagChange,
+    later: FollowUpDep,
     message_id: str = MessageId,
 ) -> dict[str, Any]:
     """Add or remove tags by hand, as the signed-in user. A tag removed by hand is not put
-    back by rules."""
-    return _change(audit, tagging, index, message_id, body.add, body.remove)
+    back by rules. The message's retention and holds are decided again."""
+    return _change(audit, tagging, index, message_id, body.add, body.remove, later)
 
 
 @router.delete("/messages/{message_id}/tags/{tag:path}")
 def remove_message_tag(
-    audit: Tagging, tagging: TaggingDep, index: IndexDep, tag: str, message_id: str = MessageId
+    audit: Tagging,
+    tagging: TaggingDep,
+    index: IndexDep,
+    tag: str,
+    later: FollowUpDep,
+    message_id: str = MessageId,
 ) -> dict[str, Any]:
-    return _change(audit, tagging, index, message_id, [], [tag])
+    return _change(audit, tagging, index, message_id, [], [tag], later)
