@@ -340,3 +340,17 @@ def test_a_policy_dry_run_counts_by_department_and_month_and_writes_nothing(worl
     assert {s.id for s in preview.samples} == set(ids)
     assert world.retention.state.load().generation == generation
     assert all(world.doc(i)["retention_winner"] == "default@v0" for i in ids)
+
+
+def test_a_tag_given_by_hand_brings_a_message_under_a_tag_policy(world: World) -> None:
+    world.retention.save_policy(
+        {"name": "board", "criteria": {"tags": ["project/董事会"]}, "action": "keep"}, "officer"
+    )
+    message = world.mail("季度总结")
+    assert world.doc(message)["retention_winner"] == "default@v0"
+    tagging = bootstrap.tagging(world.settings)
+    tagging.change_message_tags(message, ["project/董事会"], [], "counsel")
+    tally = world.retention.redecide([message])
+    assert (tally.changed, tally.failed) == (1, 0)
+    assert world.doc(message)["retention_winner"] == "board@v1"
+    assert world.doc(message)["retention_forever"]
