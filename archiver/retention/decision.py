@@ -132,3 +132,14 @@ def sent_and_arrival(doc: Mapping[str, Any]) -> tuple[datetime, datetime]:
     sent = instant(doc.get("date")) or arrival
     assert sent is not None, f"document {doc.get('id')} has neither a date nor an arrival"
     return sent, arrival or sent
+
+
+def count_breakdown(
+    by_department: dict[str, int], by_month: dict[str, int], doc: Mapping[str, Any]
+) -> None:
+    """Count a message under each of its departments and under its month sent: the two
+    breakdowns a dry run and a disposition run show."""
+    for department in doc.get("departments") or ["(none)"]:
+        by_department[department] = by_department.get(department, 0) + 1
+    month = f"{sent_and_arrival(doc)[0]:%Y-%m}"
+    by_month[month] = by_month.get(month, 0) + 1

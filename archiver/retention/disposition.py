@@ -28,7 +28,7 @@ from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction
 from archiver.errors import ConcurrentEdit, InvalidRetention, StorageLocked
 from archiver.models import Tombstone
-from archiver.retention.decision import sent_and_arrival
+from archiver.retention.decision import count_breakdown, sent_and_arrival
 from archiver.retention.enforce import Decided, search_decided
 from archiver.retention.service import RetentionService
 from archiver.search.walk import walk_hits
@@ -154,10 +154,7 @@ class Disposition:
         run.planned += 1
         policy = item.decision.winner.policy
         run.by_policy[policy] = run.by_policy.get(policy, 0) + 1
-        for department in item.doc.get("departments") or ["(none)"]:
-            run.by_department[department] = run.by_department.get(department, 0) + 1
-        month = f"{sent_and_arrival(item.doc)[0]:%Y-%m}"
-        run.by_month[month] = run.by_month.get(month, 0) + 1
+        count_breakdown(run.by_department, run.by_month, item.doc)
         if len(run.samples) < SAMPLES:
             run.samples.append(
                 Candidate(

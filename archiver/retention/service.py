@@ -18,7 +18,14 @@ from pydantic import BaseModel, Field, ValidationError
 from archiver.errors import InvalidRetention, MailvaultError, MessageNotFound, NotFound
 from archiver.models import LockState
 from archiver.ports import Document, RetentionStorage, SearchIndex
-from archiver.retention.decision import Decision, decide, instant, sent_and_arrival, verdict
+from archiver.retention.decision import (
+    Decision,
+    count_breakdown,
+    decide,
+    instant,
+    sent_and_arrival,
+    verdict,
+)
 from archiver.retention.enforce import PENDING, READS, Decided, Enforcer, Tally, search_decided
 from archiver.retention.evaluate import CriteriaQueries, decide_hit, matches_of
 from archiver.retention.policy import DEFAULT_POLICY, Policy, PolicyVersion
@@ -243,11 +250,7 @@ class RetentionService:
         report.longer += _longer(after, before)
         report.shorter += _longer(before, after)
         report.deletable_now += after.deletable(now)
-        sent, _ = sent_and_arrival(doc)
-        for department in doc.get("departments") or ["(none)"]:
-            report.by_department[department] = report.by_department.get(department, 0) + 1
-        month = f"{sent:%Y-%m}"
-        report.by_month[month] = report.by_month.get(month, 0) + 1
+        count_breakdown(report.by_department, report.by_month, doc)
         if len(report.samples) < SAMPLES:
             report.samples.append(
                 PolicyChange(

@@ -30,7 +30,6 @@ from archiver.adapters.s3 import raw_key
 from archiver.errors import InvalidRetention
 from archiver.holds.model import Hold, Matter
 from archiver.holds.service import HoldService
-from archiver.imap.accounts import ImapAccount
 from archiver.models import SpoolSegment
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.reconcile import file_spooled
@@ -42,7 +41,7 @@ from archiver.settings import Settings
 from bench.cleanup import throwaway_archive, throwaway_settings
 from ingest.files import run_import
 from ingest.tasks import ARCHIVE_SPOOL
-from tests.support.dovecot import PASSWORD, Dovecot, new_user, running_dovecot, wait_for
+from tests.support.dovecot import Dovecot, account, new_user, running_dovecot, wait_for
 from tests.support.postfix import PrivatePostfix
 from tests.support.smtp_sink import running_sink, spooled
 
@@ -308,19 +307,9 @@ def deliver_by_imap(archive: Archive, dovecot: Dovecot, mail: dict[str, bytes]) 
         for raw in mail.values():
             typ, data = imap.append("INBOX", None, None, raw)
             assert typ == "OK", data
-    account = ImapAccount.model_validate(
-        {
-            "name": user,
-            "host": "127.0.0.1",
-            "port": dovecot.port,
-            "tls": "starttls",
-            "ca_file": dovecot.ca_file,
-            "username": user,
-            "password": PASSWORD,
-        }
-    )
+    imap_account = account(dovecot, user)
     quick = archive.settings.model_copy(update={"imap_backoff": 0.05, "imap_timeout": 10.0})
-    summary = bootstrap.imap_poller(quick, archive.archiver).poll(account)
+    summary = bootstrap.imap_poller(quick, archive.archiver).poll(imap_account)
     assert summary.error is None and summary.ok
     assert sum(f.new for f in summary.folders) == len(mail)
     # Dovecot serves what was appended (CRLF line ends), so the archive holds these bytes

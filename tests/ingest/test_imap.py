@@ -31,12 +31,18 @@ from archiver.adapters.s3 import S3JsonStore
 from archiver.bootstrap import imap_poller
 from archiver.errors import ImapAuthError
 from archiver.imap import utf7
-from archiver.imap.accounts import ImapAccount
 from archiver.imap.sync import ImapPoller, PollSummary, checkpoint_key
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
-from tests.support.dovecot import PASSWORD, CuttingProxy, Dovecot, new_user, running_dovecot
+from tests.support.dovecot import (
+    PASSWORD,
+    CuttingProxy,
+    Dovecot,
+    account,
+    new_user,
+    running_dovecot,
+)
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.services
@@ -55,20 +61,6 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 def user(dovecot: Dovecot) -> str:
     return new_user()
-
-
-def account(dovecot: Dovecot, user: str, **changes: Any) -> ImapAccount:
-    fields: dict[str, Any] = {
-        "name": user,
-        "host": "127.0.0.1",
-        "port": dovecot.port,
-        "tls": "starttls",
-        "ca_file": dovecot.ca_file,
-        "username": user,
-        "password": PASSWORD,
-        **changes,
-    }
-    return ImapAccount.model_validate(fields)
 
 
 def make_poller(settings: Settings, archiver: Archiver, batch_size: int = 50) -> ImapPoller:

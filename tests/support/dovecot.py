@@ -24,8 +24,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
+from archiver.imap.accounts import ImapAccount
 from tests.support.processes import terminate
 
 MAIL_USER = "mailvault-imap"
@@ -431,3 +433,18 @@ def _close(sock: socket.socket) -> None:
     with suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+def account(dovecot: Dovecot, user: str, **changes: Any) -> ImapAccount:
+    """The IMAP account of a test user on this Dovecot (STARTTLS, its own CA)."""
+    fields: dict[str, Any] = {
+        "name": user,
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "tls": "starttls",
+        "ca_file": dovecot.ca_file,
+        "username": user,
+        "password": PASSWORD,
+        **changes,
+    }
+    return ImapAccount.model_validate(fields)
