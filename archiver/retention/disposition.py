@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -99,10 +100,12 @@ class Disposition:
         retention: RetentionService,
         audit: AuditLog,
         spooled: Callable[[], set[str]] = set,
+        threads: int = 16,
     ) -> None:
         self.retention = retention
         self.audit = audit
         self.spooled = spooled  # ids of messages still in unfiled SMTP spool segments
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="disposition")
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -248,19 +251,23 @@ class Disposition:
         service = self.retention
         state = service.state.load()
         now = self.clock()
-        gone: list[str] = []
+        due: list[Decided] = []
         for item in search_decided(service.index, service.queries, state, ids):
-            if len(gone) >= room:
+            if len(due) >= room:
                 break
-            doc_id = str(item.doc["id"])
             if item.decision.holds:
                 run.kept_held += 1
             elif not item.decision.deletable(now):
                 run.kept_by_policy += 1
-            elif doc_id in spooled:
+            elif str(item.doc["id"]) in spooled:
                 run.kept_spooled += 1
-            elif self._dispose(run, item):
-                gone.append(doc_id)
+            else:
+                due.append(item)
+        # each message's purge, tombstone and audit record are round trips of its own: side by
+        # side they overlap (the audit log still appends one record at a time)
+        disposed = list(self._pool.map(lambda item: self._dispose(run, item), due))
+        gone = [str(item.doc["id"]) for item, done in zip(due, disposed, strict=True) if done]
+        run.kept_locked += len(due) - len(gone)
         for doc_id, error in service.index.delete_many(gone).items():
             if error is not None:
                 run.note_error(doc_id, f"purged, but its index document remains: {error}")
@@ -275,7 +282,6 @@ class Disposition:
         try:
             versions, records = storage.purge(sha256)
         except StorageLocked as exc:
-            run.kept_locked += 1
             log.info(
                 "disposition kept a locked message", extra={"id": sha256, "until": str(exc.until)}
             )

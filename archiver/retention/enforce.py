@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,11 +91,29 @@ class Enforcer:
         storage: RetentionStorage,
         horizon: timedelta,
         clock: Callable[[], datetime],
+        threads: int = 16,
     ) -> None:
         self.index = index
         self.storage = storage
         self.horizon = horizon
         self.clock = clock
+        # each message's lock is a round trip or two to S3, independent of the others: one
+        # after another they bound a recompute (bench/retention.py), side by side they overlap
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="retention")
+
+    def locks(
+        self, items: Sequence[tuple[Document, Decision]], now: datetime
+    ) -> list[Document | MessageNotFound]:
+        """lock_fields of each message, side by side; a message missing from the raw store
+        gives its MessageNotFound in its place, any other error is raised."""
+
+        def one(item: tuple[Document, Decision]) -> Document | MessageNotFound:
+            try:
+                return self.lock_fields(item[0], item[1], now)
+            except MessageNotFound as exc:
+                return exc
+
+        return list(self._pool.map(one, items))
 
     def lock_fields(self, doc: Document, decision: Decision, now: datetime) -> Document:
         """Extend the storage lock and set the legal hold flag as the decision needs; the
@@ -123,12 +142,11 @@ class Enforcer:
         """Enforce and store each decision; only changed ones are written unless `always`."""
         now = self.clock()
         updates: dict[str, Document] = {}
-        for item in decided:
+        found = self.locks([(i.doc, i.decision) for i in decided], now)
+        for item, locks in zip(decided, found, strict=True):
             doc_id = str(item.doc["id"])
             tally.decided += 1
-            try:
-                locks = self.lock_fields(item.doc, item.decision, now)
-            except MessageNotFound:
+            if isinstance(locks, MessageNotFound):
                 tally.fail(doc_id, "indexed, but not in the raw store")
                 continue
             self._count(tally, item.doc, locks)

@@ -330,18 +330,26 @@ class RetentionService:
         if self.queries.named(state):
             return [{**d, "retention_generation": PENDING} for d in docs]
         now = self.clock()
-        return [self._decided_by_default(state, doc, now) for doc in docs]
-
-    def _decided_by_default(self, state: RetentionState, doc: Document, now: datetime) -> Document:
-        sent, arrival = sent_and_arrival(doc)
-        decision = decide([], verdict(state.default(), sent, arrival), [])
-        fields = decision.fields(state.generation, now)
+        decided = [(doc, self._default_decision(state, doc)) for doc in docs]
         try:
-            fields |= self.enforcer.lock_fields({**doc, **fields}, decision, now)
+            found: list[Document | MessageNotFound] = self.enforcer.locks(
+                [({**d, **x.fields(state.generation, now)}, x) for d, x in decided], now
+            )
         except MailvaultError as exc:
-            log.warning("retention left pending", extra={"id": doc["id"], "error": str(exc)})
-            fields["retention_generation"] = PENDING
-        return {**doc, **fields}
+            log.warning("retention left pending", extra={"messages": len(docs), "error": str(exc)})
+            return [{**d, "retention_generation": PENDING} for d in docs]
+        out: list[Document] = []
+        for (doc, decision), locks in zip(decided, found, strict=True):
+            if isinstance(locks, MessageNotFound):
+                out.append({**doc, "retention_generation": PENDING})
+            else:
+                out.append({**doc, **decision.fields(state.generation, now), **locks})
+        return out
+
+    @staticmethod
+    def _default_decision(state: RetentionState, doc: Document) -> Decision:
+        sent, arrival = sent_and_arrival(doc)
+        return decide([], verdict(state.default(), sent, arrival), [])
 
     def settle(self, ids: Sequence[str]) -> Tally:
         """After new documents are indexed: decide those `prepare` left pending."""
