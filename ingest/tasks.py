@@ -9,7 +9,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from celery import Celery, Task
@@ -18,6 +18,7 @@ from celery.signals import task_failure, worker_process_init
 from archiver import bootstrap
 from archiver.errors import BackendFailed, BackendUnavailable, ImapAccountsError
 from archiver.imap.accounts import load_accounts
+from archiver.imap.sync import PollSummary
 from archiver.models import SpoolSegment, TaskFailure
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.failures import FailureLog
@@ -39,6 +40,7 @@ RETENTION_RECOMPUTE = "mailvault.retention_recompute"
 RETENTION_SWEEP = "mailvault.retention_sweep"
 RETENTION_RUN = "mailvault.retention_run"
 _RETENTION_LOCK_SECONDS = 12 * 3600
+T = TypeVar("T")
 
 
 def create_app(settings: Settings) -> Celery:
@@ -289,41 +291,46 @@ def imap_poll(account: str) -> list[dict[str, Any]]:
     the same account still runs: two polls would fetch the same batches twice."""
 
     current = get_settings()
-    lock = redis.Redis.from_url(current.redis_url).lock(
-        f"mailvault:imap-poll:{account}", timeout=_IMAP_LOCK_SECONDS
+    none: list[PollSummary] = []
+    summaries = _exclusive(
+        f"mailvault:imap-poll:{account}",
+        _IMAP_LOCK_SECONDS,
+        lambda: bootstrap.poll_imap_accounts(current, account),
+        skipped=none,
     )
-    if not lock.acquire(blocking=False):
-        log.info("imap poll still running; skipped", extra={"account": account})
-        return []
-    try:
-        summaries = bootstrap.poll_imap_accounts(current, account)
-    finally:
-        with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to release
-            lock.release()
     for summary in summaries:
         log.info("imap poll done", extra={"account": account, "ok": summary.ok})
     return [s.model_dump(mode="json") for s in summaries]
 
 
-def _exclusive(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` unless another worker runs the same retention job (it would do it twice)."""
-    lock = redis.Redis.from_url(get_settings().redis_url).lock(
-        f"mailvault:{get_settings().s3_bucket}:{name}", timeout=_RETENTION_LOCK_SECONDS
-    )
+def _exclusive(key: str, timeout: int, work: Callable[[], T], skipped: T) -> T:
+    """Run `work` unless another worker holds the Redis lock `key` (it would do the same work
+    twice); `skipped` is the answer then. The lock lapses after `timeout` seconds, should the
+    worker holding it die."""
+    lock = redis.Redis.from_url(get_settings().redis_url).lock(key, timeout=timeout)
     if not lock.acquire(blocking=False):
-        log.info("retention job still running; skipped", extra={"job": name})
-        return {"skipped": True}
+        log.info("still running elsewhere; skipped", extra={"lock": key})
+        return skipped
     try:
         return work()
     finally:
-        with suppress(redis.exceptions.LockError):
+        with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to release
             lock.release()
+
+
+def _retention_lock(name: str) -> str:
+    return f"mailvault:{get_settings().s3_bucket}:{name}"
 
 
 def retention_recompute() -> dict[str, Any]:
     """Recompute every message's retention (after a policy or hold change; resumes)."""
     service = bootstrap.retention(get_settings())
-    return _exclusive("retention-recompute", lambda: recompute(service).model_dump(mode="json"))
+    return _exclusive(
+        _retention_lock("retention-recompute"),
+        _RETENTION_LOCK_SECONDS,
+        lambda: recompute(service).model_dump(mode="json"),
+        skipped={"skipped": True},
+    )
 
 
 def retention_sweep() -> dict[str, Any]:
@@ -347,7 +354,9 @@ def retention_run() -> dict[str, Any]:
             run = disposition.execute(run.id)
         return run.model_dump(mode="json", exclude={"samples"})
 
-    return _exclusive("retention-run", work)
+    return _exclusive(
+        _retention_lock("retention-run"), _RETENTION_LOCK_SECONDS, work, skipped={"skipped": True}
+    )
 
 
 def enqueue_retention_recompute() -> None:

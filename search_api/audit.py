@@ -87,6 +87,19 @@ class RequestAudit:
     failure_action: AuditAction | None = None
     recorded: bool = False
 
+    @property
+    def username(self) -> str:
+        """Who acts: a route that needs a permission always has its principal."""
+        if self.principal is None:
+            raise RuntimeError("this route opens its audit record with a principal")
+        return self.principal.username
+
+    @property
+    def reads_whole_archive(self) -> bool:
+        """Whether the principal may search all mail: the one who may see samples of it in a
+        rule's or a policy's preview (an administrator writes rules without reading mail)."""
+        return self.principal is not None and self.principal.scope().everything
+
     def record(self, outcome: Outcome, **extra: Any) -> None:
         """Write the record (once). Raises BackendUnavailable when it cannot be written."""
         if self.recorded:

@@ -8,14 +8,16 @@ indexed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from archiver.errors import InvalidRetention, NotFound
 from archiver.holds.model import Hold, HoldCriteria, Matter, MatterFields
 from archiver.retention.evaluate import with_named
+from archiver.retention.policy import validated
 from archiver.retention.service import RetentionService
 from archiver.retention.state import RetentionState
 
@@ -28,21 +30,12 @@ class HoldCount(BaseModel):
     matching: int  # messages its criteria match now (differs while a recompute runs)
 
 
-def _valid(model: type[BaseModel], data: Mapping[str, Any], what: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or what
-        raise InvalidRetention(what, f"{where}: {first['msg']}") from exc
-
-
 class HoldService:
     def __init__(self, retention: RetentionService) -> None:
         self.retention = retention
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> Callable[[], datetime]:
         return self.retention.clock
 
     def matters(self) -> list[Matter]:
@@ -61,7 +54,7 @@ class HoldService:
         return found
 
     def create_matter(self, data: Mapping[str, Any], actor: str) -> Matter:
-        fields: MatterFields = _valid(MatterFields, data, "matter")
+        fields: MatterFields = validated(MatterFields, data, "matter")
         matter = Matter(**fields.model_dump(), created_by=actor, created_at=self.clock())
 
         def edit(state: RetentionState) -> Matter:
@@ -81,7 +74,7 @@ class HoldService:
             current = state.matters.get(matter_id)
             if current is None:
                 raise NotFound(f"no matter {matter_id!r}")
-            changed: Matter = _valid(Matter, {**current.model_dump(), **data}, "matter")
+            changed: Matter = validated(Matter, {**current.model_dump(), **data}, "matter")
             if changed.status == "closed" and any(h.active for h in changed.holds.values()):
                 raise InvalidRetention(
                     "matter", "release its holds (each with a reason) before closing it"
@@ -94,7 +87,7 @@ class HoldService:
         return self.retention.state.change(edit)[0]
 
     def add_hold(self, matter_id: str, data: Mapping[str, Any], actor: str) -> Hold:
-        criteria: HoldCriteria = _valid(HoldCriteria, data, "hold")
+        criteria: HoldCriteria = validated(HoldCriteria, data, "hold")
         self.retention.queries.hold(criteria)  # InvalidQuery (with the position) for a bad query
         hold = Hold(
             **criteria.model_dump(), matter=matter_id, created_by=actor, created_at=self.clock()

@@ -10,7 +10,7 @@ decision with the message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -80,7 +80,11 @@ def search_decided(
         "source_includes": list(READS),
         "track_total_hits": False,
     }
-    hits = index.search(body)["hits"]["hits"]
+    return decided_hits(state, index.search(body)["hits"]["hits"])
+
+
+def decided_hits(state: RetentionState, hits: Sequence[Mapping[str, Any]]) -> list[Decided]:
+    """Each hit (its named clauses matched) decided under `state`."""
     return [Decided(hit_document(h), decide_hit(state, h["_source"], matches_of(h))) for h in hits]
 
 

@@ -13,15 +13,18 @@ policy matches; it has no criteria, and out of the box it keeps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from dateutil.relativedelta import relativedelta
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from archiver.errors import InvalidRetention
 from archiver.models import SourceKind
 
 DEFAULT_POLICY = "default"
+M = TypeVar("M", bound=BaseModel)
 POLICY_NAME = r"^[\w.\-]{1,64}$"
 Unit = Literal["days", "months", "years"]
 Basis = Literal["sent", "arrival"]
@@ -125,3 +128,14 @@ BUILTIN_DEFAULT_VERSION = PolicyVersion(
     saved_by="mailvault",
     saved_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
+
+
+def validated(model: type[M], data: Mapping[str, Any], what: str, whole: str = "") -> M:
+    """`data` as a `model` (a policy, matter, hold), or InvalidRetention naming the first
+    field at fault (`whole`, or `what`, when the fault is the whole object) and why."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or whole or what
+        raise InvalidRetention(what, f"{where}: {first['msg']}") from exc

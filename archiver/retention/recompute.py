@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from archiver.retention.enforce import PENDING, READS, Tally
+from archiver.retention.enforce import PENDING, READS, Tally, decided_hits
 from archiver.retention.service import RetentionService
 from archiver.search.walk import walk_hits
 
@@ -89,7 +89,7 @@ def recompute(
                 interrupted = True  # a newer change: this walk's decisions are already stale
                 break
             tally = Tally()
-            service.enforcer.apply(service.decide_batch(state, hits), state.generation, tally)
+            service.enforcer.apply(decided_hits(state, hits), state.generation, tally)
             report.add(tally)
             report.scanned += len(hits)
             report.last_id = hits[-1]["_id"]
@@ -175,7 +175,7 @@ def sweep(
             service.index, READS, service.options.batch_size, query=query, named=named
         ):
             tally = Tally()
-            decided = service.decide_batch(state, hits)
+            decided = decided_hits(state, hits)
             service.enforcer.apply(decided, state.generation, tally, always=True)
             report.add(tally)
             found += len(hits)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from archiver.errors import InvalidRetention, MailvaultError, MessageNotFound, NotFound
 from archiver.models import LockState
 from archiver.ports import Document, RetentionStorage, SearchIndex
 from archiver.retention.decision import (
+    DECISION_FIELDS,
+    LOCK_FIELDS,
     Decision,
     count_breakdown,
     decide,
@@ -26,9 +28,9 @@ from archiver.retention.decision import (
     sent_and_arrival,
     verdict,
 )
-from archiver.retention.enforce import PENDING, READS, Decided, Enforcer, Tally, search_decided
+from archiver.retention.enforce import PENDING, READS, Enforcer, Tally, search_decided
 from archiver.retention.evaluate import CriteriaQueries, decide_hit, matches_of
-from archiver.retention.policy import DEFAULT_POLICY, Policy, PolicyVersion
+from archiver.retention.policy import DEFAULT_POLICY, Policy, PolicyVersion, validated
 from archiver.retention.state import RetentionState, StateStore
 from archiver.search.walk import walk_hits
 
@@ -156,12 +158,7 @@ class RetentionService:
     def parse_policy(self, data: Mapping[str, Any]) -> Policy:
         """A valid policy, its query checked by the search's own parser, or InvalidRetention
         (InvalidQuery, with the position, for the query)."""
-        try:
-            policy = Policy.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "policy"
-            raise InvalidRetention("retention policy", f"{where}: {first['msg']}") from exc
+        policy = validated(Policy, data, "retention policy", "policy")
         self.queries.policy(policy.criteria)
         return policy
 
@@ -284,11 +281,7 @@ class RetentionService:
         default = verdict(state.default(), sent, arrival)
         storage = self.storage.lock_state(str(doc["id"]))
         holds = [state.hold(h) for h in decision.holds]
-        stored = {
-            k: doc.get(k)
-            for k in READS
-            if k.startswith(("retain", "retention", "holds", "lock", "legal"))
-        }
+        stored = {k: doc.get(k) for k in (*DECISION_FIELDS, *LOCK_FIELDS)}
 
         def said(v: Any) -> PolicyVerdict:
             return PolicyVerdict(
@@ -377,16 +370,6 @@ class RetentionService:
             decided = [d for d in decided if d.doc.get("retention_generation") == PENDING]
         self.enforcer.apply(decided, state.generation, tally, always=pending_only)
         return tally
-
-    def decide_batch(
-        self, state: RetentionState, hits: Sequence[Mapping[str, Any]]
-    ) -> list[Decided]:
-        return [
-            Decided(
-                {**h["_source"], "id": h["_id"]}, decide_hit(state, h["_source"], matches_of(h))
-            )
-            for h in hits
-        ]
 
 
 def _longer(a: Decision, b: Decision) -> bool:

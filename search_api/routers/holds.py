@@ -58,11 +58,6 @@ class Release(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _actor(audit: RequestAudit) -> str:
-    assert audit.principal is not None
-    return audit.principal.username
-
-
 @router.get("/matters")
 def list_matters(audit: Reading, holds: HoldsDep) -> list[Matter]:
     audit.target = "matters"
@@ -73,7 +68,7 @@ def list_matters(audit: Reading, holds: HoldsDep) -> list[Matter]:
 def create_matter(audit: Changing, holds: HoldsDep, matter: MatterFields) -> Matter:
     """A matter: name, case number, description, owners."""
     audit.details["matter"] = matter.model_dump(mode="json")
-    created = holds.create_matter(matter.model_dump(), _actor(audit))
+    created = holds.create_matter(matter.model_dump(), audit.username)
     audit.target = f"matter:{created.id}"
     return created
 
@@ -92,7 +87,7 @@ def update_matter(
     released first)."""
     changed = changes.model_dump(mode="json", exclude_unset=True)
     audit.target, audit.details["changes"] = f"matter:{matter_id}", changed
-    return holds.update_matter(matter_id, changed, _actor(audit))
+    return holds.update_matter(matter_id, changed, audit.username)
 
 
 @router.post("/matters/{matter_id}/holds")
@@ -106,7 +101,7 @@ def add_hold(
     """A hold on custodians (addresses, users, departments) and/or a query, optionally within
     dates sent. It covers archived mail (applied in the background) and all later mail."""
     audit.details["hold"] = hold.model_dump(mode="json")
-    created = holds.add_hold(matter_id, hold.model_dump(), _actor(audit))
+    created = holds.add_hold(matter_id, hold.model_dump(), audit.username)
     audit.target = f"hold:{created.id}"
     follow_up.recompute()
     return created
@@ -129,6 +124,6 @@ def release_hold(
     """Release a hold, with a reason. Its messages lose the storage's legal hold flag only
     where no other active hold still covers them."""
     audit.target, audit.details["reason"] = f"hold:{hold_id}", release.reason
-    released = holds.release_hold(hold_id, release.reason, _actor(audit))
+    released = holds.release_hold(hold_id, release.reason, audit.username)
     follow_up.recompute()
     return released

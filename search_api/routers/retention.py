@@ -4,7 +4,7 @@ request is audited, and each deletion a run makes has an audit record of its own
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from archiver.audit.records import AuditAction
 from archiver.errors import NotFound
 from archiver.models import Tombstone
 from archiver.retention import recompute as jobs
-from archiver.retention.disposition import DispositionRun
+from archiver.retention.disposition import Disposition, DispositionRun
 from archiver.retention.policy import POLICY_NAME, Action, Basis, Criteria, Period, PolicyVersion
 from archiver.retention.recompute import RecomputeReport
 from archiver.retention.service import PolicyPreview
@@ -66,17 +66,9 @@ class RunRequest(BaseModel):
     wait: bool = Field(False, description="delete before answering (otherwise in the background)")
 
 
-def _actor(audit: RequestAudit) -> str:
-    assert audit.principal is not None  # audited(...) with a permission always has one
-    return audit.principal.username
-
-
 def _without_samples(preview: PolicyPreview, audit: RequestAudit) -> PolicyPreview:
     """Sample subjects only for someone who may search the whole archive."""
-    principal = audit.principal
-    if principal is None or not principal.scope().everything:
-        return preview.model_copy(update={"samples": []})
-    return preview
+    return preview if audit.reads_whole_archive else preview.model_copy(update={"samples": []})
 
 
 @router.get("/policies")
@@ -126,7 +118,7 @@ def save_policy(
     /api/retention/recompute."""
     body = policy.model_dump(mode="json")
     audit.target, audit.details["policy"] = f"policy:{name}", body
-    saved = service.save_policy({**body, "name": name}, _actor(audit))
+    saved = service.save_policy({**body, "name": name}, audit.username)
     audit.details["version"] = saved.version
     follow_up.recompute()
     return saved
@@ -138,7 +130,7 @@ def delete_policy(
 ) -> PolicyVersion:
     """Save a deleting version; retention is recomputed without the policy."""
     audit.target, audit.details["deleted"] = f"policy:{name}", True
-    saved = service.delete_policy(name, _actor(audit))
+    saved = service.delete_policy(name, audit.username)
     follow_up.recompute()
     return saved
 
@@ -186,20 +178,19 @@ def request_run(
     (POST /api/retention/runs/{id}/approve)."""
     request = request or RunRequest()
     audit.details["run"] = request.model_dump()
-    run = disposition.plan(_actor(audit), dry_run=request.dry_run)
+    run = disposition.plan(audit.username, dry_run=request.dry_run)
     audit.target, audit.details["planned"] = f"run:{run.id}", run.planned
     audit.details["status"] = run.status
     return _started(disposition, run, background, wait=request.wait)
 
 
 def _started(
-    disposition: Any, run: DispositionRun, background: BackgroundTasks, *, wait: bool
+    disposition: Disposition, run: DispositionRun, background: BackgroundTasks, *, wait: bool
 ) -> DispositionRun:
     if run.status != "approved":
         return run
     if wait:
-        result: DispositionRun = disposition.execute(run.id)
-        return result
+        return disposition.execute(run.id)
     background.add_task(disposition.execute, run.id)
     return run
 
@@ -221,7 +212,7 @@ def approve_run(
     """The second person's approval of a run over the limit (not the one who requested it);
     the run then deletes."""
     audit.target, audit.details["approve"] = f"run:{run_id}", True
-    run = disposition.approve(run_id, _actor(audit))
+    run = disposition.approve(run_id, audit.username)
     audit.details["requested_by"] = run.requested_by
     return _started(disposition, run, background, wait=wait)
 

@@ -26,8 +26,7 @@ def previewed(report: Report | dict[str, Any], audit: RequestAudit) -> dict[str,
     """A preview's or an apply's counts; its sample subjects only for someone who may search
     the whole archive (an administrator writes rules without reading mail)."""
     body = report.model_dump(mode="json") if isinstance(report, Report) else dict(report)
-    principal = audit.principal
-    if "samples" in body and (principal is None or not principal.scope().everything):
+    if "samples" in body and not audit.reads_whole_archive:
         body["samples"] = {"gained": {}, "lost": {}}
     return body
 
