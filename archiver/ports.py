@@ -189,6 +189,47 @@ class JsonStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class PackageWriter(Protocol):
+    """One object being written as a stream (an S3 multipart upload): it exists only once
+    closed; abort() leaves nothing behind."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def tell(self) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class PackageStore(Protocol):
+    """The exports bucket: export packages (zip parts) and the build's work files. Objects are
+    written as streams and read as streams: a package never sits in memory."""
+
+    def ensure_ready(self) -> None: ...
+
+    def writer(self, key: str) -> PackageWriter: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def read(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes, chunk by chunk; NotFound when it is absent."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The object's size; None when it is absent."""
+        ...
+
+    def keys(self, prefix: str) -> list[str]: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under the prefix, and abort unfinished uploads under it (a
+        crashed build's); the number of objects deleted."""
+        ...
+
+
 class SignInLimits(Protocol):
     """Short-lived counts of failed sign-ins and blocks (Redis), keyed by what is limited, such
     as "account:alice" or "address:192.0.2.7". Times are the caller's clock, so the domain
