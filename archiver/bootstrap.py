@@ -27,6 +27,11 @@ from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore, S3Retent
 from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
 from archiver.errors import UserNotFound
+from archiver.exports.builder import ExportOptions, PackageBuilder
+from archiver.exports.jobs import ExportJobs
+from archiver.exports.service import ExportService
+from archiver.exports.signing import ManifestSigner, load_or_create_key, signing_key_from_file
+from archiver.holds.model import Hold
 from archiver.holds.service import HoldService
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import ImapPoller, PollSummary
@@ -342,3 +347,55 @@ def spooled_messages(settings: Settings) -> Callable[[], set[str]]:
 def disposition(settings: Settings | None = None) -> Disposition:
     settings = settings or get_settings()
     return Disposition(retention(settings), audit_log(settings), spooled_messages(settings))
+
+
+def export_signer(settings: Settings) -> ManifestSigner:
+    """The archive's signing key: from a file when configured, otherwise the one kept in the
+    JSON store (created once, by whichever process first needs it)."""
+    if settings.export_signing_key_file is not None:
+        return ManifestSigner(signing_key_from_file(settings.export_signing_key_file))
+    return ManifestSigner(load_or_create_key(json_store(settings)))
+
+
+def export_options(settings: Settings) -> ExportOptions:
+    return ExportOptions(
+        part_size=settings.export_part_size,
+        expiry=timedelta(days=settings.export_expiry_days),
+        lease=timedelta(seconds=settings.export_lease_seconds),
+    )
+
+
+def export_builder(settings: Settings | None = None) -> PackageBuilder:
+    settings = settings or get_settings()
+    service = retention(settings)
+
+    def holds_of(matter_id: str) -> list[Hold]:
+        matter = HoldService(service).matter(matter_id)
+        return [h for h in matter.holds.values() if h.active]
+
+    return PackageBuilder(
+        ExportJobs(json_store(settings)),
+        package_store(settings),
+        raw_store(settings),
+        search_index(settings),
+        service.queries,
+        holds_of,
+        export_signer(settings),
+        audit_log(settings),
+        export_options(settings),
+    )
+
+
+def exports(
+    settings: Settings | None = None, enqueue: Callable[[str], None] | None = None
+) -> ExportService:
+    settings = settings or get_settings()
+    service = retention(settings)
+    return ExportService(
+        ExportJobs(json_store(settings)),
+        package_store(settings),
+        service.queries,
+        HoldService(service).matter,
+        export_options(settings),
+        **({"enqueue": enqueue} if enqueue else {}),
+    )

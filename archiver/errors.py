@@ -336,3 +336,31 @@ class ApprovalRequired(MailvaultError):
         self.run_id = run_id
         self.count = count
         self.limit = limit
+
+
+class InvalidExport(MailvaultError):
+    """An export request or step that cannot be done as asked; `detail` says why (HTTP 422)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"invalid {what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+class ExportNotReady(MailvaultError):
+    """The export is not built (yet, or any more): nothing to download (HTTP 409)."""
+
+    def __init__(self, export_id: str, status: str) -> None:
+        super().__init__(f"export {export_id} is {status}: its package cannot be downloaded")
+        self.export_id = export_id
+        self.status = status
+
+
+class ExportBusy(MailvaultError):
+    """Another builder holds the export (its lease runs until `until`) (HTTP 409)."""
+
+    def __init__(self, export_id: str, holder: str, until: datetime) -> None:
+        super().__init__(f"export {export_id} is being built by {holder} until {until.isoformat()}")
+        self.export_id = export_id
+        self.holder = holder
+        self.until = until

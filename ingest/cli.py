@@ -1436,6 +1436,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users_parsers(sub)
     _add_retention_parsers(sub)
     _add_holds_parsers(sub)
+    from ingest.cli_exports import add_export_parsers  # it imports this module's helpers
+
+    add_export_parsers(sub)
     return parser
 
 

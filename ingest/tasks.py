@@ -16,7 +16,7 @@ from celery import Celery, Task
 from celery.signals import task_failure, worker_process_init
 
 from archiver import bootstrap
-from archiver.errors import BackendFailed, BackendUnavailable, ImapAccountsError
+from archiver.errors import BackendFailed, BackendUnavailable, ExportBusy, ImapAccountsError
 from archiver.imap.accounts import load_accounts
 from archiver.imap.sync import PollSummary
 from archiver.models import SpoolSegment, TaskFailure
@@ -39,6 +39,8 @@ IMAP_POLL = "mailvault.imap_poll"
 RETENTION_RECOMPUTE = "mailvault.retention_recompute"
 RETENTION_SWEEP = "mailvault.retention_sweep"
 RETENTION_RUN = "mailvault.retention_run"
+EXPORT_BUILD = "mailvault.export_build"
+EXPORT_MAINTAIN = "mailvault.export_maintain"
 _RETENTION_LOCK_SECONDS = 12 * 3600
 T = TypeVar("T")
 
@@ -62,6 +64,12 @@ def create_app(settings: Settings) -> Celery:
             "reconcile": {"task": RECONCILE, "schedule": settings.reconcile_interval},
             **imap_schedule(settings.imap_accounts),
             **retention_schedule(settings),
+            # expired packages deleted; builds whose worker died handed to another
+            "export-maintain": {
+                "task": EXPORT_MAINTAIN,
+                "schedule": settings.export_maintain_interval,
+                "options": {"expires": settings.export_maintain_interval},
+            },
         },
     )
     # Transient backend errors are retried with exponential backoff and jitter; a task that
@@ -81,6 +89,8 @@ def create_app(settings: Settings) -> Celery:
     app.task(name=RETENTION_RECOMPUTE, **retried)(retention_recompute)
     app.task(name=RETENTION_SWEEP)(retention_sweep)
     app.task(name=RETENTION_RUN, **retried)(retention_run)
+    app.task(name=EXPORT_BUILD, **retried)(export_build)
+    app.task(name=EXPORT_MAINTAIN)(export_maintain)
     worker_process_init.connect(_warm_up, weak=False, dispatch_uid="mailvault-warm-up")
     task_failure.connect(_record_failure, weak=False, dispatch_uid="mailvault-failures")
     return app
@@ -362,3 +372,29 @@ def retention_run() -> dict[str, Any]:
 def enqueue_retention_recompute() -> None:
     """Ask a worker to recompute retention; raises when the broker cannot be reached."""
     _send(RETENTION_RECOMPUTE, (), None, None)
+
+
+def export_build(export_id: str) -> dict[str, Any]:
+    """Build an evidence export, or resume it where a worker that died left it. A job another
+    worker is building (its lease runs) is left to it."""
+    try:
+        job = bootstrap.export_builder(get_settings()).build(export_id)
+    except ExportBusy as exc:
+        log.info("export built elsewhere; skipped", extra={"export": export_id, "by": exc.holder})
+        return {"skipped": True}
+    return {"export": job.id, "status": job.status, "parts": len(job.parts)}
+
+
+def export_maintain() -> dict[str, Any]:
+    """Delete expired packages, and hand builds nobody holds (a dead worker's) to a worker."""
+    service = bootstrap.exports(get_settings())
+    expired = service.expire()
+    stalled = service.stalled()
+    for export_id in stalled:
+        enqueue_export(export_id)
+    return {"expired": expired, "resumed": stalled}
+
+
+def enqueue_export(export_id: str) -> None:
+    """Ask a worker to build an export; raises when the broker cannot be reached."""
+    _send(EXPORT_BUILD, (export_id,), None, None)

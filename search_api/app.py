@@ -11,12 +11,15 @@ from fastapi.responses import JSONResponse
 from archiver.errors import (
     AccountDisabled,
     ApprovalRequired,
+    ExportBusy,
+    ExportNotReady,
     BackendFailed,
     BackendUnavailable,
     ConcurrentEdit,
     CsrfRejected,
     IntegrityError,
     InvalidQuery,
+    InvalidExport,
     InvalidRetention,
     InvalidTagging,
     InvalidToken,
@@ -35,6 +38,7 @@ from search_api.routers import (
     audit_log,
     directory,
     health,
+    exports,
     holds,
     messages,
     retention,
@@ -54,6 +58,9 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
     (InvalidQuery, 400),
     (InvalidTagging, 422),
     (InvalidRetention, 422),
+    (InvalidExport, 422),
+    (ExportNotReady, 409),
+    (ExportBusy, 409),
     (ApprovalRequired, 409),
     (StorageLocked, 409),
     (InvalidToken, 422),
@@ -121,6 +128,7 @@ def create_app() -> FastAPI:
         audit_log.router,
         retention.router,
         holds.router,
+        exports.router,
     ):
         app.include_router(router)
     return app

@@ -88,11 +88,15 @@ class RequestAudit:
     recorded: bool = False
 
     @property
-    def username(self) -> str:
+    def acting(self) -> Principal:
         """Who acts: a route that needs a permission always has its principal."""
         if self.principal is None:
             raise RuntimeError("this route opens its audit record with a principal")
-        return self.principal.username
+        return self.principal
+
+    @property
+    def username(self) -> str:
+        return self.acting.username
 
     @property
     def reads_whole_archive(self) -> bool:

@@ -16,6 +16,8 @@ from fastapi import BackgroundTasks, Depends
 
 from archiver import bootstrap
 from archiver.access.model import Permission
+from archiver.exports.service import ExportService
+from archiver.exports.signing import ManifestSigner
 from archiver.holds.service import HoldService
 from archiver.ports import JsonStore, RawStore, SearchIndex
 from archiver.retention.disposition import Disposition
@@ -106,9 +108,31 @@ async def get_disposition() -> Disposition:
     return _disposition()
 
 
+@lru_cache(maxsize=1)
+def _exports() -> ExportService:
+    from ingest.tasks import enqueue_export  # the API hands builds to the Celery workers
+
+    return bootstrap.exports(get_settings(), enqueue_export)
+
+
+async def get_exports() -> ExportService:
+    return _exports()
+
+
+@lru_cache(maxsize=1)
+def _signer() -> ManifestSigner:
+    return bootstrap.export_signer(get_settings())
+
+
+async def get_signer() -> ManifestSigner:
+    return _signer()
+
+
 RetentionDep = Annotated[RetentionService, Depends(get_retention)]
 HoldsDep = Annotated[HoldService, Depends(get_holds)]
 DispositionDep = Annotated[Disposition, Depends(get_disposition)]
+ExportsDep = Annotated[ExportService, Depends(get_exports)]
+SignerDep = Annotated[ManifestSigner, Depends(get_signer)]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 ExportFormat = Literal["eml", "mbox", "pdf"]  # pdf: the EML natives plus a PDF of each
 ExportKind = Literal["query", "matter", "ids"]
 JobStatus = Literal["queued", "selecting", "building", "done", "failed", "cancelled", "expired"]
+CustodyEvent = Literal["requested", "built", "download", "cancelled", "failed", "expired"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled", "expired"})
 
 
@@ -100,7 +101,10 @@ class ExportPart(BaseModel):
 class ExportProgress(BaseModel):
     selected: int = 0  # messages the request covers (known once selected)
     selected_bytes: int = 0
+    missing: int = 0  # ids asked for that are not archived or not visible to the requester
+    missing_ids: list[str] = Field(default_factory=list)  # the first of them
     written: int = 0  # messages in completed parts
+    in_part: int = 0  # messages written so far in the part being built
     written_bytes: int = 0
 
 
@@ -120,11 +124,27 @@ class ExportJob(BaseModel):
     lease_until: AwareDatetime | None = None  # a builder holds the job until then
     progress: ExportProgress = Field(default_factory=ExportProgress)
     parts: list[ExportPart] = Field(default_factory=list)
+    selection_batches: int = 0  # work files the selection was saved in
     # resuming: the next item to write, and how many mbox files each group has had
     next_item: int = 0
     mbox_counts: dict[str, int] = Field(default_factory=dict)
     error: str = ""
     manifest_sha256: str = ""
+    key_fingerprint: str = ""  # the signing key's, as `mailvault export pubkey` prints it
+
+
+class CustodyEntry(BaseModel):
+    """One line of a package's chain of custody."""
+
+    time: AwareDatetime
+    event: CustodyEvent
+    actor: str
+    client: str = ""  # where from: the client address, or the host of a worker
+    detail: str = ""
+
+    def line(self) -> str:
+        fields = [self.time.isoformat(), self.event, self.actor, self.client or "-", self.detail]
+        return "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields)
 
     @property
     def finished(self) -> bool:

@@ -1,0 +1,657 @@
+"""Building an export package: selected once, then streamed part by part into the exports bucket.
+
+The build holds a lease on its job (renewed as it goes), so two workers never build one export
+and a crashed worker's job is taken over once its lease runs out. First the selection: the
+request's items, through the requester's scope, saved in work files. Then the parts, each a
+self-contained zip streamed to the bucket (a multipart upload) as the messages are read from the
+raw store: nothing is held whole in memory but one message. Every message is checked against its
+stored SHA-256 as it is written; a mismatch stops the export loudly.
+
+A part's progress is saved when it is complete: a build that dies resumes at the part it was
+writing, which is written again from its first message, byte for byte as it would have been
+(the same items in the same order, fixed entry dates and names), so a resumed package is the
+same as an uninterrupted one. The last part also carries metadata.csv, the load file, the
+verifier, a README, the manifest and its signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from typing import IO, Any
+
+from archiver.access.model import Scope
+from archiver.audit.log import AuditLog
+from archiver.audit.records import AuditAction, Outcome
+from archiver.errors import ExportBusy, IntegrityError, InvalidExport, MailvaultError, NotFound
+from archiver.exports.jobs import ExportJobs
+from archiver.exports.layout import mbox_name, safe_component
+from archiver.exports.mbox import write_mboxrd
+from archiver.exports.metadata import LoadFileDat, MetadataCsv
+from archiver.exports.model import CustodyEntry, CustodyEvent, ExportItem, ExportJob, ExportPart, PackageFile
+from archiver.exports.pdf import render_pdf
+from archiver.exports.selection import Selector
+from archiver.exports.signing import ManifestSigner
+from archiver.exports.zipstream import PackageZip
+from archiver.holds.model import Hold
+from archiver.ports import PackageStore, RawStore, SearchIndex
+from archiver.retention.evaluate import CriteriaQueries
+from archiver.search.scoped import ScopedIndex
+
+log = logging.getLogger(__name__)
+
+SELECTION_BATCH = 1000  # items per selection work file
+PDF_FIELDS = (
+    "subject",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "date",
+    "date_offset_minutes",
+    "message_id",
+    "body",
+    "attachments",
+)
+FINAL_FILES = ("metadata.csv", "loadfile.dat", "verify.py", "README.txt")
+UNSIGNED = ("manifest.sig", "custody.log")
+# a zip entry's headers (local, descriptor, central, zip64 extras) besides its name, at most
+_ENTRY_OVERHEAD = 200
+
+README = """This folder is a mailvault evidence export ({export_id}, "{name}").
+
+Unzip every part ({parts}) into one folder, then, in it, run:
+
+    python3 verify.py --public-key {public_key}
+
+verify.py needs only Python 3.9 or later. It checks the signature of manifest.json against the
+archive's public key (the archive publishes it: `mailvault export pubkey`, or GET /api/exports/pubkey;
+fingerprint {fingerprint}), then every file's size and SHA-256, that no file is missing or was
+added, and that every message is byte-for-byte the message the archive stores.
+
+custody.log (beside the parts) records who asked for, built and downloaded this package.
+"""
+
+
+class ExportCancelled(MailvaultError):
+    """The job was cancelled while it was being built."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    part_size: int = 2 << 30
+    expiry: timedelta = timedelta(days=15)
+    lease: timedelta = timedelta(minutes=5)
+    renew_every: int = 200  # messages between lease renewals (and checks for a cancel)
+
+
+def worker_name() -> str:
+    return f"system:export@{socket.gethostname()}:{os.getpid()}"
+
+
+def package_prefix(export_id: str) -> str:
+    return f"{export_id}/"
+
+
+def work_key(export_id: str, name: str) -> str:
+    return f"{export_id}/work/{name}"
+
+
+def part_name(job: ExportJob, number: int) -> str:
+    slug = safe_component(job.request.name, max_bytes=60).replace(" ", "_")
+    return f"{slug}_{job.id}_part{number:03d}.zip"
+
+
+def part_key(export_id: str, number: int) -> str:
+    return f"{export_id}/parts/{number:03d}.zip"
+
+
+def job_scope(job: ExportJob) -> Scope:
+    return Scope(everything=job.scope_everything, tags=frozenset(job.scope_tags))
+
+
+class _Tee:
+    """What a part's bytes pass through on the way to the bucket: counted and hashed."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+@dataclass
+class _MboxSpool:
+    """Messages of an mbox part, in arrival order, until the part closes: then each folder's
+    become one mbox file (a zip takes one entry at a time, and items come in id order)."""
+
+    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile())
+    spans: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)  # folder → spans
+
+    def add(self, item_index: int, folder: str, raw: bytes, item: ExportItem) -> int:
+        start = self.file.seek(0, io.SEEK_END)
+        sender = item.from_.rsplit("<", 1)[-1].rstrip(">") if item.from_ else ""
+        length = write_mboxrd(self.file, raw, sender, item.date)
+        self.spans.setdefault(folder, []).append((item_index, start, length))
+        return length
+
+    def chunks(self, spans: Sequence[tuple[int, int, int]]) -> Iterator[bytes]:
+        for _, start, length in spans:
+            self.file.seek(start)
+            left = length
+            while left:
+                chunk = self.file.read(min(left, 1 << 20))
+                if not chunk:
+                    raise OSError("the mbox spool ended early")
+                left -= len(chunk)
+                yield chunk
+
+
+class _Part:
+    """One zip part being written, with what it holds recorded in local work files."""
+
+    def __init__(self, store: PackageStore, job: ExportJob, number: int) -> None:
+        self.number = number
+        self.key = part_key(job.id, number)
+        store.delete_prefix(self.key)  # a crashed build's unfinished upload of this part
+        self.writer = store.writer(self.key)
+        self.tee = _Tee(self.writer)
+        self.zip = PackageZip(self.tee)
+        self.items = tempfile.TemporaryFile()  # JSON lines: the items with their md5
+        self.files = tempfile.TemporaryFile()  # JSON lines: PackageFile
+        self.count = 0
+        self.pending = 0  # bytes spooled for mbox files not yet written
+        self.mbox = _MboxSpool()
+        self.held: list[tuple[int, ExportItem, str]] = []  # mbox items until their file is named
+        self.sealed = False
+
+    @property
+    def used(self) -> int:
+        return self.zip.bytes_written + self.pending
+
+    def add_file(self, path: str, size: int, sha256: str) -> None:
+        entry = PackageFile(path=path, size=size, sha256=sha256, part=self.number)
+        self.files.write(entry.model_dump_json().encode() + b"\n")
+
+    def add_item(self, item: ExportItem, md5: str) -> None:
+        line = {"item": item.model_dump(mode="json", by_alias=True), "md5": md5}
+        self.items.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+        self.count += 1
+
+    def release(self) -> None:
+        for local in (self.mbox.file, self.items, self.files):
+            local.close()
+
+    def abort(self) -> None:
+        try:
+            if not self.sealed:
+                self.writer.abort()
+        finally:
+            self.release()
+
+
+def _lines(data: Iterator[bytes]) -> Iterator[bytes]:
+    """JSON lines from a stream of chunks, one line at a time."""
+    rest = b""
+    for chunk in data:
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        yield from (line for line in lines if line)
+    if rest:
+        yield rest
+
+
+def _local_lines(file: IO[bytes]) -> Iterator[bytes]:
+    file.seek(0)
+    for line in file:
+        if line.strip():
+            yield line.rstrip(b"\n")
+
+
+class PackageBuilder:
+    def __init__(
+        self,
+        jobs: ExportJobs,
+        packages: PackageStore,
+        raw: RawStore,
+        index: SearchIndex,
+        queries: CriteriaQueries,
+        holds_of: Callable[[str], Sequence[Hold]],
+        signer: ManifestSigner,
+        audit: AuditLog,
+        options: ExportOptions | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.jobs = jobs
+        self.packages = packages
+        self.raw = raw
+        self.index = index
+        self.queries = queries
+        self.holds_of = holds_of  # a matter's active holds
+        self.signer = signer
+        self.audit = audit
+        self.options = options or ExportOptions()
+        self.clock = clock
+
+    # -- the lease ---------------------------------------------------------------------------
+
+    def _take(self, export_id: str, worker: str) -> ExportJob:
+        def take(job: ExportJob) -> None:
+            if job.finished:
+                return
+            now = self.clock()
+            if job.lease_until and job.lease_until > now and job.built_by != worker:
+                raise ExportBusy(job.id, job.built_by, job.lease_until)
+            job.built_by, job.lease_until = worker, now + self.options.lease
+            job.started_at = job.started_at or now
+            if job.status == "queued":
+                job.status = "selecting"
+
+        return self.jobs.change(export_id, take)[0]
+
+    def _renew(self, job: ExportJob, worker: str, edit: Callable[[ExportJob], None] | None) -> None:
+        """Extend the lease (and save `edit`); stop when cancelled or taken over."""
+
+        def renew(stored: ExportJob) -> None:
+            if stored.status == "cancelled":
+                raise ExportCancelled(f"export {job.id} was cancelled")
+            if stored.built_by != worker:
+                raise ExportBusy(job.id, stored.built_by, stored.lease_until or self.clock())
+            if edit is not None:
+                edit(stored)
+            stored.lease_until = self.clock() + self.options.lease
+
+        saved = self.jobs.change(job.id, renew)[0]
+        job.__dict__.update(saved.__dict__)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build(self, export_id: str, worker: str | None = None) -> ExportJob:
+        """Build the export, or resume it where its last builder stopped."""
+        worker = worker or worker_name()
+        job = self._take(export_id, worker)
+        if job.finished:
+            return job
+        try:
+            if job.status == "selecting":
+                self._select(job, worker)
+            self._write(job, worker)
+        except ExportCancelled:
+            self.packages.delete_prefix(package_prefix(job.id))
+            return self.jobs.get(job.id)
+        except (IntegrityError, InvalidExport, NotFound) as exc:
+            self._fail(job, exc)
+            raise
+        return job
+
+    def _fail(self, job: ExportJob, exc: Exception) -> None:
+        def failed(stored: ExportJob) -> None:
+            stored.status, stored.error, stored.lease_until = "failed", str(exc), None
+
+        self.jobs.change(job.id, failed)
+        self.packages.delete_prefix(package_prefix(job.id))
+        self._custody(job, "failed", str(exc))
+        self.audit.record(
+            AuditAction.EXPORT,
+            actor=job.built_by,
+            client=socket.gethostname(),
+            target=job.id,
+            outcome=Outcome.FAILED,
+            details={"step": "build", "error": str(exc)[:1000]},
+        )
+        log.error("export failed", extra={"export": job.id, "error": str(exc)})
+
+    def _custody(self, job: ExportJob, event: CustodyEvent, detail: str) -> None:
+        entry = CustodyEntry(
+            time=self.clock(),
+            event=event,
+            actor=job.built_by,
+            client=socket.gethostname(),
+            detail=detail,
+        )
+        self.jobs.add_custody(job.id, entry)
+
+    def _scoped(self, job: ExportJob) -> ScopedIndex:
+        return ScopedIndex(self.index, job_scope(job))
+
+    def _select(self, job: ExportJob, worker: str) -> None:
+        request = job.request
+        holds = self.holds_of(request.matter) if request.kind == "matter" else ()
+        selector = Selector(self._scoped(job), self.queries)
+        self.packages.delete_prefix(work_key(job.id, "selection/"))
+        batch: list[str] = []
+        batches = count = size = 0
+        seen: set[str] = set()
+        for item in selector.items(request, holds):
+            batch.append(item.model_dump_json(by_alias=True))
+            count, size = count + 1, size + item.size
+            if request.kind == "ids":
+                seen.add(item.id)
+            if len(batch) == SELECTION_BATCH:
+                batches += 1
+                self._save_batch(job, batches, batch)
+                batch = []
+        if batch:
+            batches += 1
+            self._save_batch(job, batches, batch)
+        missing = sorted(set(request.ids) - seen)
+
+        def selected(stored: ExportJob) -> None:
+            stored.status, stored.selection_batches = "building", batches
+            stored.progress.selected, stored.progress.selected_bytes = count, size
+            stored.progress.missing, stored.progress.missing_ids = len(missing), missing[:50]
+
+        self._renew(job, worker, selected)
+        log.info("export selected", extra={"export": job.id, "messages": count, "bytes": size})
+
+    def _save_batch(self, job: ExportJob, number: int, lines: list[str]) -> None:
+        data = "\n".join(lines).encode() + b"\n"
+        self.packages.put(work_key(job.id, f"selection/{number:06d}.jsonl"), data)
+
+    def _items(self, job: ExportJob, start: int) -> Iterator[tuple[int, ExportItem]]:
+        """The selected items from the `start`-th (0-based), with their index."""
+        first = start // SELECTION_BATCH
+        for batch in range(first, job.selection_batches):
+            key = work_key(job.id, f"selection/{batch + 1:06d}.jsonl")
+            for offset, line in enumerate(_lines(self.packages.read(key))):
+                index = batch * SELECTION_BATCH + offset
+                if index >= start:
+                    yield index, ExportItem.model_validate_json(line)
+
+    def _write(self, job: ExportJob, worker: str) -> None:
+        part = _Part(self.packages, job, len(job.parts) + 1)
+        mbox_counts = dict(job.mbox_counts)
+        since_renewal = 0
+        try:
+            for index, item in self._items(job, job.next_item):
+                if part.count and part.used + self._room_for(job, item) > self.options.part_size:
+                    self._close(job, worker, part, mbox_counts, next_item=index)
+                    part = _Part(self.packages, job, len(job.parts) + 1)
+                self._add(job, part, index, item)
+                since_renewal += 1
+                if since_renewal >= self.options.renew_every:
+                    self._renew(job, worker, _in_part(part.count + len(part.held)))
+                    since_renewal = 0
+            self._finish(job, worker, part, mbox_counts)
+        except BaseException:
+            part.abort()
+            raise
+
+    def _room_for(self, job: ExportJob, item: ExportItem) -> int:
+        names = len(item.path.encode()) + len(item.pdf_path.encode())
+        pdf = 64 * 1024 if item.pdf_path else 0  # a rendering's size, roughly
+        return item.size + pdf + 2 * (_ENTRY_OVERHEAD + names)
+
+    def _add(self, job: ExportJob, part: _Part, index: int, item: ExportItem) -> None:
+        raw = self.raw.get(item.id)  # raises IntegrityError unless it hashes to its id
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != item.id:  # checked again here: this is what goes into the package
+            raise IntegrityError(item.id, digest)
+        md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+        when = item.date or job.requested_at
+        if job.request.format == "mbox":
+            part.pending += part.mbox.add(index, item.folder, raw, item)
+            part.held.append((index, item, md5))
+        else:
+            written = part.zip.add(item.path, raw, when)
+            part.add_file(written.path, written.size, written.sha256)
+            part.add_item(item, md5)
+        if item.pdf_path:
+            doc = self._scoped(job).get_many([item.id], PDF_FIELDS).get(item.id, {})
+            rendering = part.zip.add(item.pdf_path, render_pdf(doc, item), when)
+            part.add_file(rendering.path, rendering.size, rendering.sha256)
+
+    def _write_mbox_files(self, job: ExportJob, part: _Part, mbox_counts: dict[str, int]) -> None:
+        if job.request.format != "mbox":
+            return
+        paths: dict[int, str] = {}
+        for folder in sorted(part.mbox.spans):
+            spans = part.mbox.spans[folder]
+            mbox_counts[folder] = mbox_counts.get(folder, 0) + 1
+            path = mbox_name(folder, mbox_counts[folder])
+            with part.zip.entry(path, job.requested_at) as out:
+                for chunk in part.mbox.chunks(spans):
+                    out.write(chunk)
+            part.add_file(path, out.size, out.sha256)
+            paths.update((item_index, path) for item_index, _, _ in spans)
+        for item_index, item, md5 in part.held:  # package order; each names its mbox file
+            item.path = paths[item_index]
+            part.add_item(item, md5)
+        part.held, part.pending = [], 0
+
+    def _close(
+        self,
+        job: ExportJob,
+        worker: str,
+        part: _Part,
+        mbox_counts: dict[str, int],
+        *,
+        next_item: int,
+    ) -> None:
+        self._write_mbox_files(job, part, mbox_counts)
+        self._seal_part(job, worker, part, mbox_counts, next_item)
+
+    def _seal_part(
+        self,
+        job: ExportJob,
+        worker: str,
+        part: _Part,
+        mbox_counts: dict[str, int],
+        next_item: int,
+        edit: Callable[[ExportJob], None] | None = None,
+    ) -> None:
+        part.zip.close()
+        part.writer.close()
+        part.sealed = True  # the part exists now: a failure from here on leaves it for a resume
+        for suffix, local in (("items", part.items), ("files", part.files)):
+            local.seek(0)
+            self.packages.put(work_key(job.id, f"part-{part.number:03d}.{suffix}"), local.read())
+        done = ExportPart(
+            number=part.number,
+            key=part.key,
+            name=part_name(job, part.number),
+            size=part.tee.size,
+            sha256=part.tee.digest.hexdigest(),
+            files=sum(1 for _ in _local_lines(part.files)),
+        )
+        written = sum(1 for _ in _local_lines(part.items))
+
+        def sealed(stored: ExportJob) -> None:
+            stored.parts = [*stored.parts, done]
+            stored.next_item, stored.mbox_counts = next_item, dict(mbox_counts)
+            stored.progress.written += written
+            stored.progress.in_part = 0
+            stored.progress.written_bytes += done.size
+            if edit is not None:
+                edit(stored)
+
+        self._renew(job, worker, sealed)
+        part.release()
+        log.info("export part written", extra={"export": job.id, "part": part.number})
+
+    # -- the last part's own files -------------------------------------------------------------
+
+    def _all_item_lines(self, job: ExportJob, current: _Part) -> Iterator[dict[str, Any]]:
+        for number in range(1, current.number):
+            key = work_key(job.id, f"part-{number:03d}.items")
+            for line in _lines(self.packages.read(key)):
+                yield json.loads(line)
+        for line in _local_lines(current.items):
+            yield json.loads(line)
+
+    def _all_file_lines(self, job: ExportJob, current: _Part) -> Iterator[bytes]:
+        for number in range(1, current.number):
+            yield from _lines(self.packages.read(work_key(job.id, f"part-{number:03d}.files")))
+        yield from _local_lines(current.files)
+
+    def _finish(
+        self, job: ExportJob, worker: str, part: _Part, mbox_counts: dict[str, int]
+    ) -> None:
+        self._write_mbox_files(job, part, mbox_counts)
+        when = job.requested_at
+        built_at = self.clock()
+        self._text_entry(part, "metadata.csv", when, lambda out: self._csv(job, part, out))
+        if job.request.load_file:
+            self._text_entry(part, "loadfile.dat", when, lambda out: self._dat(job, part, out))
+        verifier = files("archiver.exports").joinpath("verifier.py").read_bytes()
+        self._bytes_entry(part, "verify.py", verifier, when)
+        readme = README.format(
+            export_id=job.id,
+            name=job.request.name,
+            parts=", ".join(part_name(job, n) for n in range(1, part.number + 1)),
+            public_key=self.signer.public_key_hex,
+            fingerprint=self.signer.fingerprint,
+        )
+        self._bytes_entry(part, "README.txt", readme.encode(), when)
+        with part.zip.entry("manifest.json", when) as out:
+            self._manifest(job, part, built_at, out)
+        signature = self.signer.sign_digest(out.sha256)
+        sig = json.dumps(signature, indent=2).encode() + b"\n"
+        part.zip.add("manifest.sig", sig, when)
+
+        def done(stored: ExportJob) -> None:
+            stored.status, stored.built_at = "done", built_at
+            stored.expires_at = built_at + self.options.expiry
+            stored.manifest_sha256, stored.lease_until = out.sha256, None
+            stored.key_fingerprint = self.signer.fingerprint
+
+        total = job.progress.selected
+        self._seal_part(job, worker, part, mbox_counts, total, done)
+        self.packages.delete_prefix(work_key(job.id, ""))
+        detail = f"{total} messages in {len(job.parts)} parts; manifest sha256 {out.sha256}"
+        self._custody(job, "built", detail)
+        self.audit.record(
+            AuditAction.EXPORT,
+            actor=worker,
+            client=socket.gethostname(),
+            target=job.id,
+            details={
+                "step": "built",
+                "messages": total,
+                "parts": len(job.parts),
+                "bytes": sum(p.size for p in job.parts),
+                "manifest_sha256": out.sha256,
+                "requested_by": job.requested_by,
+            },
+        )
+        log.info("export built", extra={"export": job.id, "messages": total})
+
+    def _bytes_entry(self, part: _Part, path: str, data: bytes, when: datetime) -> None:
+        written = part.zip.add(path, data, when)
+        part.add_file(written.path, written.size, written.sha256)
+
+    def _text_entry(
+        self, part: _Part, path: str, when: datetime, write: Callable[[IO[str]], None]
+    ) -> None:
+        with part.zip.entry(path, when) as out:
+            text = io.TextIOWrapper(_Writable(out), encoding="utf-8", newline="")
+            write(text)
+            text.flush()
+            text.detach()
+        part.add_file(path, out.size, out.sha256)
+
+    def _csv(self, job: ExportJob, part: _Part, out: IO[str]) -> None:
+        csv = MetadataCsv(out)
+        for line in self._all_item_lines(job, part):
+            csv.row(ExportItem.model_validate(line["item"]), line["md5"])
+
+    def _dat(self, job: ExportJob, part: _Part, out: IO[str]) -> None:
+        dat = LoadFileDat(out, job.id)
+        for line in self._all_item_lines(job, part):
+            dat.row(ExportItem.model_validate(line["item"]), line["md5"])
+
+    def _manifest(self, job: ExportJob, part: _Part, built_at: datetime, out: Any) -> None:
+        request = job.request
+        parts = [{"number": n, "name": part_name(job, n)} for n in range(1, part.number + 1)]
+        file_count = sum(1 for _ in self._all_file_lines(job, part))
+        head: dict[str, Any] = {
+            "format": "mailvault-export-manifest",
+            "version": 1,
+            "export": {
+                "id": job.id,
+                "name": request.name,
+                "kind": request.kind,
+                "format": request.format,
+                "pdf": request.with_pdf,
+                "load_file": request.load_file,
+                "query": request.query,
+                "matter": request.matter,
+                "ids": len(request.ids),
+                "scope": "whole archive" if job.scope_everything else sorted(job.scope_tags),
+                "requested_by": job.requested_by,
+                "requested_at": job.requested_at.isoformat(),
+                "built_by": job.built_by,
+                "built_at": built_at.isoformat(),
+            },
+            "archive": {
+                "public_key": self.signer.public_key_hex,
+                "key_fingerprint": self.signer.fingerprint,
+            },
+            "counts": {
+                "messages": job.progress.selected,
+                "message_bytes": job.progress.selected_bytes,
+                "files": file_count,
+                "parts": part.number,
+                "missing_ids": job.progress.missing,
+            },
+            "parts": parts,
+            "unsigned": list(UNSIGNED),
+        }
+        opening = json.dumps(head, ensure_ascii=False, indent=1)
+        out.write(opening[: opening.rindex("}")].rstrip().encode() + b',\n "messages": [\n')
+        for n, line in enumerate(self._all_item_lines(job, part)):
+            item = line["item"]
+            entry = {
+                "number": item["number"],
+                "id": item["id"],
+                "stored_sha256": item["id"],
+                "md5": line["md5"],
+                "size": item["size"],
+                "path": item["path"],
+            }
+            out.write((b",\n" if n else b"") + json.dumps(entry, ensure_ascii=False).encode())
+        out.write(b'\n ],\n "files": [\n')
+        for n, raw_line in enumerate(self._all_file_lines(job, part)):
+            out.write((b",\n" if n else b"") + raw_line)
+        out.write(b"\n ]\n}\n")
+
+
+def _in_part(count: int) -> Callable[[ExportJob], None]:
+    def note(stored: ExportJob) -> None:
+        stored.progress.in_part = count
+
+    return note
+
+
+class _Writable(io.RawIOBase):
+    """A zip entry's writer seen as a raw binary stream, for a TextIOWrapper."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.out.write(bytes(data))
+        return len(data)
