@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from archiver.audit.log import AuditFilter
 from archiver.audit.records import AuditRecord
+from archiver.text.pdf_text import PdfPages
 
 Records = Callable[[], Iterator[AuditRecord]]  # called once per pass over the log
 
@@ -101,72 +102,6 @@ def write_json(records: Records, filters: AuditFilter, out: BinaryIO) -> int:
 # PDF
 
 
-_FONT = "STSong-Light"  # a CID font built into reportlab and every PDF reader: no font files
-_SIZE = 8.5
-_LEADING = 11.0
-
-
-def _register_font() -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
-
-
-class _Pages:
-    """Lines down A4 pages, wrapped to the width (Chinese has no spaces to break at, so lines
-    break at any character that would overflow)."""
-
-    def __init__(self, out: BinaryIO, title: str) -> None:
-        from reportlab.lib.pagesizes import A4
-        from reportlab.pdfbase.pdfmetrics import stringWidth
-        from reportlab.pdfgen.canvas import Canvas
-
-        _register_font()
-        self.width, self.height = A4
-        self.margin = 40.0
-        self.canvas = Canvas(out, pagesize=A4, pageCompression=1)
-        self.canvas.setTitle(title)
-        self.string_width: Callable[[str, str, float], float] = stringWidth
-        self.page = 0
-        self.y = 0.0
-        self._new_page()
-
-    def _new_page(self) -> None:
-        if self.page:
-            self.canvas.showPage()
-        self.page += 1
-        self.y = self.height - self.margin
-        self.canvas.setFont(_FONT, 7)
-        self.canvas.drawRightString(self.width - self.margin, self.margin / 2, f"{self.page}")
-
-    def line(self, text: str, *, size: float = _SIZE, indent: float = 0.0) -> None:
-        room = self.width - 2 * self.margin - indent
-        for part in self._wrap(text, size, room):
-            if self.y < self.margin + _LEADING:
-                self._new_page()
-            self.canvas.setFont(_FONT, size)
-            self.canvas.drawString(self.margin + indent, self.y, part)
-            self.y -= max(_LEADING, size * 1.3)
-
-    def _wrap(self, text: str, size: float, room: float) -> Iterator[str]:
-        current = ""
-        for char in text:
-            if current and self.string_width(current + char, _FONT, size) > room:
-                yield current
-                current = char
-            else:
-                current += char
-        yield current
-
-    def gap(self) -> None:
-        self.y -= _LEADING / 2
-
-    def close(self) -> None:
-        self.canvas.save()
-
-
 def _period(filters: AuditFilter, first: datetime | None, last: datetime | None) -> str:
     start = filters.since or first
     end = filters.until or last
@@ -191,7 +126,7 @@ def write_pdf(records: Records, filters: AuditFilter, out: BinaryIO) -> int:
         last, last_seq = record.time, record.seq
     total = sum(counts.values())
 
-    pages = _Pages(out, "mailvault audit log")
+    pages = PdfPages(out, "mailvault audit log")
     pages.line("Audit log report / 审计日志报告", size=15)
     pages.gap()
     pages.line(f"Period / 期间: {_period(filters, first, last)}")
