@@ -34,7 +34,7 @@ from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction, Outcome
 from archiver.errors import ExportBusy, IntegrityError, InvalidExport, MailvaultError, NotFound
 from archiver.exports.jobs import ExportJobs
-from archiver.exports.layout import mbox_name, safe_component
+from archiver.exports.layout import control_number, mbox_name, safe_component
 from archiver.exports.mbox import write_mboxrd
 from archiver.exports.metadata import LoadFileDat, MetadataCsv
 from archiver.exports.model import CustodyEntry, CustodyEvent, ExportItem, ExportJob, ExportPart, PackageFile
@@ -176,7 +176,7 @@ class _Part:
         store.delete_prefix(self.key)  # a crashed build's unfinished upload of this part
         self.writer = store.writer(self.key)
         self.tee = _Tee(self.writer)
-        self.zip = PackageZip(self.tee)
+        self.zip = PackageZip(self.tee, part=number)
         self.items = tempfile.TemporaryFile()  # JSON lines: the items with their md5
         self.files = tempfile.TemporaryFile()  # JSON lines: PackageFile
         self.count = 0
@@ -418,7 +418,7 @@ class PackageBuilder:
             part.add_item(item, md5)
         if item.pdf_path:
             doc = self._scoped(job).get_many([item.id], PDF_FIELDS).get(item.id, {})
-            rendering = part.zip.add(item.pdf_path, render_pdf(doc, item), when)
+            rendering = part.zip.add(item.pdf_path, render_pdf(doc, item, control_number=control_number(job.id, item.number)), when)
             part.add_file(rendering.path, rendering.size, rendering.sha256)
 
     def _write_mbox_files(self, job: ExportJob, part: _Part, mbox_counts: dict[str, int]) -> None:
@@ -571,7 +571,7 @@ class PackageBuilder:
         part.add_file(path, out.size, out.sha256)
 
     def _csv(self, job: ExportJob, part: _Part, out: IO[str]) -> None:
-        csv = MetadataCsv(out)
+        csv = MetadataCsv(out, job.id)
         for line in self._all_item_lines(job, part):
             csv.row(ExportItem.model_validate(line["item"]), line["md5"])
 
