@@ -23,7 +23,13 @@ from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
 from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
-from archiver.adapters.s3 import S3AuditStore, S3JsonStore, S3RawStore, S3RetentionStorage
+from archiver.adapters.s3 import (
+    S3AuditStore,
+    S3JsonStore,
+    S3PackageStore,
+    S3RawStore,
+    S3RetentionStorage,
+)
 from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
 from archiver.errors import UserNotFound
@@ -179,6 +185,13 @@ def audit_store(settings: Settings) -> S3AuditStore:
 
 def retention_storage(settings: Settings) -> S3RetentionStorage:
     return S3RetentionStorage(raw_store(settings), mode=settings.retention_lock_mode)
+
+
+def package_store(settings: Settings | None = None) -> S3PackageStore:
+    """The exports bucket: export_bucket, or <s3_bucket>-exports beside the archive's."""
+    settings = settings or get_settings()
+    bucket = settings.export_bucket or f"{settings.s3_bucket}-exports"
+    return S3PackageStore(raw_store(settings), bucket)
 
 
 def audit_index(settings: Settings) -> ElasticAuditIndex:

@@ -201,6 +201,27 @@ class Settings(BaseSettings):
         description="seconds between the beat's sweeps deciding mail left pending",
     )
 
+    # evidence exports (archiver/exports/, archiver/adapters/s3.py S3PackageStore)
+    export_bucket: str = Field(
+        "",
+        description="bucket of export packages and build work files; a plain one (no Object "
+        "Lock: packages expire and are deleted); empty: <s3_bucket>-exports",
+    )
+    export_part_size: int = Field(
+        2 * 1024**3,
+        ge=4096,  # tiny parts only make sense in tests; a real package wants hundreds of MB
+        description="bytes a package part (one zip) stays below; a file is never split",
+    )
+    export_expiry_days: int = Field(
+        15, ge=1, description="days a built package can be downloaded before it is deleted"
+    )
+    export_lease_seconds: int = Field(
+        300,
+        ge=1,  # short leases let tests take a crashed build over without waiting
+        description="seconds a builder holds an export job without renewing; then another "
+        "builder may take it over (the first one crashed)",
+    )
+
     # LDAP / Active Directory sign-in (archiver/adapters/ldap.py); empty LDAP_URL: not used
     ldap_url: str = Field("", description="ldap://host[:port] or ldaps://host[:port]")
     ldap_start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")

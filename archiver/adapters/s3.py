@@ -6,16 +6,17 @@ import base64
 import hashlib
 import io
 import json
+import mimetypes
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NoReturn, cast
 
 import urllib3
 from minio import Minio
-from minio.datatypes import Object
+from minio.datatypes import Object, Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.retention import Retention
@@ -714,3 +715,202 @@ class S3RetentionStorage:
                 if exc.code not in _MISSING:
                     raise
         return True
+
+
+# S3 refuses parts below 5 MiB except the last; 16 MiB parts reach S3's 10,000-part limit only
+# at 160 GiB, far above a package part (2 GiB by default), and bound a writer's memory.
+PACKAGE_CHUNK = 16 << 20
+_MIN_PART = 5 << 20
+
+
+def _content_type(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+class S3PackageWriter:
+    """PackageWriter as an S3 multipart upload: bytes are buffered up to one chunk and sent as a
+    part; close() completes the upload (the object appears only then), abort() drops it. A
+    writer that never filled a chunk is written with one PUT on close, an empty one too."""
+
+    def __init__(self, client: Minio, bucket: str, key: str, chunk_size: int) -> None:
+        if chunk_size < _MIN_PART:
+            raise ValueError(f"chunk_size must be at least {_MIN_PART} (S3's smallest part)")
+        self._client, self._bucket, self.key = client, bucket, key
+        self._chunk = chunk_size
+        self._buffer = bytearray()
+        self._position = 0
+        self._upload_id: str | None = None
+        self._parts: list[Part] = []
+        self._state: Literal["open", "closed", "aborted"] = "open"
+
+    def write(self, data: bytes) -> int:
+        if self._state != "open":
+            raise ValueError(f"write to a {self._state} package writer ({self.key})")
+        self._buffer += data
+        self._position += len(data)
+        while len(self._buffer) >= self._chunk:
+            self._send(bytes(self._buffer[: self._chunk]))
+            del self._buffer[: self._chunk]
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        """Nothing to do: a part shorter than 5 MiB cannot be sent before the last one, and
+        the object exists only once closed anyway (zipfile calls this at its end)."""
+
+    def close(self) -> None:
+        if self._state == "closed":
+            return
+        if self._state == "aborted":
+            raise ValueError(f"close of an aborted package writer ({self.key})")
+        with _s3_errors():
+            if self._upload_id is None:
+                data = bytes(self._buffer)
+                self._client.put_object(
+                    self._bucket, self.key, io.BytesIO(data), len(data), _content_type(self.key)
+                )
+            else:
+                if self._buffer:
+                    self._send(bytes(self._buffer))
+                self._client._complete_multipart_upload(
+                    self._bucket, self.key, self._upload_id, self._parts
+                )
+        self._buffer.clear()
+        self._state = "closed"
+
+    def abort(self) -> None:
+        """Drop what was written; nothing remains under the key (a closed writer's object
+        stays: it is finished)."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._buffer.clear()
+        if self._upload_id is not None:
+            with _s3_errors():
+                try:
+                    self._client._abort_multipart_upload(self._bucket, self.key, self._upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":  # aborted already (delete_prefix)
+                        raise
+
+    def __enter__(self) -> S3PackageWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _send(self, data: bytes) -> None:
+        # minio's private multipart calls (the public put_object wants the whole stream as a
+        # file to read from, where the zip writer pushes bytes); pinned like _put_object, and
+        # their signatures checked by tests/archiver/adapters/test_s3_packages.py
+        with _s3_errors():
+            if self._upload_id is None:
+                self._upload_id = self._client._create_multipart_upload(
+                    self._bucket, self.key, {"Content-Type": _content_type(self.key)}
+                )
+            number = len(self._parts) + 1
+            etag = self._client._upload_part(
+                self._bucket, self.key, data, None, self._upload_id, number
+            )
+        self._parts.append(Part(number, etag))
+
+
+class S3PackageStore:
+    """PackageStore on the exports bucket: a plain bucket beside the archive's (no Object Lock,
+    no versioning), since packages expire and are deleted for good."""
+
+    def __init__(
+        self, raw_store: S3RawStore, bucket: str, *, chunk_size: int = PACKAGE_CHUNK
+    ) -> None:
+        self.client = raw_store.client
+        self.bucket = bucket
+        self.chunk_size = chunk_size
+
+    def ensure_ready(self) -> None:
+        with _s3_errors():
+            try:
+                if not self.client.bucket_exists(self.bucket):
+                    self.client.make_bucket(self.bucket)
+            except S3Error as exc:
+                if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise
+
+    def writer(self, key: str) -> S3PackageWriter:
+        return S3PackageWriter(self.client, self.bucket, key, self.chunk_size)
+
+    def put(self, key: str, data: bytes) -> None:
+        with _s3_errors():
+            self.client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), _content_type(key)
+            )
+
+    def read(self, key: str, chunk_size: int = 1 << 20) -> Generator[bytes, None, None]:
+        """The object's bytes, chunk by chunk; NotFound (on the first next()) when absent. The
+        request is only sent once iterated, so a reader that never starts holds no connection,
+        and one that stops early releases it when the iterator is closed or collected."""
+        with _s3_errors(NotFound(f"no package object {key}")):
+            response = self.client.get_object(self.bucket, key)
+            try:
+                yield from response.stream(chunk_size)
+            finally:
+                response.close()
+                response.release_conn()
+
+    def size(self, key: str) -> int | None:
+        try:
+            with _s3_errors(NotFound(key)):
+                stat = self.client.stat_object(self.bucket, key)
+        except NotFound:
+            return None
+        return int(stat.size or 0)
+
+    def keys(self, prefix: str) -> list[str]:
+        with _s3_errors():
+            return sorted(
+                str(o.object_name)
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            )
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            # no caller means the whole bucket: every export of every person
+            raise ValueError("delete_prefix needs a prefix")
+        keys = self.keys(prefix)
+        with _s3_errors():
+            errors = [
+                e
+                for e in self.client.remove_objects(self.bucket, [DeleteObject(k) for k in keys])
+                if e.code not in _MISSING
+            ]
+        if errors:
+            _failed(RuntimeError(f"{len(errors)} objects not removed, e.g. {errors[0]}"))
+        self._abort_uploads(prefix)
+        return len(keys)
+
+    def pending_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, upload id) of the unfinished multipart uploads under the prefix, one listing
+        page (up to 1000): what a crashed build left behind."""
+        with _s3_errors():
+            listed = self.client._list_multipart_uploads(
+                self.bucket, prefix=prefix, max_uploads=1000
+            )
+        return [(str(u.object_name), str(u.upload_id)) for u in listed.uploads if u.upload_id]
+
+    def _abort_uploads(self, prefix: str) -> None:
+        # Listed again after each page of aborts rather than paged with markers (minio 7.2
+        # drops NextUploadIdMarker): aborted uploads leave the listing, so it shrinks to empty.
+        aborted: set[str] = set()
+        while pending := [p for p in self.pending_uploads(prefix) if p[1] not in aborted]:
+            for key, upload_id in pending:
+                with _s3_errors():
+                    try:
+                        self.client._abort_multipart_upload(self.bucket, key, upload_id)
+                    except S3Error as exc:
+                        if exc.code != "NoSuchUpload":  # its writer aborted it meanwhile
+                            raise
+                aborted.add(upload_id)

@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archiver.adapters.s3 import S3AuditStore, S3RetentionStorage
+from archiver.adapters.s3 import (
+    S3AuditStore,
+    S3PackageStore,
+    S3PackageWriter,
+    S3RetentionStorage,
+)
 from archiver.errors import (
     BackendUnavailable,
     ConcurrentEdit,
@@ -17,6 +22,7 @@ from archiver.errors import (
     ImapError,
     IntegrityError,
     MessageNotFound,
+    NotFound,
     SpoolSegmentNotFound,
 )
 from archiver.models import Source, SourceRecord
@@ -25,6 +31,8 @@ from archiver.ports import (
     IdentityProvider,
     JsonStore,
     Mailbox,
+    PackageStore,
+    PackageWriter,
     RawStore,
     RetentionStorage,
     SearchIndex,
@@ -35,6 +43,8 @@ from tests.support.fakes import (
     InMemoryIdentityProvider,
     InMemoryJsonStore,
     InMemoryMailbox,
+    InMemoryPackageStore,
+    InMemoryPackageWriter,
     InMemoryRawStore,
     InMemoryRetentionStorage,
     InMemorySearchIndex,
@@ -61,6 +71,10 @@ PORTS: list[tuple[type, type]] = [
     (RetentionStorage, S3RetentionStorage),
     (IdentityProvider, InMemoryIdentityProvider),
     (SignInLimits, InMemorySignInLimits),
+    (PackageStore, InMemoryPackageStore),
+    (PackageStore, S3PackageStore),
+    (PackageWriter, InMemoryPackageWriter),
+    (PackageWriter, S3PackageWriter),
 ]
 
 
@@ -285,3 +299,35 @@ def test_renumbering_gives_a_new_uidvalidity_and_new_uids() -> None:
     old = server.uidvalidity("INBOX")
     assert server.renumber("INBOX") != old
     assert server.contents("INBOX") == {1: b"m1", 2: b"m2"}
+
+
+# -- PackageStore --------------------------------------------------------------------------------
+
+
+def test_a_package_object_exists_once_closed_and_abort_leaves_nothing() -> None:
+    store = InMemoryPackageStore()
+    writer = store.writer("exp-1/part001.zip")
+    assert writer.write(b"PK\x03\x04") == 4 and writer.tell() == 4
+    assert store.size("exp-1/part001.zip") is None and store.pending == ["exp-1/part001.zip"]
+    writer.close()
+    assert b"".join(store.read("exp-1/part001.zip", chunk_size=1)) == b"PK\x03\x04"
+    assert store.size("exp-1/part001.zip") == 4 and store.pending == []
+
+    dropped = store.writer("exp-1/part002.zip")
+    dropped.write(b"partial")
+    dropped.abort()
+    assert store.keys("exp-1/") == ["exp-1/part001.zip"] and store.pending == []
+    with pytest.raises(NotFound):
+        next(store.read("exp-1/part002.zip"))
+
+
+def test_delete_prefix_removes_objects_and_unfinished_writers_under_it() -> None:
+    store = InMemoryPackageStore()
+    store.put("exp-1/work/items.jsonl", b"{}")
+    store.put("exp-2/part001.zip", b"PK")
+    crashed = store.writer("exp-1/part001.zip")
+    crashed.write(b"PK")
+    assert store.delete_prefix("exp-1/") == 1
+    assert store.keys("") == ["exp-2/part001.zip"] and store.pending == []
+    with pytest.raises(ValueError, match="needs a prefix"):
+        store.delete_prefix("")

@@ -31,6 +31,7 @@ from archiver.errors import (
     ImapError,
     IntegrityError,
     MessageNotFound,
+    NotFound,
     SignInFailed,
     SpoolSegmentNotFound,
     StorageLocked,
@@ -263,6 +264,115 @@ class InMemoryJsonStore:
         with self._lock:
             self._values.pop(key, None)  # S3 deletes of missing keys succeed
             self._etags.pop(key, None)
+
+
+class InMemoryPackageWriter:
+    """PackageWriter (S3PackageWriter's semantics): the object appears only on close(), an
+    abort() leaves nothing; until then it is a pending upload of its store."""
+
+    def __init__(self, store: InMemoryPackageStore, key: str) -> None:
+        self._store = store
+        self.key = key
+        self._buffer = bytearray()
+        self._state: Literal["open", "closed", "aborted"] = "open"
+
+    def write(self, data: bytes) -> int:
+        self._store.faults.check("write")
+        if self._state != "open":
+            raise ValueError(f"write to a {self._state} package writer ({self.key})")
+        self._buffer += data
+        return len(data)
+
+    def tell(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._state == "closed":
+            return
+        if self._state == "aborted":
+            raise ValueError(f"close of an aborted package writer ({self.key})")
+        self._store.faults.check("close")
+        with self._store._lock:
+            self._store._objects[self.key] = bytes(self._buffer)
+            self._store._pending.pop(id(self), None)
+        self._state = "closed"
+
+    def abort(self) -> None:
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._buffer.clear()
+        with self._store._lock:
+            self._store._pending.pop(id(self), None)
+
+
+class InMemoryPackageStore:
+    """PackageStore (S3PackageStore's semantics) in a dict; `pending` lists the writers neither
+    closed nor aborted (a crashed build's unfinished uploads)."""
+
+    def __init__(self) -> None:
+        self.faults = Faults("s3")
+        self.ready = False
+        self._objects: dict[str, bytes] = {}
+        self._pending: dict[int, InMemoryPackageWriter] = {}
+        self._lock = threading.RLock()
+
+    def ensure_ready(self) -> None:
+        self.faults.check("ensure_ready")
+        self.ready = True
+
+    def writer(self, key: str) -> InMemoryPackageWriter:
+        self.faults.check("writer")
+        writer = InMemoryPackageWriter(self, key)
+        with self._lock:
+            self._pending[id(writer)] = writer
+        return writer
+
+    def put(self, key: str, data: bytes) -> None:
+        self.faults.check("put")
+        with self._lock:
+            self._objects[key] = bytes(data)
+
+    def read(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        # a generator, like the adapter's: NotFound on the first next()
+        self.faults.check("read")
+        with self._lock:
+            if key not in self._objects:
+                raise NotFound(f"no package object {key}")
+            data = self._objects[key]
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+
+    def size(self, key: str) -> int | None:
+        self.faults.check("size")
+        with self._lock:
+            data = self._objects.get(key)
+        return None if data is None else len(data)
+
+    def keys(self, prefix: str) -> list[str]:
+        self.faults.check("keys")
+        with self._lock:
+            return sorted(k for k in self._objects if k.startswith(prefix))
+
+    def delete_prefix(self, prefix: str) -> int:
+        self.faults.check("delete_prefix")
+        if not prefix:
+            raise ValueError("delete_prefix needs a prefix")
+        with self._lock:
+            doomed = [k for k in self._objects if k.startswith(prefix)]
+            for key in doomed:
+                del self._objects[key]
+            for writer in [w for w in self._pending.values() if w.key.startswith(prefix)]:
+                writer.abort()
+        return len(doomed)
+
+    @property
+    def pending(self) -> list[str]:
+        with self._lock:
+            return sorted(w.key for w in self._pending.values())
 
 
 class InMemorySignInLimits:
