@@ -221,6 +221,17 @@ class Settings(BaseSettings):
         description="seconds a builder holds an export job without renewing; then another "
         "builder may take it over (the first one crashed)",
     )
+    export_maintain_interval: float = Field(
+        60.0,
+        gt=0,
+        description="seconds between the beat's export upkeep: expired packages deleted, "
+        "builds nobody holds any more handed to a worker",
+    )
+    export_signing_key_file: Path | None = Field(
+        None,
+        description="the Ed25519 key that signs manifests (raw 32 bytes or PEM PKCS#8); "
+        "unset: one generated once and kept in the archive's JSON store",
+    )
 
     # LDAP / Active Directory sign-in (archiver/adapters/ldap.py); empty LDAP_URL: not used
     ldap_url: str = Field("", description="ldap://host[:port] or ldaps://host[:port]")
