@@ -410,5 +410,5 @@ def exports(
         service.queries,
         HoldService(service).matter,
         export_options(settings),
-        **({"enqueue": enqueue} if enqueue else {}),
+        enqueue or (lambda export_id: None),
     )

@@ -153,7 +153,7 @@ def _export_list(args: argparse.Namespace, settings: Settings, audit: _Audit) ->
     from archiver import bootstrap
 
     audit.target, audit.details["step"] = "exports", "list"
-    jobs = bootstrap.exports(settings).list(cli_principal())
+    jobs = bootstrap.exports(settings).jobs_for(cli_principal())
     if args.json:
         _print_json([j.model_dump(mode="json") for j in jobs])
         return 0

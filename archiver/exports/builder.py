@@ -23,11 +23,11 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from archiver.access.model import Scope
 from archiver.audit.log import AuditLog
@@ -37,7 +37,14 @@ from archiver.exports.jobs import ExportJobs
 from archiver.exports.layout import control_number, mbox_name, safe_component
 from archiver.exports.mbox import write_mboxrd
 from archiver.exports.metadata import LoadFileDat, MetadataCsv
-from archiver.exports.model import CustodyEntry, CustodyEvent, ExportItem, ExportJob, ExportPart, PackageFile
+from archiver.exports.model import (
+    CustodyEntry,
+    CustodyEvent,
+    ExportItem,
+    ExportJob,
+    ExportPart,
+    PackageFile,
+)
 from archiver.exports.pdf import render_pdf
 from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
@@ -74,9 +81,10 @@ Unzip every part ({parts}) into one folder, then, in it, run:
     python3 verify.py --public-key {public_key}
 
 verify.py needs only Python 3.9 or later. It checks the signature of manifest.json against the
-archive's public key (the archive publishes it: `mailvault export pubkey`, or GET /api/exports/pubkey;
-fingerprint {fingerprint}), then every file's size and SHA-256, that no file is missing or was
-added, and that every message is byte-for-byte the message the archive stores.
+archive's public key (the archive publishes it: `mailvault export pubkey`, or
+GET /api/exports/pubkey; fingerprint {fingerprint}), then every file's size and SHA-256, that no
+file is missing or was added, and that every message is byte-for-byte the message the archive
+stores.
 
 custody.log (beside the parts) records who asked for, built and downloaded this package.
 """
@@ -145,7 +153,8 @@ class _MboxSpool:
     """Messages of an mbox part, in arrival order, until the part closes: then each folder's
     become one mbox file (a zip takes one entry at a time, and items come in id order)."""
 
-    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile())
+    # the part's temporary files live until the part is sealed or aborted: release() closes them
+    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile())  # noqa: SIM115
     spans: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)  # folder → spans
 
     def add(self, item_index: int, folder: str, raw: bytes, item: ExportItem) -> int:
@@ -177,13 +186,17 @@ class _Part:
         self.writer = store.writer(self.key)
         self.tee = _Tee(self.writer)
         self.zip = PackageZip(self.tee, part=number)
-        self.items = tempfile.TemporaryFile()  # JSON lines: the items with their md5
-        self.files = tempfile.TemporaryFile()  # JSON lines: PackageFile
+        self.items = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: items and md5s
+        self.files = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: PackageFile
         self.count = 0
         self.pending = 0  # bytes spooled for mbox files not yet written
         self.mbox = _MboxSpool()
         self.held: list[tuple[int, ExportItem, str]] = []  # mbox items until their file is named
         self.sealed = False
+
+    @property
+    def messages(self) -> int:
+        return self.count + len(self.held)
 
     @property
     def used(self) -> int:
@@ -205,6 +218,7 @@ class _Part:
     def abort(self) -> None:
         try:
             if not self.sealed:
+                self.zip.abandon()  # nothing more reaches the upload, not even at collection
                 self.writer.abort()
         finally:
             self.release()
@@ -384,13 +398,13 @@ class PackageBuilder:
         since_renewal = 0
         try:
             for index, item in self._items(job, job.next_item):
-                if part.count and part.used + self._room_for(job, item) > self.options.part_size:
+                if part.messages and part.used + self._room_for(job, item) > self.options.part_size:
                     self._close(job, worker, part, mbox_counts, next_item=index)
                     part = _Part(self.packages, job, len(job.parts) + 1)
                 self._add(job, part, index, item)
                 since_renewal += 1
                 if since_renewal >= self.options.renew_every:
-                    self._renew(job, worker, _in_part(part.count + len(part.held)))
+                    self._renew(job, worker, _in_part(part.messages))
                     since_renewal = 0
             self._finish(job, worker, part, mbox_counts)
         except BaseException:
@@ -418,7 +432,11 @@ class PackageBuilder:
             part.add_item(item, md5)
         if item.pdf_path:
             doc = self._scoped(job).get_many([item.id], PDF_FIELDS).get(item.id, {})
-            rendering = part.zip.add(item.pdf_path, render_pdf(doc, item, control_number=control_number(job.id, item.number)), when)
+            rendering = part.zip.add(
+                item.pdf_path,
+                render_pdf(doc, item, control_number=control_number(job.id, item.number)),
+                when,
+            )
             part.add_file(rendering.path, rendering.size, rendering.sha256)
 
     def _write_mbox_files(self, job: ExportJob, part: _Part, mbox_counts: dict[str, int]) -> None:
@@ -561,21 +579,20 @@ class PackageBuilder:
         part.add_file(written.path, written.size, written.sha256)
 
     def _text_entry(
-        self, part: _Part, path: str, when: datetime, write: Callable[[IO[str]], None]
+        self, part: _Part, path: str, when: datetime, write: Callable[[TextIO], None]
     ) -> None:
         with part.zip.entry(path, when) as out:
-            text = io.TextIOWrapper(_Writable(out), encoding="utf-8", newline="")
+            text = io.TextIOWrapper(io.BufferedWriter(_Writable(out)), encoding="utf-8", newline="")
             write(text)
             text.flush()
-            text.detach()
         part.add_file(path, out.size, out.sha256)
 
-    def _csv(self, job: ExportJob, part: _Part, out: IO[str]) -> None:
+    def _csv(self, job: ExportJob, part: _Part, out: TextIO) -> None:
         csv = MetadataCsv(out, job.id)
         for line in self._all_item_lines(job, part):
             csv.row(ExportItem.model_validate(line["item"]), line["md5"])
 
-    def _dat(self, job: ExportJob, part: _Part, out: IO[str]) -> None:
+    def _dat(self, job: ExportJob, part: _Part, out: TextIO) -> None:
         dat = LoadFileDat(out, job.id)
         for line in self._all_item_lines(job, part):
             dat.row(ExportItem.model_validate(line["item"]), line["md5"])

@@ -35,7 +35,11 @@ class ExportRequest(BaseModel):
 
     @model_validator(mode="after")
     def _names_what(self) -> ExportRequest:
-        given = {"query": bool(self.query.strip()), "matter": bool(self.matter), "ids": bool(self.ids)}
+        given = {
+            "query": bool(self.query.strip()),
+            "matter": bool(self.matter),
+            "ids": bool(self.ids),
+        }
         if not given[self.kind]:
             raise ValueError(f"an export of kind {self.kind!r} needs its {self.kind}")
         others = [k for k, v in given.items() if v and k != self.kind]
@@ -132,6 +136,10 @@ class ExportJob(BaseModel):
     manifest_sha256: str = ""
     key_fingerprint: str = ""  # the signing key's, as `mailvault export pubkey` prints it
 
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
 
 class CustodyEntry(BaseModel):
     """One line of a package's chain of custody."""
@@ -145,7 +153,3 @@ class CustodyEntry(BaseModel):
     def line(self) -> str:
         fields = [self.time.isoformat(), self.event, self.actor, self.client or "-", self.detail]
         return "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED

@@ -89,7 +89,9 @@ class Selector:
                 held = [by_id[h] for h in sorted(matches_of(hit).holds) if h in by_id]
                 yield self._item(doc, number, request, held)
 
-    def _query(self, request: ExportRequest, holds: Sequence[Hold]) -> tuple[Query, list[HoldGroup]]:
+    def _query(
+        self, request: ExportRequest, holds: Sequence[Hold]
+    ) -> tuple[Query, list[HoldGroup]]:
         if request.kind == "ids":
             return {"ids": {"values": sorted(set(request.ids))}}, []
         if request.kind == "query":

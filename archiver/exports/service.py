@@ -103,7 +103,7 @@ class ExportService:
             principal.scope(Permission.EXPORT), job_scope(job)
         )
 
-    def list(self, principal: Principal) -> list[ExportJob]:
+    def jobs_for(self, principal: Principal) -> list[ExportJob]:
         return [j for j in self.jobs.all() if self.may_see(j, principal)]
 
     def cancel(self, export_id: str, principal: Principal, client: str) -> ExportJob:
@@ -176,7 +176,5 @@ class ExportService:
         return [
             job.id
             for job in self.jobs.all()
-            if not job.finished
-            and (job.lease_until or job.requested_at + lease) <= now
+            if not job.finished and (job.lease_until or job.requested_at + lease) <= now
         ]
-

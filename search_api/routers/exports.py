@@ -55,7 +55,7 @@ def create_export(
 def list_exports(audit: Exporting, exports: ExportsDep) -> list[ExportJob]:
     """The exports the caller asked for, or could have (its scope covers theirs)."""
     audit.target, audit.details["step"] = "exports", "list"
-    return exports.list(audit.acting)
+    return exports.jobs_for(audit.acting)
 
 
 @router.get("/pubkey")
@@ -69,7 +69,7 @@ def public_key(audit: Anyone, signer: SignerDep) -> PublicKey:
 def get_export(audit: Exporting, exports: ExportsDep, export_id: str = ExportId) -> ExportJob:
     """Status and progress; once built, its parts (name, size, SHA-256) and expiry."""
     audit.target, audit.details["step"] = export_id, "status"
-    return exports.job(export_id, audit.principal)
+    return exports.job(export_id, audit.acting)
 
 
 @router.post("/{export_id}/cancel")
@@ -108,4 +108,4 @@ def download_part(
 def custody_log(audit: Exporting, exports: ExportsDep, export_id: str = ExportId) -> str:
     """custody.log: requested, built, every download (who, when, from where)."""
     audit.target, audit.details["step"] = export_id, "custody"
-    return exports.custody_log(export_id, audit.principal)
+    return exports.custody_log(export_id, audit.acting)
