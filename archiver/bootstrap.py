@@ -211,9 +211,11 @@ def audit_log(settings: Settings | None = None) -> AuditLog:
 
 
 def init_backends(settings: Settings | None = None) -> None:
-    """Create the bucket (with Object Lock) and the index template and alias. Idempotent."""
+    """Create the buckets (the archive's with Object Lock, the exports') and the index
+    template and alias. Idempotent."""
     settings = settings or get_settings()
     raw_store(settings).ensure_ready()
+    package_store(settings).ensure_ready()
     search_index(settings).ensure_ready()
     audit_index(settings).ensure_ready()
 

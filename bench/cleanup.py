@@ -68,10 +68,16 @@ def throwaway_settings(base: Settings, name: str) -> Settings:
     return base.model_copy(update={"es_index": name, "s3_bucket": name})
 
 
+def export_bucket(settings: Settings) -> str:
+    return settings.export_bucket or f"{settings.s3_bucket}-exports"
+
+
 def cleanup_throwaway(settings: Settings) -> None:
-    """Drop the settings' index and bucket (made by another process, e.g. `mailvault import`)."""
+    """Drop the settings' index and buckets (made by another process, e.g. `mailvault import`)."""
     drop_index(bootstrap.search_index(settings).client, settings.es_index)
-    drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+    client = bootstrap.raw_store(settings).client
+    drop_bucket(client, settings.s3_bucket)
+    drop_bucket(client, export_bucket(settings))
 
 
 @contextmanager
@@ -84,4 +90,6 @@ def throwaway_archive(settings: Settings, *, parallel: bool = False) -> Iterator
     finally:
         archiver.close()
         drop_index(archiver.index.client, settings.es_index)
-        drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+        client = bootstrap.raw_store(settings).client
+        drop_bucket(client, settings.s3_bucket)
+        drop_bucket(client, export_bucket(settings))  # if an export was made

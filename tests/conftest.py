@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.cleanup import drop_bucket, drop_index, throwaway_archive, throwaway_settings
+from bench.cleanup import (
+    drop_bucket,
+    drop_index,
+    export_bucket,
+    throwaway_archive,
+    throwaway_settings,
+)
 from tests.support.corpus_summary import CORPUS_MISSING
 from tests.support.corpus_summary import pytest_terminal_summary as pytest_terminal_summary
 
@@ -72,6 +78,7 @@ def backends(settings):  # type: ignore[no-untyped-def]
     yield
     drop_index(index.client, settings.es_index)
     drop_bucket(bootstrap.raw_store(settings).client, settings.s3_bucket)
+    drop_bucket(bootstrap.raw_store(settings).client, export_bucket(settings))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.ports import PackageStore, RawStore
 from archiver.settings import Settings
-from bench.cleanup import drop_bucket, throwaway_archive, throwaway_settings
+from bench.cleanup import throwaway_archive, throwaway_settings
 
 pytestmark = pytest.mark.services
 _numbers = itertools.count()
@@ -155,10 +155,7 @@ def world(settings: Settings) -> Iterator[World]:
         exports = bootstrap.exports(own)
         exports.clock = clock
         exports.packages.ensure_ready()
-        try:
-            yield World(own, archiver, exports, bootstrap.audit_log(own), clock)
-        finally:
-            drop_bucket(bootstrap.raw_store(own).client, own.export_bucket or f"{name}-exports")
+        yield World(own, archiver, exports, bootstrap.audit_log(own), clock)
 
 
 def _signer_key(world: World) -> str:
