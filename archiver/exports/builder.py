@@ -24,6 +24,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -50,13 +51,15 @@ from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
 from archiver.exports.zipstream import PackageZip
 from archiver.holds.model import Hold
-from archiver.ports import PackageStore, RawStore, SearchIndex
+from archiver.ports import Document, PackageStore, RawStore, SearchIndex
 from archiver.retention.evaluate import CriteriaQueries
 from archiver.search.scoped import ScopedIndex
 
 log = logging.getLogger(__name__)
 
 SELECTION_BATCH = 1000  # items per selection work file
+FETCH_AHEAD = 32  # messages read side by side, ahead of the one being written
+FETCH_BYTES = 16 << 20
 PDF_FIELDS = (
     "subject",
     "from",
@@ -100,6 +103,8 @@ class ExportOptions:
     expiry: timedelta = timedelta(days=15)
     lease: timedelta = timedelta(minutes=5)
     renew_every: int = 200  # messages between lease renewals (and checks for a cancel)
+    part_files: int = 50_000  # files per part at most (each holds ~1 KB of zip directory)
+    threads: int = 8  # raw reads side by side
 
 
 def worker_name() -> str:
@@ -159,8 +164,7 @@ class _MboxSpool:
 
     def add(self, item_index: int, folder: str, raw: bytes, item: ExportItem) -> int:
         start = self.file.seek(0, io.SEEK_END)
-        sender = item.from_.rsplit("<", 1)[-1].rstrip(">") if item.from_ else ""
-        length = write_mboxrd(self.file, raw, sender, item.date)
+        length = write_mboxrd(self.file, raw, item.sender, item.date)
         self.spans.setdefault(folder, []).append((item_index, start, length))
         return length
 
@@ -266,6 +270,7 @@ class PackageBuilder:
         self.audit = audit
         self.options = options or ExportOptions()
         self.clock = clock
+        self._pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="export-read")
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -397,11 +402,11 @@ class PackageBuilder:
         mbox_counts = dict(job.mbox_counts)
         since_renewal = 0
         try:
-            for index, item in self._items(job, job.next_item):
-                if part.messages and part.used + self._room_for(job, item) > self.options.part_size:
+            for index, item, raw, doc in self._fetched(job, self._items(job, job.next_item)):
+                if part.messages and self._full(part, item):
                     self._close(job, worker, part, mbox_counts, next_item=index)
                     part = _Part(self.packages, job, len(job.parts) + 1)
-                self._add(job, part, index, item)
+                self._add(job, part, index, item, raw, doc)
                 since_renewal += 1
                 if since_renewal >= self.options.renew_every:
                     self._renew(job, worker, _in_part(part.messages))
@@ -411,13 +416,46 @@ class PackageBuilder:
             part.abort()
             raise
 
-    def _room_for(self, job: ExportJob, item: ExportItem) -> int:
+    def _fetched(
+        self, job: ExportJob, items: Iterator[tuple[int, ExportItem]]
+    ) -> Iterator[tuple[int, ExportItem, bytes, Document]]:
+        """The items with their stored bytes (and, for renderings, their documents), read a
+        window ahead side by side: each read is a round trip, and one after another they would
+        bound the export. A window holds at most FETCH_AHEAD messages or FETCH_BYTES."""
+        window: list[tuple[int, ExportItem]] = []
+        size = 0
+        for entry in items:
+            window.append(entry)
+            size += entry[1].size
+            if len(window) >= FETCH_AHEAD or size >= FETCH_BYTES:
+                yield from self._fetch(job, window)
+                window, size = [], 0
+        yield from self._fetch(job, window)
+
+    def _fetch(
+        self, job: ExportJob, window: list[tuple[int, ExportItem]]
+    ) -> Iterator[tuple[int, ExportItem, bytes, Document]]:
+        if not window:
+            return
+        ids = [item.id for _, item in window]
+        docs = self._scoped(job).get_many(ids, PDF_FIELDS) if job.request.with_pdf else {}
+        # raises IntegrityError unless the bytes hash to their id
+        for (index, item), raw in zip(window, self._pool.map(self.raw.get, ids), strict=True):
+            yield index, item, raw, docs.get(item.id, {})
+
+    def _full(self, part: _Part, item: ExportItem) -> bool:
+        """Whether the item would take the part over its size (or file count)."""
         names = len(item.path.encode()) + len(item.pdf_path.encode())
         pdf = 64 * 1024 if item.pdf_path else 0  # a rendering's size, roughly
-        return item.size + pdf + 2 * (_ENTRY_OVERHEAD + names)
+        room = item.size + pdf + 2 * (_ENTRY_OVERHEAD + names)
+        # the zip's central directory is held in memory until the part closes: capping the
+        # files per part caps that memory, whatever the part size
+        files = part.messages * (2 if item.pdf_path else 1)
+        return part.used + room > self.options.part_size or files >= self.options.part_files
 
-    def _add(self, job: ExportJob, part: _Part, index: int, item: ExportItem) -> None:
-        raw = self.raw.get(item.id)  # raises IntegrityError unless it hashes to its id
+    def _add(
+        self, job: ExportJob, part: _Part, index: int, item: ExportItem, raw: bytes, doc: Document
+    ) -> None:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != item.id:  # checked again here: this is what goes into the package
             raise IntegrityError(item.id, digest)
@@ -431,13 +469,8 @@ class PackageBuilder:
             part.add_file(written.path, written.size, written.sha256)
             part.add_item(item, md5)
         if item.pdf_path:
-            doc = self._scoped(job).get_many([item.id], PDF_FIELDS).get(item.id, {})
-            rendering = part.zip.add(
-                item.pdf_path,
-                render_pdf(doc, item, control_number=control_number(job.id, item.number)),
-                when,
-            )
-            part.add_file(rendering.path, rendering.size, rendering.sha256)
+            rendering = render_pdf(doc, item, control_number=control_number(job.id, item.number))
+            self._bytes_entry(part, item.pdf_path, rendering, when)
 
     def _write_mbox_files(self, job: ExportJob, part: _Part, mbox_counts: dict[str, int]) -> None:
         if job.request.format != "mbox":

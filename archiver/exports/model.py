@@ -71,6 +71,7 @@ class ExportItem(BaseModel):
     path: str = ""  # the native's path in the package (EML file, or the mbox holding it)
     pdf_path: str = ""  # its rendering's path, when the package has renderings
     from_: str = Field("", alias="from")
+    sender: str = ""  # the first sender's address (the mbox From_ line)
     to: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from archiver.exports.layout import (
@@ -130,6 +129,7 @@ class Selector:
             number=number,
             size=int(doc.get("size") or 0),
             custodian=custodian,
+            sender=sender,
             holds=[g.hold.id for g in held],
             folder=folder,
             path=f"{folder}/{name}" if request.format != "mbox" else "",
@@ -162,7 +162,3 @@ def _pdf_path(request: ExportRequest, folder: str, name: str) -> str:
     stem = name.rsplit(".", 1)[0]
     # beside the native for EML packages; a tree of its own beside the mbox files
     return f"{folder}/{stem}.pdf" if request.format != "mbox" else f"pdf/{folder}/{stem}.pdf"
-
-
-def sent_date(item: ExportItem, fallback: datetime) -> datetime:
-    return item.date or fallback

@@ -8,6 +8,7 @@ this service only records the request and hands the job over through `enqueue`.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from archiver.exports.model import CustodyEntry, CustodyEvent, ExportJob, Export
 from archiver.ports import PackageStore
 from archiver.retention.evaluate import CriteriaQueries
 
+log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -75,7 +77,13 @@ class ExportService:
         self.jobs.create(job)
         what = {"query": request.query, "matter": request.matter, "ids": f"{len(request.ids)} ids"}
         self._custody(job.id, "requested", principal.username, client, what[request.kind])
-        self.enqueue(job.id)
+        try:
+            self.enqueue(job.id)
+        except Exception as exc:  # the broker is a transport: whatever it raises, the job is
+            # saved, and the beat's upkeep hands a job nobody took to a worker (stalled())
+            log.warning(
+                "export queued without a worker", extra={"export": job.id, "error": str(exc)}
+            )
         return job
 
     def _check(self, request: ExportRequest) -> None:
