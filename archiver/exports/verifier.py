@@ -255,18 +255,25 @@ class _Folder(_Source):
         self.description = str(root)
         # NFC: macOS may store unzipped names decomposed; the manifest's are as the archive wrote
         self._files: dict[str, Path] = {}
+        self._problems: list[Problem] = []
         for folder, dirs, names in os.walk(root):
             dirs.sort()
             for name in sorted(names):
                 full = Path(folder, name)
-                relative = full.relative_to(root).as_posix()
-                self._files[unicodedata.normalize("NFC", relative)] = full
+                relative = unicodedata.normalize("NFC", full.relative_to(root).as_posix())
+                if relative in self._files:  # the same name twice, differently normalised
+                    self._problems.append(Problem("added", relative, f"a second copy: {full}"))
+                    continue
+                self._files[relative] = full
 
     def paths(self) -> Iterable[str]:
         return self._files
 
     def open(self, path: str) -> IO[bytes]:
         return self._files[path].open("rb")
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
 
 
 class _Zips(_Source):
