@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Union
+from typing import IO, Any, Protocol, Union
 
 try:  # optional, only for speed: the pure-Python check below gives the same answers
     from cryptography.exceptions import InvalidSignature
@@ -152,7 +152,11 @@ def signed_message(manifest_sha256_hex: str) -> bytes:
 _QUOTED_FROM = re.compile(rb">+From ")
 
 
-def split_mboxrd(stream: IO[bytes]) -> Iterator[bytes]:
+class LineReader(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def split_mboxrd(stream: LineReader) -> Iterator[bytes]:
     """The messages of an mboxrd file, byte-exact as written: split at lines starting "From ",
     the From_ line dropped, one trailing newline removed, one ">" taken off lines matching
     ">+From ". Reads line by line: only one message is held at a time. ValueError when the data
@@ -251,18 +255,25 @@ class _Folder(_Source):
         self.description = str(root)
         # NFC: macOS may store unzipped names decomposed; the manifest's are as the archive wrote
         self._files: dict[str, Path] = {}
+        self._problems: list[Problem] = []
         for folder, dirs, names in os.walk(root):
             dirs.sort()
             for name in sorted(names):
                 full = Path(folder, name)
-                relative = full.relative_to(root).as_posix()
-                self._files[unicodedata.normalize("NFC", relative)] = full
+                relative = unicodedata.normalize("NFC", full.relative_to(root).as_posix())
+                if relative in self._files:  # the same name twice, differently normalised
+                    self._problems.append(Problem("added", relative, f"a second copy: {full}"))
+                    continue
+                self._files[relative] = full
 
     def paths(self) -> Iterable[str]:
         return self._files
 
     def open(self, path: str) -> IO[bytes]:
         return self._files[path].open("rb")
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
 
 
 class _Zips(_Source):
@@ -362,6 +373,8 @@ class _Verification:
             p for p in source.paths() if not (isinstance(source, _Folder) and _ignored(p))
         }
         self.hashes: dict[str, str] = {}  # sha256 of each listed file found
+        # the messages split out of each mbox as it was hashed: sha256 -> count, or why not
+        self.split: dict[str, Counter[str] | str] = {}
 
     def problem(self, kind: str, path: str, detail: str) -> None:
         self.problems.append(Problem(kind, path, detail))
@@ -468,6 +481,7 @@ class _Verification:
     def check_files(self, manifest: dict[str, Any]) -> None:
         listed: set[str] = set()
         files = _list(manifest.get("files"))
+        mboxes = {m.get("path") for m in _list(manifest.get("messages")) if _is_mbox(m.get("path"))}
         for entry in files:
             path = entry.get("path")
             if not isinstance(path, str) or not _safe(path):
@@ -482,7 +496,7 @@ class _Verification:
             if path not in self.present:
                 self.problem("missing", path, "listed in the manifest, not in the package")
                 continue
-            self.check_file(path, entry)
+            self.check_file(path, entry, path in mboxes)
         parts = {str(p.get("name")): p.get("number") for p in _list(manifest.get("parts"))}
         # the part zips themselves, when unzipped into the folder that holds them
         exempt = UNLISTED | (set(parts) if isinstance(self.source, _Folder) else set())
@@ -501,18 +515,22 @@ class _Verification:
                 "manifest", MANIFEST, f"counts.files is {counts.get('files')}, lists {len(files)}"
             )
 
-    def check_file(self, path: str, entry: dict[str, Any]) -> None:
-        digest, size = hashlib.sha256(), 0
+    def check_file(self, path: str, entry: dict[str, Any], mbox: bool) -> None:
+        """Hash the file as a stream; an mbox is split into messages in the same pass (one read
+        of a large file, one decompression of a zip entry)."""
         try:
             with self.source.open(path) as stream:
-                for chunk in iter(lambda: stream.read(CHUNK), b""):
-                    digest.update(chunk)
-                    size += len(chunk)
+                reader = _HashingReader(stream)
+                if mbox:
+                    self.split[path] = _split_hashes(reader)
+                for _ in iter(lambda: reader.read(CHUNK), b""):
+                    pass
         except _READ_ERRORS as exc:
             self.problem("changed", path, f"unreadable: {exc}")
             return
         self.report.files_checked += 1
-        self.hashes[path] = digest.hexdigest()
+        self.hashes[path] = reader.digest.hexdigest()
+        size = reader.size
         if size != entry.get("size"):
             self.problem("changed", path, f"{size} bytes, the manifest says {entry.get('size')}")
         elif self.hashes[path] != entry.get("sha256"):
@@ -532,7 +550,7 @@ class _Verification:
             if path not in listed_files:
                 self.problem("manifest", path, f"message(s) {_numbers(group)} in no listed file")
             elif path in self.hashes:  # present and readable
-                if path.endswith(".mbox"):
+                if _is_mbox(path):
                     self.check_mbox(path, group)
                 else:
                     self.check_native(path, group)
@@ -557,13 +575,9 @@ class _Verification:
 
     def check_mbox(self, path: str, group: list[dict[str, Any]]) -> None:
         expected = Counter(str(m.get("stored_sha256")) for m in group)
-        found: Counter[str] = Counter()
-        try:
-            with self.source.open(path) as stream:
-                for raw in split_mboxrd(stream):
-                    found[hashlib.sha256(raw).hexdigest()] += 1
-        except (*_READ_ERRORS, ValueError) as exc:
-            self.problem("message", path, f"cannot be split into messages: {exc}")
+        found = self.split[path]
+        if isinstance(found, str):
+            self.problem("message", path, f"cannot be split into messages: {found}")
             return
         self.report.messages_checked += len(group)
         missing, lost = expected - found, []
@@ -581,6 +595,40 @@ class _Verification:
             self.problem(
                 "message", path, f"{sum(found.values())} messages, the manifest lists {len(group)}"
             )
+
+
+class _HashingReader:
+    """A binary stream that hashes and counts what is read from it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def _seen(self, data: bytes) -> bytes:
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._seen(self.stream.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._seen(self.stream.readline(size))
+
+
+def _split_hashes(reader: _HashingReader) -> Counter[str] | str:
+    found: Counter[str] = Counter()
+    try:
+        for raw in split_mboxrd(reader):
+            found[hashlib.sha256(raw).hexdigest()] += 1
+    except ValueError as exc:  # not an mbox; the caller still reads the rest, to hash it
+        return str(exc)
+    return found
+
+
+def _is_mbox(path: object) -> bool:
+    return isinstance(path, str) and path.endswith(".mbox")
 
 
 def _part_number(name: str) -> int | None:
