@@ -24,13 +24,22 @@ fi
 echo "== retention policies and the matter's hold (each message was decided as it arrived)"
 mailvault retention policies
 mailvault holds matters
+echo "== an evidence export of the matter's holds: built, downloaded, verified offline"
+MATTER=$(mailvault holds matters --json | python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+OUT="$MAILVAULT_STATE_DIR/demo/export"
+rm -rf "$OUT"
+mailvault export create --matter "$MATTER" --name "示例案件 export" --load-file --here \
+  --out "$OUT" --extract
+python3 -I "$OUT/package/verify.py" --public-key "$(mailvault export pubkey | cut -f1)"
 PORT=${MAILVAULT_API_PORT:-8080}
 API=http://127.0.0.1:$PORT
 # plain HTTP on loopback: the session cookie may not insist on HTTPS here
 export MAILVAULT_SESSION_COOKIE_SECURE=false
 mailvault serve --port "$PORT" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null' EXIT
+mailvault worker --concurrency 1 >"$MAILVAULT_STATE_DIR/demo/worker.log" 2>&1 &  # builds exports
+WORKER=$!
+trap 'kill $SERVER $WORKER 2>/dev/null' EXIT
 for _ in $(seq 1 120); do
   curl -sf "$API/healthz" >/dev/null && break
   kill -0 $SERVER 2>/dev/null || { echo "the API did not start"; exit 1; }
@@ -54,6 +63,8 @@ The archive is ready, at $API (API documentation: $API/docs). Sign in first, for
   curl -b jar -G $API/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
 Retention: GET $API/api/retention/policies, GET $API/api/messages/<id>/retention (as officer);
 legal holds: GET $API/api/matters (as counsel); search has:hold.
+Evidence exports (as counsel): POST $API/api/exports, GET $API/api/exports/<id>, .../parts/1;
+the matter's export above is in $OUT (verify it again: mailvault export verify $OUT).
 Every request is in the audit log (sign in as auditor: GET $API/api/audit, /api/audit/export?format=pdf).
 Serving until Ctrl-C ('bash scripts/services.sh down' stops the services).
 MSG
