@@ -411,6 +411,7 @@ def exports(
         package_store(settings),
         service.queries,
         HoldService(service).matter,
+        audit_log(settings),
         export_options(settings),
         enqueue or (lambda export_id: None),
     )

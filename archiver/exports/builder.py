@@ -16,6 +16,7 @@ verifier, a README, the manifest and its signature.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -105,6 +106,7 @@ class ExportOptions:
     renew_every: int = 200  # messages between lease renewals (and checks for a cancel)
     part_files: int = 50_000  # files per part at most (each holds ~1 KB of zip directory)
     threads: int = 8  # raw reads side by side
+    max_attempts: int = 5  # builds of one job that stop with an error, before it is failed
 
 
 def worker_name() -> str:
@@ -283,6 +285,7 @@ class PackageBuilder:
                 raise ExportBusy(job.id, job.built_by, job.lease_until)
             job.built_by, job.lease_until = worker, now + self.options.lease
             job.started_at = job.started_at or now
+            job.attempts += 1
             if job.status == "queued":
                 job.status = "selecting"
 
@@ -311,6 +314,12 @@ class PackageBuilder:
         job = self._take(export_id, worker)
         if job.finished:
             return job
+        if job.attempts > self.options.max_attempts:  # it fails the same way each time
+            gave_up = InvalidExport(
+                "build", f"gave up after {job.attempts - 1} attempts: {job.error}"
+            )
+            self._fail(job, gave_up)
+            return self.jobs.get(job.id)
         try:
             if job.status == "selecting":
                 self._select(job, worker)
@@ -321,7 +330,20 @@ class PackageBuilder:
         except (IntegrityError, InvalidExport, NotFound) as exc:
             self._fail(job, exc)
             raise
+        except Exception as exc:
+            self._note(job, exc)
+            raise
         return job
+
+    def _note(self, job: ExportJob, exc: Exception) -> None:
+        """Keep the error with the job, which stays resumable (a backend away, a worker bug):
+        the next attempt, or the one that gives up, says what happened."""
+
+        def note(stored: ExportJob) -> None:
+            stored.error = f"{type(exc).__name__}: {exc}"[:2000]
+
+        with contextlib.suppress(MailvaultError):  # the store may be what failed
+            self.jobs.change(job.id, note)
 
     def _fail(self, job: ExportJob, exc: Exception) -> None:
         def failed(stored: ExportJob) -> None:
@@ -369,6 +391,7 @@ class PackageBuilder:
             if len(batch) == SELECTION_BATCH:
                 batches += 1
                 self._save_batch(job, batches, batch)
+                self._renew(job, worker, None)  # a long walk keeps its lease (and sees a cancel)
                 batch = []
         if batch:
             batches += 1
@@ -583,7 +606,7 @@ class PackageBuilder:
         def done(stored: ExportJob) -> None:
             stored.status, stored.built_at = "done", built_at
             stored.expires_at = built_at + self.options.expiry
-            stored.manifest_sha256, stored.lease_until = out.sha256, None
+            stored.manifest_sha256, stored.lease_until, stored.error = out.sha256, None, ""
             stored.key_fingerprint = self.signer.fingerprint
 
         total = job.progress.selected

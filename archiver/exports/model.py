@@ -127,6 +127,7 @@ class ExportJob(BaseModel):
     built_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
     lease_until: AwareDatetime | None = None  # a builder holds the job until then
+    attempts: int = 0  # builds started (a resumed build is another attempt)
     progress: ExportProgress = Field(default_factory=ExportProgress)
     parts: list[ExportPart] = Field(default_factory=list)
     selection_batches: int = 0  # work files the selection was saved in

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from archiver.access.model import Permission, Principal, Scope
+from archiver.audit.log import AuditLog
+from archiver.audit.records import AuditAction
 from archiver.errors import ExportNotReady, InvalidExport, NotFound, PermissionDenied
 from archiver.exports.builder import ExportOptions, job_scope, package_prefix
 from archiver.exports.jobs import ExportJobs, custody_text
@@ -48,6 +50,7 @@ class ExportService:
         packages: PackageStore,
         queries: CriteriaQueries,
         matter_exists: Callable[[str], object],
+        audit: AuditLog,
         options: ExportOptions | None = None,
         enqueue: Callable[[str], None] = lambda export_id: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -56,6 +59,7 @@ class ExportService:
         self.packages = packages
         self.queries = queries
         self.matter_exists = matter_exists  # raises NotFound for an unknown matter
+        self.audit = audit  # the archive's own steps (expiry); people's are audited at the edge
         self.options = options or ExportOptions()
         self.enqueue = enqueue
         self.clock = clock
@@ -173,6 +177,13 @@ class ExportService:
 
             self.jobs.change(job.id, expire)
             self._custody(job.id, "expired", actor, "", f"package deleted at {now.isoformat()}")
+            self.audit.record(
+                AuditAction.EXPORT,
+                actor=actor,
+                client="local",
+                target=job.id,
+                details={"step": "expired", "requested_by": job.requested_by},
+            )
             expired.append(job.id)
         return expired
 

@@ -378,8 +378,30 @@ def test_cancel_expiry_and_the_custody_log(world: World, tmp_path: Path) -> None
     assert "10.0.0.7" in custody.splitlines()[-1] and "officer" in custody.splitlines()[-1]
     world.clock.now += timedelta(days=16)
     assert world.exports.expire() == [job.id]
+    expired = [r for r in world.audit.records(AuditFilter(target=job.id)) if r.details.get("step")]
+    assert [r.details["step"] for r in expired][-1] == "expired"
     assert world.packages.keys(f"{job.id}/") == []
     assert world.exports.jobs.get(job.id).status == "expired"
     with pytest.raises(ExportNotReady):
         world.exports.download(job.id, 1, OFFICER, "")
     assert "expired" in world.exports.custody_log(job.id, OFFICER)  # the log outlives it
+
+
+class BrokenStore(CrashingStore):
+    def get(self, sha256: str) -> bytes:
+        raise RuntimeError("a bug in reading")
+
+
+def test_a_build_that_keeps_failing_is_given_up_with_its_error(world: World) -> None:
+    world.mail("合同")
+    job = world.exports.create(ExportRequest(name="x", kind="query", query="合同"), OFFICER, "")
+    builder = world.builder(BrokenStore(world.archiver.store, 0))
+    for _ in range(builder.options.max_attempts):
+        with pytest.raises(RuntimeError):
+            builder.build(job.id)
+        stored = world.exports.jobs.get(job.id)
+        assert stored.status == "building" and "a bug in reading" in stored.error
+        world.clock.now += builder.options.lease  # the next attempt may take it
+    given_up = builder.build(job.id)
+    assert given_up.status == "failed" and "gave up after 5 attempts" in given_up.error
+    assert world.exports.stalled() == []  # nobody hands it out again
