@@ -28,7 +28,8 @@ class ExportRequest(BaseModel):
     kind: ExportKind
     query: str = Field("", max_length=4000)
     matter: str = ""
-    ids: tuple[str, ...] = Field((), max_length=100_000)
+    # one Elasticsearch ids query takes them all (under its 65,536 terms limit)
+    ids: tuple[str, ...] = Field((), max_length=50_000)
     format: ExportFormat = "eml"
     pdf: bool = False  # PDF renderings beside the natives (always with format "pdf")
     load_file: bool = False  # an EDRM-style DAT load file beside metadata.csv
