@@ -4,11 +4,12 @@ environment, and wait for conditions with a deadline."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +51,12 @@ def terminate(popen: subprocess.Popen[bytes] | None, timeout: float = 10) -> Non
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log: Path, *, group: bool = False
+    ) -> None:
         self.name = name
         self.log = log
+        self.group = group
         self._out = log.open("wb")
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "ingest.cli", *args],
@@ -60,10 +64,22 @@ class Process:
             cwd=ROOT,
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            # group: its own process group, so kill() reaches the children it forks (Celery's
+            # pool) and nothing of the test's
+            start_new_session=group,
         )
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it forked (started with group=True), as a crash
+        would: nothing gets to clean up."""
+        if not self.group:  # its group is the test's own: never kill that
+            raise RuntimeError(f"{self.name} was not started in a process group of its own")
+        with suppress(ProcessLookupError):  # the group leader's pid is the group's id
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
 
     def stop(self) -> None:
         self.popen.terminate()
@@ -76,9 +92,12 @@ class Process:
 
 
 @contextmanager
-def mailvault(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[Process]:
-    """A long-running `mailvault ARGS` (worker, beat), stopped on exit."""
-    process = Process(name, args, env, logs / f"{name}.log")
+def mailvault(
+    name: str, args: list[str], env: dict[str, str], logs: Path, *, group: bool = False
+) -> Iterator[Process]:
+    """A long-running `mailvault ARGS` (worker, beat), stopped on exit; group: in a process
+    group of its own (see Process.kill)."""
+    process = Process(name, args, env, logs / f"{name}.log", group=group)
     try:
         yield process
     finally:
