@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES, Permission, Role
 from archiver.audit.log import AuditLog
+from archiver.audit.records import AuditAction, Outcome
 from archiver.exports.builder import PackageBuilder
 from archiver.exports.service import ExportService
 from archiver.exports.verifier import verify
@@ -83,6 +84,7 @@ class World:
     client: TestClient  # a user with the legal role: exports the whole archive
     settings: Settings  # the session's: the app signs users in there
     builder: PackageBuilder
+    log: AuditLog  # the app's requests
     queued: list[str] = field(default_factory=list)  # what the service handed to "Celery"
 
     def as_role(self, *roles: str, departments: tuple[str, ...] = ()) -> TestClient:
@@ -152,7 +154,7 @@ def world(settings: Settings, backends: None) -> Iterator[World]:
         )
         auth.sign_in_service().forget()  # the process's cached roles must include the new one
         with TestClient(app, headers=as_role(settings, "legal")) as client:
-            yield World(client, settings, bootstrap.export_builder(own), queued)
+            yield World(client, settings, bootstrap.export_builder(own), log, queued)
 
 
 def _download(client: TestClient, job: dict[str, Any], to: Path) -> list[Path]:
@@ -165,6 +167,7 @@ def _download(client: TestClient, job: dict[str, Any], to: Path) -> list[Path]:
             assert response.status_code == 200, response.read()
             assert response.headers["content-type"] == "application/zip"
             disposition = response.headers["content-disposition"]
+            assert disposition.isascii()  # the UTF-8 name percent-encoded (RFC 5987)
             match = re.fullmatch(r"attachment; filename\*=UTF-8''(\S+)", disposition)
             assert match, disposition
             name = unquote(match.group(1), encoding="utf-8", errors="strict")
@@ -215,6 +218,8 @@ def test_a_query_export_is_built_downloaded_verified_and_its_custody_kept(
     job = world.client.get(f"/api/exports/{created['id']}").json()
     assert job["status"] == "done" and job["progress"]["selected"] == 3
     assert len(job["parts"]) == 3  # one message per part at this part size
+    assert (job["progress"]["written"], job["progress"]["missing"]) == (3, 0)
+    assert job["built_at"] and job["expires_at"] and job["manifest_sha256"]
     assert [p["number"] for p in job["parts"]] == [1, 2, 3]
     assert all(p["name"].startswith("证据_export_") for p in job["parts"])
     listed = world.client.get("/api/exports").json()
@@ -242,6 +247,17 @@ def test_a_query_export_is_built_downloaded_verified_and_its_custody_kept(
     assert [(d[2], d[3]) for d in downloads] == [(requester, "testclient")] * 3
     for part, download in zip(job["parts"], downloads, strict=True):
         assert part["name"] in download[4] and part["sha256"] in download[4]
+    audited = [
+        r.details
+        for r in world.log.records()
+        if r.action == AuditAction.EXPORT
+        and r.target == job["id"]
+        and r.details.get("step") == "download"
+        and r.outcome == Outcome.SUCCESS  # not the early one, refused with a 409
+    ]
+    assert [(d["part"], d["sha256"]) for d in audited] == [
+        (p["number"], p["sha256"]) for p in job["parts"]
+    ]
 
 
 def test_a_cancelled_export_is_never_built_nor_downloaded(world: World) -> None:
