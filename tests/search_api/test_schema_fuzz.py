@@ -7,6 +7,7 @@ each request comes (the schema is read at import, before any fixture has run).""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ from schemathesis.generation.case import Case
 from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES
 from archiver.audit.log import AuditLog
+from archiver.exports.service import ExportService
+from archiver.exports.signing import ManifestSigner
 from archiver.holds.service import HoldService
 from archiver.models import Source
 from archiver.pipeline.archiver import Incoming
@@ -49,6 +52,10 @@ class FuzzArchive:
     retention: RetentionService
     holds: HoldService
     disposition: Disposition
+    # exports of random requests, built as they are asked for (so the builder meets every
+    # name, query and format the fuzzer makes up), in this archive's buckets
+    exports: ExportService
+    signer: ManifestSigner
 
 
 ARCHIVE = FuzzArchive()
@@ -61,6 +68,8 @@ app.dependency_overrides[deps.get_tagging] = lambda: ARCHIVE.tagging
 app.dependency_overrides[deps.get_retention] = lambda: ARCHIVE.retention
 app.dependency_overrides[deps.get_holds] = lambda: ARCHIVE.holds
 app.dependency_overrides[deps.get_disposition] = lambda: ARCHIVE.disposition
+app.dependency_overrides[deps.get_exports] = lambda: ARCHIVE.exports
+app.dependency_overrides[deps.get_signer] = lambda: ARCHIVE.signer
 # the log of this module's requests alone, in memory: exports and verifications then read these
 # few hundred records, not the whole session's (the S3 log has tests of its own)
 app.dependency_overrides[audit_deps.get_audit_log] = lambda: ARCHIVE.audit
@@ -88,6 +97,13 @@ def fuzz_archive(settings: Settings, backends: None) -> Iterator[None]:
         ARCHIVE.disposition = Disposition(
             ARCHIVE.retention, ARCHIVE.audit, bootstrap.spooled_messages(ARCHIVE.settings)
         )
+        builder = bootstrap.export_builder(ARCHIVE.settings)
+
+        def build_now(export_id: str) -> None:
+            builder.build(export_id)
+
+        ARCHIVE.exports = bootstrap.exports(ARCHIVE.settings, build_now)
+        ARCHIVE.signer = bootstrap.export_signer(ARCHIVE.settings)
         yield
 
 
@@ -162,3 +178,26 @@ def test_an_expired_cursor_is_a_400_saying_to_start_again(client: TestClient) ->
     again = client.get("/api/search", params={"cursor": cursor, "size": 15})
     assert again.status_code == 400
     assert "start again with cursor=*" in again.json()["message"]
+
+
+def test_every_route_of_a_built_export_answers_without_a_server_error(client: TestClient) -> None:
+    """The fuzzer's export ids are random and hit nothing: each route of the exports it built
+    (and of three made here, in every format) is called with their real ids as well."""
+    hits = client.get("/api/search", params={"cursor": "*", "size": 3}).json()["hits"]
+    ids = [hit["id"] for hit in hits]
+    for fmt in ("eml", "mbox", "pdf"):
+        request = {"name": f"模糊 {fmt}/..", "kind": "ids", "ids": ids, "format": fmt}
+        created = client.post("/api/exports", json={**request, "load_file": True})
+        assert created.status_code == 202, created.text
+    jobs = ARCHIVE.exports.jobs.all()
+    assert sum(job.status == "done" for job in jobs) >= 3
+    for job in jobs:
+        base = f"/api/exports/{job.id}"
+        for number in [*(p.number for p in job.parts), len(job.parts) + 1]:
+            part = client.get(f"{base}/parts/{number}")
+            assert part.status_code < 500, part.text[:500]
+            if part.status_code == 200:
+                assert hashlib.sha256(part.content).hexdigest() == part.headers["x-content-sha256"]
+        for method, path in [("GET", base), ("GET", f"{base}/custody"), ("POST", f"{base}/cancel")]:
+            response = client.request(method, path)
+            assert response.status_code < 500, f"{method} {path}: {response.text[:500]}"
