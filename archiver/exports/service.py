@@ -1,9 +1,10 @@
 """Evidence exports as people use them: ask, follow, cancel, download (with custody), expire.
 
-Who sees an export: whoever asked for it, and anyone allowed to export whose scope covers the
-requester's (an export holds only mail its requester could see, so such a person could have
-built it). Anyone else is told it does not exist. Building is the builder's (a Celery task);
-this service only records the request and hands the job over through `enqueue`.
+Who sees an export: anyone allowed to export whose scope covers the requester's (an export holds
+only mail its requester could see, so such a person could have built it), the requester included
+while their own scope still does. Anyone else is told it does not exist. Building is the
+builder's (a Celery task); this service only records the request and hands the job over through
+`enqueue`.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class ExportService:
         return job
 
     def may_see(self, job: ExportJob, principal: Principal) -> bool:
-        if job.requested_by == principal.username:
-            return True
+        """Its requester too only while their scope still covers what it holds: a package of
+        mail someone may no longer read is not theirs to download any more."""
         return principal.may(Permission.EXPORT) and covers(
             principal.scope(Permission.EXPORT), job_scope(job)
         )

@@ -98,7 +98,9 @@ def download_part(
         media_type="application/zip",
         headers={
             "Content-Length": str(part.size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(part.name)}",
+            # filename*: the UTF-8 name (RFC 6266); filename: an ASCII one for older clients
+            "Content-Disposition": f'attachment; filename="{export_id}_part{number:03d}.zip"; '
+            f"filename*=UTF-8''{quote(part.name)}",
             "X-Content-SHA256": part.sha256,
         },
     )

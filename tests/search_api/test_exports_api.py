@@ -168,9 +168,14 @@ def _download(client: TestClient, job: dict[str, Any], to: Path) -> list[Path]:
             assert response.headers["content-type"] == "application/zip"
             disposition = response.headers["content-disposition"]
             assert disposition.isascii()  # the UTF-8 name percent-encoded (RFC 5987)
-            match = re.fullmatch(r"attachment; filename\*=UTF-8''(\S+)", disposition)
+            match = re.fullmatch(
+                r'attachment; filename="(exp-[0-9a-f]{10}_part\d{3}\.zip)"; '
+                r"filename\*=UTF-8''(\S+)",
+                disposition,
+            )
             assert match, disposition
-            name = unquote(match.group(1), encoding="utf-8", errors="strict")
+            assert match.group(1) == f"{job['id']}_part{part['number']:03d}.zip"
+            name = unquote(match.group(2), encoding="utf-8", errors="strict")
             assert name == part["name"]
             digest, size = hashlib.sha256(), 0
             with (to / name).open("wb") as out:

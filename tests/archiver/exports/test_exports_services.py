@@ -405,3 +405,14 @@ def test_a_build_that_keeps_failing_is_given_up_with_its_error(world: World) -> 
     given_up = builder.build(job.id)
     assert given_up.status == "failed" and "gave up after 5 attempts" in given_up.error
     assert world.exports.stalled() == []  # nobody hands it out again
+
+
+def test_a_requester_whose_scope_narrowed_no_longer_sees_the_export(world: World) -> None:
+    world.mail("合同", tags=("department/销售部",))
+    wide = Principal(username="lead", roles=(SALES,), departments=frozenset({"销售部", "法务部"}))
+    job = world.export(wide, kind="query", query="合同")
+    narrowed = wide.model_copy(update={"departments": frozenset({"销售部"})})
+    with pytest.raises(NotFound):
+        world.exports.download(job.id, 1, narrowed, "")
+    assert world.exports.jobs_for(narrowed) == []
+    assert world.exports.job(job.id, wide).status == "done"
