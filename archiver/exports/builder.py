@@ -4,8 +4,9 @@ The build holds a lease on its job (renewed as it goes), so two workers never bu
 and a crashed worker's job is taken over once its lease runs out. First the selection: the
 request's items, through the requester's scope, saved in work files. Then the parts, each a
 self-contained zip streamed to the bucket (a multipart upload) as the messages are read from the
-raw store: nothing is held whole in memory but one message. Every message is checked against its
-stored SHA-256 as it is written; a mismatch stops the export loudly.
+raw store: nothing is held whole in memory but the few messages read ahead (a bounded number
+and size: archiver/exports/prefetch.py). Every message is checked against its stored SHA-256 as
+it is written; a mismatch stops the export loudly.
 
 A part's progress is saved when it is complete: a build that dies resumes at the part it was
 writing, which is written again from its first message, byte for byte as it would have been
@@ -46,6 +47,7 @@ from archiver.exports.model import (
     PackageFile,
 )
 from archiver.exports.pdf import render_pdf
+from archiver.exports.prefetch import read_ahead
 from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
 from archiver.exports.zipstream import PackageZip
@@ -100,6 +102,12 @@ class ExportOptions:
     expiry: timedelta = timedelta(days=15)
     lease: timedelta = timedelta(minutes=5)
     renew_every: int = 200  # messages between lease renewals (and checks for a cancel)
+    # messages read ahead of the one being written (GETs overlapped, not one round trip after
+    # another): at most so many, on so many threads (below the raw store's pooled connections),
+    # and no more once so many bytes are waiting
+    read_ahead: int = 32
+    read_threads: int = 8
+    read_ahead_bytes: int = 32 << 20
 
 
 def worker_name() -> str:
@@ -397,11 +405,18 @@ class PackageBuilder:
         mbox_counts = dict(job.mbox_counts)
         since_renewal = 0
         try:
-            for index, item in self._items(job, job.next_item):
+            for (index, item), raw in read_ahead(
+                self._items(job, job.next_item),
+                lambda indexed: self.raw.get(indexed[1].id),  # IntegrityError unless it hashes
+                lambda indexed: indexed[1].size,
+                threads=self.options.read_threads,
+                max_items=self.options.read_ahead,
+                max_bytes=self.options.read_ahead_bytes,
+            ):
                 if part.messages and part.used + self._room_for(job, item) > self.options.part_size:
                     self._close(job, worker, part, mbox_counts, next_item=index)
                     part = _Part(self.packages, job, len(job.parts) + 1)
-                self._add(job, part, index, item)
+                self._add(job, part, index, item, raw)
                 since_renewal += 1
                 if since_renewal >= self.options.renew_every:
                     self._renew(job, worker, _in_part(part.messages))
@@ -416,8 +431,7 @@ class PackageBuilder:
         pdf = 64 * 1024 if item.pdf_path else 0  # a rendering's size, roughly
         return item.size + pdf + 2 * (_ENTRY_OVERHEAD + names)
 
-    def _add(self, job: ExportJob, part: _Part, index: int, item: ExportItem) -> None:
-        raw = self.raw.get(item.id)  # raises IntegrityError unless it hashes to its id
+    def _add(self, job: ExportJob, part: _Part, index: int, item: ExportItem, raw: bytes) -> None:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != item.id:  # checked again here: this is what goes into the package
             raise IntegrityError(item.id, digest)
