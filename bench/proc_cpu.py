@@ -139,13 +139,20 @@ def others(
 
 
 def print_split(
-    groups: list[Group], before: Snapshot, after: Snapshot, wall: float, count: int
+    groups: list[Group],
+    before: Snapshot,
+    after: Snapshot,
+    wall: float,
+    count: int,
+    measured: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Print where the cores went between the snapshots (per group, per message, share of the
-    machine) and return the CPU seconds per group."""
+    machine) and return the CPU seconds per group. `measured`: CPU seconds known otherwise, e.g.
+    a child's from its rusage when it was reaped (a process that starts and ends between the
+    snapshots is in neither), printed first and not counted among the other processes."""
     cores = os.cpu_count() or 1
     busy = after.busy - before.busy
-    used = usage(groups, before, after)
+    used = {**(measured or {}), **usage(groups, before, after)}
     print(f"  CPU split ({wall:.1f} s wall x {cores} cores = {wall * cores:.1f} CPU-s):")
     rows = {**used, "other processes": busy - sum(used.values()), "machine busy": busy}
     for name, seconds in rows.items():

@@ -2,13 +2,10 @@
 
     python -m bench.retention --messages 100000 --dispose 10000
 
-On a throwaway archive (its own bucket and index, dropped after). Seeding 100k messages through
-the whole pipeline would take longer than the benchmark itself, so a few thousand generated
-messages (bench/mailgen.py) are analysed once and each stored message is a distinct variant of
-one of them (one header line more: its own bytes, its own SHA-256), its document the template's
-with its own id, date sent (spread over the last ~9.5 years) and department, passed through
-RetentionService.prepare as the pipeline does (the default decides: keep forever, a rolling
-Object Lock). Then:
+On a throwaway archive (its own bucket and index, dropped after), seeded as bench/seeding.py
+does (variants of a few thousand analysed generated messages), dates sent spread over the last
+~9.5 years, half the mail in a department (the default decides: keep forever, a rolling Object
+Lock). Then:
 
 1. policies are saved (contracts 10 years, newsletters 1 year, R&D kept) and the archive is
    recomputed: messages/s over the whole walk, how many changed, S3 requests per message;
@@ -28,9 +25,7 @@ import argparse
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from archiver import bootstrap
@@ -38,19 +33,13 @@ from archiver.adapters.s3 import S3JsonStore, S3RawStore, S3RetentionStorage
 from archiver.audit.indexing import QueuedAuditIndex
 from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction
-from archiver.models import Source
-from archiver.pipeline.documents import analyse, with_participants
-from archiver.ports import Document
 from archiver.retention.recompute import RecomputeReport, recompute
 from archiver.retention.service import RetentionService
 from archiver.settings import Settings, get_settings
-from archiver.tagging.model import department_tag
 from bench.cleanup import drop_bucket, drop_index, throwaway_settings
-from bench.mailgen import generate
 from bench.search import machine_line
+from bench.seeding import seed, templates
 
-BATCH = 250
-THREADS = 8  # below the raw store's 16 pooled connections
 DEPARTMENTS = ("研发部", "销售部", "财务部")
 DISSOLVED = "旧分公司"  # the department of the mail the disposition run deletes
 NEWSLETTER_WORD = "会议"  # a word in a large share of the generated mail
@@ -81,20 +70,6 @@ def policies(newsletter_years: int = 1) -> list[dict[str, object]]:
     ]
 
 
-@dataclass(frozen=True)
-class Template:
-    raw: bytes
-    doc: Document
-
-
-def templates(count: int, seed: int) -> list[Template]:
-    out = []
-    for message in generate(count, seed=seed):
-        doc = analyse("template", message.raw, datetime.now(UTC), None, 200_000, None)
-        out.append(Template(message.raw, doc))
-    return out
-
-
 class Counters:
     """The S3 requests of every raw store the retention jobs write through."""
 
@@ -109,49 +84,6 @@ class Counters:
 
     def snapshot(self) -> tuple[int, int]:
         return self.storage.requests, sum(s.requests for s in self.others)
-
-
-def seed(
-    service: RetentionService,
-    store: S3RawStore,
-    pool: list[Template],
-    numbers: range,
-    sent: Callable[[int], datetime],
-    departments: Callable[[int], list[str]],
-) -> float:
-    """Store and index the variants numbered `numbers`, decided as the pipeline decides new
-    mail (prepare before indexing, settle after); messages per second."""
-    began = time.perf_counter()
-
-    def batch(first: int) -> None:
-        docs = []
-        for n in range(first, min(first + BATCH, numbers.stop)):
-            template = pool[n % len(pool)]
-            raw = f"X-Bench-Variant: {n}\r\n".encode() + template.raw
-            when = sent(n)
-            source = Source(kind="import", detail=f"bench#{n}", received_at=when)
-            sha256, _ = store.put(raw, source)
-            depts = departments(n)
-            doc = {
-                **template.doc,
-                "id": sha256,
-                "date": when.isoformat(),
-                "size": len(raw),
-                "departments": depts,
-                "tags": [department_tag(d) for d in depts],
-                "ingested_at": datetime.now(UTC).isoformat(),
-            }
-            docs.append(with_participants(doc, [source]))
-        docs = service.prepare(docs)
-        failed = {k: v for k, v in service.index.create_many(docs).items() if v is not None}
-        if failed:
-            raise RuntimeError(f"not indexed: {next(iter(failed.items()))}")
-        service.settle([str(d["id"]) for d in docs])
-
-    with ThreadPoolExecutor(THREADS) as threads:
-        list(threads.map(batch, range(numbers.start, numbers.stop, BATCH)))
-    service.index.refresh()
-    return len(numbers) / (time.perf_counter() - began)
 
 
 def timed_recompute(

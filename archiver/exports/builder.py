@@ -4,7 +4,8 @@ The build holds a lease on its job (renewed as it goes), so two workers never bu
 and a crashed worker's job is taken over once its lease runs out. First the selection: the
 request's items, through the requester's scope, saved in work files. Then the parts, each a
 self-contained zip streamed to the bucket (a multipart upload) as the messages are read from the
-raw store: nothing is held whole in memory but one message. Every message is checked against its
+raw store: nothing is held whole in memory but the few messages read ahead (a bounded number
+and size: archiver/exports/prefetch.py). Every message is checked against its
 stored SHA-256 as it is written; a mismatch stops the export loudly.
 
 A part's progress is saved when it is complete: a build that dies resumes at the part it was
@@ -25,7 +26,6 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -48,6 +48,7 @@ from archiver.exports.model import (
     PackageFile,
 )
 from archiver.exports.pdf import render_pdf
+from archiver.exports.prefetch import read_ahead
 from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
 from archiver.exports.zipstream import PackageZip
@@ -59,8 +60,6 @@ from archiver.search.scoped import ScopedIndex
 log = logging.getLogger(__name__)
 
 SELECTION_BATCH = 1000  # items per selection work file
-FETCH_AHEAD = 32  # messages read side by side, ahead of the one being written
-FETCH_BYTES = 16 << 20
 PDF_FIELDS = (
     "subject",
     "from",
@@ -104,8 +103,13 @@ class ExportOptions:
     expiry: timedelta = timedelta(days=15)
     lease: timedelta = timedelta(minutes=5)
     renew_every: int = 200  # messages between lease renewals (and checks for a cancel)
-    part_files: int = 50_000  # files per part at most (each holds ~1 KB of zip directory)
-    threads: int = 8  # raw reads side by side
+    part_files: int = 25_000  # files per part at most (each holds ~1.4 KB of zip directory)
+    # messages read ahead of the one being written (GETs overlapped, not one round trip after
+    # another): at most so many, on so many threads (below the raw store's pooled connections),
+    # and no more once so many bytes are waiting
+    read_ahead: int = 32
+    read_threads: int = 8
+    read_ahead_bytes: int = 32 << 20
     max_attempts: int = 5  # builds of one job that stop with an error, before it is failed
 
 
@@ -197,12 +201,14 @@ class _Part:
         self.count = 0
         self.pending = 0  # bytes spooled for mbox files not yet written
         self.mbox = _MboxSpool()
-        self.held: list[tuple[int, ExportItem, str]] = []  # mbox items until their file is named
+        # mbox items until their file is named, on disk: a part may hold a hundred thousand
+        self.held = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: index, item, md5
+        self.held_count = 0
         self.sealed = False
 
     @property
     def messages(self) -> int:
-        return self.count + len(self.held)
+        return self.count + self.held_count
 
     @property
     def used(self) -> int:
@@ -217,8 +223,13 @@ class _Part:
         self.items.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
         self.count += 1
 
+    def hold(self, index: int, item: ExportItem, md5: str) -> None:
+        line = {"index": index, "item": item.model_dump(mode="json", by_alias=True), "md5": md5}
+        self.held.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+        self.held_count += 1
+
     def release(self) -> None:
-        for local in (self.mbox.file, self.items, self.files):
+        for local in (self.mbox.file, self.items, self.files, self.held):
             local.close()
 
     def abort(self) -> None:
@@ -272,7 +283,6 @@ class PackageBuilder:
         self.audit = audit
         self.options = options or ExportOptions()
         self.clock = clock
-        self._pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="export-read")
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -442,29 +452,28 @@ class PackageBuilder:
     def _fetched(
         self, job: ExportJob, items: Iterator[tuple[int, ExportItem]]
     ) -> Iterator[tuple[int, ExportItem, bytes, Document]]:
-        """The items with their stored bytes (and, for renderings, their documents), read a
-        window ahead side by side: each read is a round trip, and one after another they would
-        bound the export. A window holds at most FETCH_AHEAD messages or FETCH_BYTES."""
-        window: list[tuple[int, ExportItem]] = []
-        size = 0
-        for entry in items:
-            window.append(entry)
-            size += entry[1].size
-            if len(window) >= FETCH_AHEAD or size >= FETCH_BYTES:
-                yield from self._fetch(job, window)
-                window, size = [], 0
-        yield from self._fetch(job, window)
+        """The items with their stored bytes (and, for renderings, their documents), read ahead
+        on threads while the current one is written (archiver/exports/prefetch.py): one GET
+        after another would bound the export by round trips."""
+        scoped = self._scoped(job)
+        with_pdf = job.request.with_pdf
 
-    def _fetch(
-        self, job: ExportJob, window: list[tuple[int, ExportItem]]
-    ) -> Iterator[tuple[int, ExportItem, bytes, Document]]:
-        if not window:
-            return
-        ids = [item.id for _, item in window]
-        docs = self._scoped(job).get_many(ids, PDF_FIELDS) if job.request.with_pdf else {}
-        # raises IntegrityError unless the bytes hash to their id
-        for (index, item), raw in zip(window, self._pool.map(self.raw.get, ids), strict=True):
-            yield index, item, raw, docs.get(item.id, {})
+        def fetch(entry: tuple[int, ExportItem]) -> tuple[bytes, Document]:
+            item = entry[1]
+            raw = self.raw.get(item.id)  # raises IntegrityError unless it hashes to its id
+            doc = scoped.get_many([item.id], PDF_FIELDS).get(item.id, {}) if with_pdf else {}
+            return raw, doc
+
+        options = self.options
+        for (index, item), (raw, doc) in read_ahead(
+            items,
+            fetch,
+            lambda entry: entry[1].size,
+            threads=options.read_threads,
+            max_items=options.read_ahead,
+            max_bytes=options.read_ahead_bytes,
+        ):
+            yield index, item, raw, doc
 
     def _full(self, part: _Part, item: ExportItem) -> bool:
         """Whether the item would take the part over its size (or file count)."""
@@ -479,18 +488,18 @@ class PackageBuilder:
     def _add(
         self, job: ExportJob, part: _Part, index: int, item: ExportItem, raw: bytes, doc: Document
     ) -> None:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != item.id:  # checked again here: this is what goes into the package
-            raise IntegrityError(item.id, digest)
-        md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
         when = item.date or job.requested_at
         if job.request.format == "mbox":
+            digest = hashlib.sha256(raw).hexdigest()
+            _check(item, digest)
             part.pending += part.mbox.add(index, item.folder, raw, item)
-            part.held.append((index, item, md5))
+            part.hold(index, item, hashlib.md5(raw, usedforsecurity=False).hexdigest())
         else:
-            written = part.zip.add(item.path, raw, when)
-            part.add_file(written.path, written.size, written.sha256)
-            part.add_item(item, md5)
+            with part.zip.entry(item.path, when, len(raw), md5=True) as out:
+                out.write(raw)
+            _check(item, out.sha256)  # the hash of the bytes as they went into the package
+            part.add_file(item.path, out.size, out.sha256)
+            part.add_item(item, out.md5)
         if item.pdf_path:
             rendering = render_pdf(doc, item, control_number=control_number(job.id, item.number))
             self._bytes_entry(part, item.pdf_path, rendering, when)
@@ -508,10 +517,14 @@ class PackageBuilder:
                     out.write(chunk)
             part.add_file(path, out.size, out.sha256)
             paths.update((item_index, path) for item_index, _, _ in spans)
-        for item_index, item, md5 in part.held:  # package order; each names its mbox file
-            item.path = paths[item_index]
-            part.add_item(item, md5)
-        part.held, part.pending = [], 0
+        for line in _local_lines(part.held):  # package order; each names its mbox file
+            held = json.loads(line)
+            item = ExportItem.model_validate(held["item"])
+            item.path = paths[held["index"]]
+            part.add_item(item, held["md5"])
+        part.held.seek(0)
+        part.held.truncate()
+        part.held_count = part.pending = 0
 
     def _close(
         self,
@@ -707,6 +720,12 @@ class PackageBuilder:
         for n, raw_line in enumerate(self._all_file_lines(job, part)):
             out.write((b",\n" if n else b"") + raw_line)
         out.write(b"\n ]\n}\n")
+
+
+def _check(item: ExportItem, digest: str) -> None:
+    """Every message re-verified as it is written (the raw store checked it as it read it)."""
+    if digest != item.id:
+        raise IntegrityError(item.id, digest)
 
 
 def _in_part(count: int) -> Callable[[ExportJob], None]:
