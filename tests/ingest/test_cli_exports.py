@@ -118,13 +118,18 @@ def shipped_verifier(package: Path, key: str, cwd: Path) -> subprocess.Completed
     )
 
 
-def audited(archive: Archive, *commands: str, built: int = 0) -> list[AuditRecord]:
+def audited(
+    archive: Archive, *commands: str, built: int = 0, expired: int = 0
+) -> list[AuditRecord]:
     """The commands' audit records since the last look: one each, in order, by the CLI; and
-    `built` records of the builder's (its own actor: the package it built)."""
+    `built` records of the builder's (its own actor: the package it built), `expired` of the
+    expiry's (one per package deleted, besides the command's own)."""
     records = archive.new_records()
     builds = [r for r in records if r.details.get("step") == "built"]
     assert len(builds) == built and all(r.actor.startswith("system:export@") for r in builds)
-    records = [r for r in records if r not in builds]
+    expiries = [r for r in records if r.details.get("step") == "expired"]
+    assert len(expiries) == expired and all(r.actor == ACTOR for r in expiries)
+    records = [r for r in records if r not in builds and r not in expiries]
     assert [r.details.get("command") for r in records] == list(commands), records
     assert all(
         r.action == AuditAction.EXPORT and r.actor == ACTOR and r.client == "local" for r in records
@@ -297,6 +302,6 @@ def test_status_list_download_cancel_and_expire(archive: Archive, tmp_path: Path
     assert not packages.keys(package_prefix(job.id))
     custody = run_cli(archive.env, "export", "status", job.id)
     assert custody.startswith(f"{job.id}\texpired")
-    [expired, _] = audited(archive, "export expire", "export status")
+    [expired, _] = audited(archive, "export expire", "export status", expired=1)
     assert expired.details["expired"] == [job.id]
     assert "\texpired\t" in bootstrap.exports(archive.settings).custody_log(job.id, cli_principal())
