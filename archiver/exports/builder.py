@@ -19,39 +19,35 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
-from archiver.access.model import Scope
 from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction, Outcome
 from archiver.errors import ExportBusy, IntegrityError, InvalidExport, MailvaultError, NotFound
 from archiver.exports.jobs import ExportJobs
-from archiver.exports.layout import control_number, mbox_name, safe_component
-from archiver.exports.mbox import write_mboxrd
-from archiver.exports.metadata import LoadFileDat, MetadataCsv
-from archiver.exports.model import (
-    CustodyEntry,
-    CustodyEvent,
-    ExportItem,
-    ExportJob,
-    ExportPart,
-    PackageFile,
+from archiver.exports.layout import control_number, mbox_name
+from archiver.exports.manifest import (
+    manifest_head,
+    message_entry,
+    readme,
+    signature_file,
+    write_manifest,
 )
+from archiver.exports.metadata import LoadFileDat, MetadataCsv
+from archiver.exports.model import CustodyEntry, CustodyEvent, ExportItem, ExportJob, ExportPart
+from archiver.exports.parts import Part, lines, local_lines, package_prefix, part_name, work_key
 from archiver.exports.pdf import render_pdf
 from archiver.exports.prefetch import read_ahead
 from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
-from archiver.exports.zipstream import PackageZip
 from archiver.holds.model import Hold
 from archiver.ports import Document, PackageStore, RawStore, SearchIndex
 from archiver.retention.evaluate import CriteriaQueries
@@ -72,25 +68,6 @@ PDF_FIELDS = (
     "body",
     "attachments",
 )
-FINAL_FILES = ("metadata.csv", "loadfile.dat", "verify.py", "README.txt")
-UNSIGNED = ("manifest.sig", "custody.log")
-# a zip entry's headers (local, descriptor, central, zip64 extras) besides its name, at most
-_ENTRY_OVERHEAD = 200
-
-README = """This folder is a mailvault evidence export ({export_id}, "{name}").
-
-Unzip every part ({parts}) into one folder, then, in it, run:
-
-    python3 verify.py --public-key {public_key}
-
-verify.py needs only Python 3.9 or later. It checks the signature of manifest.json against the
-archive's public key (the archive publishes it: `mailvault export pubkey`, or
-GET /api/exports/pubkey; fingerprint {fingerprint}), then every file's size and SHA-256, that no
-file is missing or was added, and that every message is byte-for-byte the message the archive
-stores.
-
-custody.log (beside the parts) records who asked for, built and downloaded this package.
-"""
 
 
 class ExportCancelled(MailvaultError):
@@ -115,148 +92,6 @@ class ExportOptions:
 
 def worker_name() -> str:
     return f"system:export@{socket.gethostname()}:{os.getpid()}"
-
-
-def package_prefix(export_id: str) -> str:
-    return f"{export_id}/"
-
-
-def work_key(export_id: str, name: str) -> str:
-    return f"{export_id}/work/{name}"
-
-
-def part_name(job: ExportJob, number: int) -> str:
-    slug = safe_component(job.request.name, max_bytes=60).replace(" ", "_")
-    return f"{slug}_{job.id}_part{number:03d}.zip"
-
-
-def part_key(export_id: str, number: int) -> str:
-    return f"{export_id}/parts/{number:03d}.zip"
-
-
-def job_scope(job: ExportJob) -> Scope:
-    return Scope(everything=job.scope_everything, tags=frozenset(job.scope_tags))
-
-
-class _Tee:
-    """What a part's bytes pass through on the way to the bucket: counted and hashed."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-        self.size = 0
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.out.write(data)
-        self.digest.update(data)
-        self.size += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.out.flush()
-
-
-@dataclass
-class _MboxSpool:
-    """Messages of an mbox part, in arrival order, until the part closes: then each folder's
-    become one mbox file (a zip takes one entry at a time, and items come in id order)."""
-
-    # the part's temporary files live until the part is sealed or aborted: release() closes them
-    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile())  # noqa: SIM115
-    spans: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)  # folder → spans
-
-    def add(self, item_index: int, folder: str, raw: bytes, item: ExportItem) -> int:
-        start = self.file.seek(0, io.SEEK_END)
-        length = write_mboxrd(self.file, raw, item.sender, item.date)
-        self.spans.setdefault(folder, []).append((item_index, start, length))
-        return length
-
-    def chunks(self, spans: Sequence[tuple[int, int, int]]) -> Iterator[bytes]:
-        for _, start, length in spans:
-            self.file.seek(start)
-            left = length
-            while left:
-                chunk = self.file.read(min(left, 1 << 20))
-                if not chunk:
-                    raise OSError("the mbox spool ended early")
-                left -= len(chunk)
-                yield chunk
-
-
-class _Part:
-    """One zip part being written, with what it holds recorded in local work files."""
-
-    def __init__(self, store: PackageStore, job: ExportJob, number: int) -> None:
-        self.number = number
-        self.key = part_key(job.id, number)
-        store.delete_prefix(self.key)  # a crashed build's unfinished upload of this part
-        self.writer = store.writer(self.key)
-        self.tee = _Tee(self.writer)
-        self.zip = PackageZip(self.tee, part=number)
-        self.items = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: items and md5s
-        self.files = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: PackageFile
-        self.count = 0
-        self.pending = 0  # bytes spooled for mbox files not yet written
-        self.mbox = _MboxSpool()
-        # mbox items until their file is named, on disk: a part may hold a hundred thousand
-        self.held = tempfile.TemporaryFile()  # noqa: SIM115  # JSON lines: index, item, md5
-        self.held_count = 0
-        self.sealed = False
-
-    @property
-    def messages(self) -> int:
-        return self.count + self.held_count
-
-    @property
-    def used(self) -> int:
-        return self.zip.bytes_written + self.pending
-
-    def add_file(self, path: str, size: int, sha256: str) -> None:
-        entry = PackageFile(path=path, size=size, sha256=sha256, part=self.number)
-        self.files.write(entry.model_dump_json().encode() + b"\n")
-
-    def add_item(self, item: ExportItem, md5: str) -> None:
-        line = {"item": item.model_dump(mode="json", by_alias=True), "md5": md5}
-        self.items.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
-        self.count += 1
-
-    def hold(self, index: int, item: ExportItem, md5: str) -> None:
-        line = {"index": index, "item": item.model_dump(mode="json", by_alias=True), "md5": md5}
-        self.held.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
-        self.held_count += 1
-
-    def release(self) -> None:
-        for local in (self.mbox.file, self.items, self.files, self.held):
-            local.close()
-
-    def abort(self) -> None:
-        try:
-            if not self.sealed:
-                self.zip.abandon()  # nothing more reaches the upload, not even at collection
-                self.writer.abort()
-        finally:
-            self.release()
-
-
-def _lines(data: Iterator[bytes]) -> Iterator[bytes]:
-    """JSON lines from a stream of chunks, one line at a time."""
-    rest = b""
-    for chunk in data:
-        rest += chunk
-        *lines, rest = rest.split(b"\n")
-        yield from (line for line in lines if line)
-    if rest:
-        yield rest
-
-
-def _local_lines(file: IO[bytes]) -> Iterator[bytes]:
-    file.seek(0)
-    for line in file:
-        if line.strip():
-            yield line.rstrip(b"\n")
 
 
 class PackageBuilder:
@@ -383,7 +218,7 @@ class PackageBuilder:
         self.jobs.add_custody(job.id, entry)
 
     def _scoped(self, job: ExportJob) -> ScopedIndex:
-        return ScopedIndex(self.index, job_scope(job))
+        return ScopedIndex(self.index, job.scope)
 
     def _select(self, job: ExportJob, worker: str) -> None:
         request = job.request
@@ -425,20 +260,21 @@ class PackageBuilder:
         first = start // SELECTION_BATCH
         for batch in range(first, job.selection_batches):
             key = work_key(job.id, f"selection/{batch + 1:06d}.jsonl")
-            for offset, line in enumerate(_lines(self.packages.read(key))):
+            for offset, line in enumerate(lines(self.packages.read(key))):
                 index = batch * SELECTION_BATCH + offset
                 if index >= start:
                     yield index, ExportItem.model_validate_json(line)
 
     def _write(self, job: ExportJob, worker: str) -> None:
-        part = _Part(self.packages, job, len(job.parts) + 1)
+        part = Part(self.packages, job, len(job.parts) + 1)
         mbox_counts = dict(job.mbox_counts)
         since_renewal = 0
         try:
             for index, item, raw, doc in self._fetched(job, self._items(job, job.next_item)):
-                if part.messages and self._full(part, item):
-                    self._close(job, worker, part, mbox_counts, next_item=index)
-                    part = _Part(self.packages, job, len(job.parts) + 1)
+                if part.full(item, self.options.part_size, self.options.part_files):
+                    self._write_mbox_files(job, part, mbox_counts)
+                    self._seal_part(job, worker, part, mbox_counts, index)
+                    part = Part(self.packages, job, len(job.parts) + 1)
                 self._add(job, part, index, item, raw, doc)
                 since_renewal += 1
                 if since_renewal >= self.options.renew_every:
@@ -475,18 +311,8 @@ class PackageBuilder:
         ):
             yield index, item, raw, doc
 
-    def _full(self, part: _Part, item: ExportItem) -> bool:
-        """Whether the item would take the part over its size (or file count)."""
-        names = len(item.path.encode()) + len(item.pdf_path.encode())
-        pdf = 64 * 1024 if item.pdf_path else 0  # a rendering's size, roughly
-        room = item.size + pdf + 2 * (_ENTRY_OVERHEAD + names)
-        # the zip's central directory is held in memory until the part closes: capping the
-        # files per part caps that memory, whatever the part size
-        files = part.messages * (2 if item.pdf_path else 1)
-        return part.used + room > self.options.part_size or files >= self.options.part_files
-
     def _add(
-        self, job: ExportJob, part: _Part, index: int, item: ExportItem, raw: bytes, doc: Document
+        self, job: ExportJob, part: Part, index: int, item: ExportItem, raw: bytes, doc: Document
     ) -> None:
         when = item.date or job.requested_at
         if job.request.format == "mbox":
@@ -502,9 +328,9 @@ class PackageBuilder:
             part.add_item(item, out.md5)
         if item.pdf_path:
             rendering = render_pdf(doc, item, control_number=control_number(job.id, item.number))
-            self._bytes_entry(part, item.pdf_path, rendering, when)
+            part.add_bytes(item.pdf_path, rendering, when)
 
-    def _write_mbox_files(self, job: ExportJob, part: _Part, mbox_counts: dict[str, int]) -> None:
+    def _write_mbox_files(self, job: ExportJob, part: Part, mbox_counts: dict[str, int]) -> None:
         if job.request.format != "mbox":
             return
         paths: dict[int, str] = {}
@@ -517,7 +343,7 @@ class PackageBuilder:
                     out.write(chunk)
             part.add_file(path, out.size, out.sha256)
             paths.update((item_index, path) for item_index, _, _ in spans)
-        for line in _local_lines(part.held):  # package order; each names its mbox file
+        for line in local_lines(part.held):  # package order; each names its mbox file
             held = json.loads(line)
             item = ExportItem.model_validate(held["item"])
             item.path = paths[held["index"]]
@@ -526,23 +352,11 @@ class PackageBuilder:
         part.held.truncate()
         part.held_count = part.pending = 0
 
-    def _close(
-        self,
-        job: ExportJob,
-        worker: str,
-        part: _Part,
-        mbox_counts: dict[str, int],
-        *,
-        next_item: int,
-    ) -> None:
-        self._write_mbox_files(job, part, mbox_counts)
-        self._seal_part(job, worker, part, mbox_counts, next_item)
-
     def _seal_part(
         self,
         job: ExportJob,
         worker: str,
-        part: _Part,
+        part: Part,
         mbox_counts: dict[str, int],
         next_item: int,
         edit: Callable[[ExportJob], None] | None = None,
@@ -559,9 +373,9 @@ class PackageBuilder:
             name=part_name(job, part.number),
             size=part.tee.size,
             sha256=part.tee.digest.hexdigest(),
-            files=sum(1 for _ in _local_lines(part.files)),
+            files=sum(1 for _ in local_lines(part.files)),
         )
-        written = sum(1 for _ in _local_lines(part.items))
+        written = sum(1 for _ in local_lines(part.items))
 
         def sealed(stored: ExportJob) -> None:
             stored.parts = [*stored.parts, done]
@@ -578,43 +392,35 @@ class PackageBuilder:
 
     # -- the last part's own files -------------------------------------------------------------
 
-    def _all_item_lines(self, job: ExportJob, current: _Part) -> Iterator[dict[str, Any]]:
+    def _all_item_lines(self, job: ExportJob, current: Part) -> Iterator[dict[str, Any]]:
         for number in range(1, current.number):
             key = work_key(job.id, f"part-{number:03d}.items")
-            for line in _lines(self.packages.read(key)):
+            for line in lines(self.packages.read(key)):
                 yield json.loads(line)
-        for line in _local_lines(current.items):
+        for line in local_lines(current.items):
             yield json.loads(line)
 
-    def _all_file_lines(self, job: ExportJob, current: _Part) -> Iterator[bytes]:
+    def _all_file_lines(self, job: ExportJob, current: Part) -> Iterator[bytes]:
         for number in range(1, current.number):
-            yield from _lines(self.packages.read(work_key(job.id, f"part-{number:03d}.files")))
-        yield from _local_lines(current.files)
+            yield from lines(self.packages.read(work_key(job.id, f"part-{number:03d}.files")))
+        yield from local_lines(current.files)
 
-    def _finish(
-        self, job: ExportJob, worker: str, part: _Part, mbox_counts: dict[str, int]
-    ) -> None:
+    def _finish(self, job: ExportJob, worker: str, part: Part, mbox_counts: dict[str, int]) -> None:
         self._write_mbox_files(job, part, mbox_counts)
         when = job.requested_at
         built_at = self.clock()
-        self._text_entry(part, "metadata.csv", when, lambda out: self._csv(job, part, out))
+        part.add_text("metadata.csv", when, lambda out: self._csv(job, part, out))
         if job.request.load_file:
-            self._text_entry(part, "loadfile.dat", when, lambda out: self._dat(job, part, out))
+            part.add_text("loadfile.dat", when, lambda out: self._dat(job, part, out))
         verifier = files("archiver.exports").joinpath("verifier.py").read_bytes()
-        self._bytes_entry(part, "verify.py", verifier, when)
-        readme = README.format(
-            export_id=job.id,
-            name=job.request.name,
-            parts=", ".join(part_name(job, n) for n in range(1, part.number + 1)),
-            public_key=self.signer.public_key_hex,
-            fingerprint=self.signer.fingerprint,
-        )
-        self._bytes_entry(part, "README.txt", readme.encode(), when)
+        part.add_bytes("verify.py", verifier, when)
+        part.add_bytes("README.txt", readme(job, part.number, self.signer), when)
+        file_count = sum(1 for _ in self._all_file_lines(job, part))
+        head = manifest_head(job, self.signer, built_at, part.number, file_count)
         with part.zip.entry("manifest.json", when) as out:
-            self._manifest(job, part, built_at, out)
-        signature = self.signer.sign_digest(out.sha256)
-        sig = json.dumps(signature, indent=2).encode() + b"\n"
-        part.zip.add("manifest.sig", sig, when)
+            messages = (message_entry(line) for line in self._all_item_lines(job, part))
+            write_manifest(out, head, messages, self._all_file_lines(job, part))
+        part.zip.add("manifest.sig", signature_file(self.signer, out.sha256), when)
 
         def done(stored: ExportJob) -> None:
             stored.status, stored.built_at = "done", built_at
@@ -643,83 +449,15 @@ class PackageBuilder:
         )
         log.info("export built", extra={"export": job.id, "messages": total})
 
-    def _bytes_entry(self, part: _Part, path: str, data: bytes, when: datetime) -> None:
-        written = part.zip.add(path, data, when)
-        part.add_file(written.path, written.size, written.sha256)
-
-    def _text_entry(
-        self, part: _Part, path: str, when: datetime, write: Callable[[TextIO], None]
-    ) -> None:
-        with part.zip.entry(path, when) as out:
-            text = io.TextIOWrapper(io.BufferedWriter(_Writable(out)), encoding="utf-8", newline="")
-            write(text)
-            text.flush()
-        part.add_file(path, out.size, out.sha256)
-
-    def _csv(self, job: ExportJob, part: _Part, out: TextIO) -> None:
+    def _csv(self, job: ExportJob, part: Part, out: TextIO) -> None:
         csv = MetadataCsv(out, job.id)
         for line in self._all_item_lines(job, part):
             csv.row(ExportItem.model_validate(line["item"]), line["md5"])
 
-    def _dat(self, job: ExportJob, part: _Part, out: TextIO) -> None:
+    def _dat(self, job: ExportJob, part: Part, out: TextIO) -> None:
         dat = LoadFileDat(out, job.id)
         for line in self._all_item_lines(job, part):
             dat.row(ExportItem.model_validate(line["item"]), line["md5"])
-
-    def _manifest(self, job: ExportJob, part: _Part, built_at: datetime, out: Any) -> None:
-        request = job.request
-        parts = [{"number": n, "name": part_name(job, n)} for n in range(1, part.number + 1)]
-        file_count = sum(1 for _ in self._all_file_lines(job, part))
-        head: dict[str, Any] = {
-            "format": "mailvault-export-manifest",
-            "version": 1,
-            "export": {
-                "id": job.id,
-                "name": request.name,
-                "kind": request.kind,
-                "format": request.format,
-                "pdf": request.with_pdf,
-                "load_file": request.load_file,
-                "query": request.query,
-                "matter": request.matter,
-                "ids": len(request.ids),
-                "scope": "whole archive" if job.scope_everything else sorted(job.scope_tags),
-                "requested_by": job.requested_by,
-                "requested_at": job.requested_at.isoformat(),
-                "built_by": job.built_by,
-                "built_at": built_at.isoformat(),
-            },
-            "archive": {
-                "public_key": self.signer.public_key_hex,
-                "key_fingerprint": self.signer.fingerprint,
-            },
-            "counts": {
-                "messages": job.progress.selected,
-                "message_bytes": job.progress.selected_bytes,
-                "files": file_count,
-                "parts": part.number,
-                "missing_ids": job.progress.missing,
-            },
-            "parts": parts,
-            "unsigned": list(UNSIGNED),
-        }
-        opening = json.dumps(head, ensure_ascii=False, indent=1)
-        out.write(opening[: opening.rindex("}")].rstrip().encode() + b',\n "messages": [\n')
-        for n, line in enumerate(self._all_item_lines(job, part)):
-            item = line["item"]
-            entry = {
-                "number": item["number"],
-                "id": item["id"],
-                "stored_sha256": item["id"],
-                "md5": line["md5"],
-                "size": item["size"],
-                "path": item["path"],
-            }
-            out.write((b",\n" if n else b"") + json.dumps(entry, ensure_ascii=False).encode())
-        out.write(b'\n ],\n "files": [\n')
-        for n, raw_line in enumerate(self._all_file_lines(job, part)):
-            out.write((b",\n" if n else b"") + raw_line)
-        out.write(b"\n ]\n}\n")
 
 
 def _check(item: ExportItem, digest: str) -> None:
@@ -733,17 +471,3 @@ def _in_part(count: int) -> Callable[[ExportJob], None]:
         stored.progress.in_part = count
 
     return note
-
-
-class _Writable(io.RawIOBase):
-    """A zip entry's writer seen as a raw binary stream, for a TextIOWrapper."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.out.write(bytes(data))
-        return len(data)

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from archiver.access.model import Scope
+
 ExportFormat = Literal["eml", "mbox", "pdf"]  # pdf: the EML natives plus a PDF of each
 ExportKind = Literal["query", "matter", "ids"]
 JobStatus = Literal["queued", "selecting", "building", "done", "failed", "cancelled", "expired"]
@@ -142,6 +144,11 @@ class ExportJob(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def scope(self) -> Scope:
+        """The requester's scope when asked: every read of the build goes through it."""
+        return Scope(everything=self.scope_everything, tags=frozenset(self.scope_tags))
 
 
 class CustodyEntry(BaseModel):

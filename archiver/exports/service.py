@@ -19,9 +19,10 @@ from archiver.access.model import Permission, Principal, Scope
 from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction
 from archiver.errors import ExportNotReady, InvalidExport, NotFound, PermissionDenied
-from archiver.exports.builder import ExportOptions, job_scope, package_prefix
+from archiver.exports.builder import ExportOptions
 from archiver.exports.jobs import ExportJobs, custody_text
 from archiver.exports.model import CustodyEntry, CustodyEvent, ExportJob, ExportRequest
+from archiver.exports.parts import package_prefix
 from archiver.ports import PackageStore
 from archiver.retention.evaluate import CriteriaQueries
 
@@ -113,7 +114,7 @@ class ExportService:
         """Its requester too only while their scope still covers what it holds: a package of
         mail someone may no longer read is not theirs to download any more."""
         return principal.may(Permission.EXPORT) and covers(
-            principal.scope(Permission.EXPORT), job_scope(job)
+            principal.scope(Permission.EXPORT), job.scope
         )
 
     def jobs_for(self, principal: Principal) -> list[ExportJob]:

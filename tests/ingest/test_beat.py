@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from archiver import bootstrap
-from archiver.exports.builder import package_prefix
 from archiver.exports.model import ExportJob, ExportRequest
+from archiver.exports.parts import package_prefix
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings

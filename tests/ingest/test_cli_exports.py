@@ -22,8 +22,8 @@ import pytest
 
 from archiver import bootstrap
 from archiver.audit.records import AuditAction, AuditRecord
-from archiver.exports.builder import package_prefix
 from archiver.exports.model import ExportJob
+from archiver.exports.parts import package_prefix
 from archiver.exports.verifier import split_mboxrd
 from archiver.settings import Settings
 from bench.cleanup import cleanup_throwaway, drop_queue, throwaway_settings

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from archiver import bootstrap
-from archiver.exports.builder import package_prefix
 from archiver.exports.model import ExportJob
+from archiver.exports.parts import package_prefix
 from archiver.exports.verifier import verify
 from archiver.models import Source
 from archiver.pipeline.archiver import Incoming
