@@ -103,11 +103,7 @@ class Selector:
         return {"bool": {"should": covering, "minimum_should_match": 1}}, groups
 
     def _addresses(self, hold: Hold) -> tuple[str, ...]:
-        people = hold.custodians
-        addresses = set(people.addresses)
-        for user in people.users:
-            addresses |= {a.lower() for a in self.queries.addresses_of(user) if a}
-        return tuple(sorted(addresses))
+        return tuple(sorted(self.queries.custodian_addresses(hold)))
 
     @staticmethod
     def _item(

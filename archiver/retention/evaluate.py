@@ -91,9 +91,7 @@ class CriteriaQueries:
         people = hold.custodians
         if people.empty:
             return None
-        addresses = set(people.addresses)
-        for user in people.users:
-            addresses |= {a.lower() for a in self.addresses_of(user) if a}
+        addresses = self.custodian_addresses(hold)
         should: list[Query] = [
             {"terms": {f: sorted(addresses)}} for f in CUSTODIAN_FIELDS if addresses
         ]
@@ -101,6 +99,13 @@ class CriteriaQueries:
             should.append(_path("departments", people.departments))
         # a user with no address yet covers nothing rather than everything
         return {"bool": {"should": should or [{"match_none": {}}], "minimum_should_match": 1}}
+
+    def custodian_addresses(self, hold: HoldCriteria) -> set[str]:
+        """The hold's custodian addresses, its archive users' email addresses included."""
+        addresses = set(hold.custodians.addresses)
+        for user in hold.custodians.users:
+            addresses |= {a.lower() for a in self.addresses_of(user) if a}
+        return addresses
 
     def _days(self, first: date | None, last: date | None) -> dict[str, str]:
         bounds: dict[str, str] = {}
