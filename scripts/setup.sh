@@ -45,11 +45,15 @@ declare -A NEED=(
     [openssl]=openssl      # ... with a throwaway CA for its TLS tests
     [slapd]=slapd          # the LDAP sign-in tests run a private OpenLDAP
     [ldapadd]=ldap-utils   # ... loaded with ldapadd
+    [chromium]=chromium    # the web UI's browser tests (tests/ui), headless
+    [chromedriver]=chromium-driver
 )
 missing=()
 for bin in "${!NEED[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || missing+=("${NEED[$bin]}")
 done
+# CJK glyphs for the browser tests' screenshots (a font has no binary to look for)
+compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null || missing+=(fonts-noto-cjk)
 
 redis_freshly_installed=0
 dovecot_freshly_installed=0
