@@ -81,6 +81,7 @@ def render(
         languages=LANGUAGES,
         page=page,
         page_script=(STATIC / "pages" / f"{page}.js").is_file(),
+        page_style=(STATIC / "pages" / f"{page}.css").is_file(),
         params=params,
         nav=nav,
         user=boot["user"],
