@@ -106,7 +106,8 @@ def safe_next(target: str | None) -> str:
     if not target:
         return "/ui/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or "\\" in target:
+    odd = "\\" in target or "/../" in parts.path or parts.path.endswith("/..")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or odd:
         return "/ui/"
     return target
 

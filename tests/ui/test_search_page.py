@@ -150,3 +150,34 @@ def test_every_signed_out_page_leads_to_sign_in_and_back(
         next_path="%2Fui%2Fsearch%3Fq%3D%E5%90%88%E5%90%8C",
     )
     assert parse_qs(urlsplit(browser.current_url).query)["q"] == ["合同"]
+
+
+HOSTILE = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=2</script>",
+    '<a href="javascript:window.__pwned=3">点我</a>',
+    "<em onmouseover=\"window.__pwned=4\">强调</em>",
+    '"><svg onload="window.__pwned=5">',
+]
+
+
+@pytest.mark.parametrize("markup", HOSTILE)
+def test_hostile_subjects_and_snippets_are_shown_as_text(
+    browser: WebDriver,
+    live_server: LiveServer,
+    settings: Settings,
+    ingest: Callable[[list[bytes]], list[str]],
+    markup: str,
+) -> None:
+    marker = f"恶{uuid.uuid4().hex[:6]}"
+    ingest([_mail(0, marker, f"{markup} {marker}", "evil.example", f"{markup} 正文 {marker}")])
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/search?q={marker}")
+    wait(browser).until(lambda d: _total(d) == "共 1 封邮件")
+    assert markup.split(">")[0] in _results(browser)[0]  # the markup, as characters
+    made: dict[str, int] = browser.execute_script(
+        "const r = document.getElementById('results');"
+        "return {pwned: window.__pwned || 0, elements: r.querySelectorAll("
+        "'img, script, svg, a[href^=javascript], [onmouseover], [onload], [onerror]').length}"
+    )
+    assert made == {"pwned": 0, "elements": 0}
