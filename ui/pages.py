@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from archiver.access.model import Permission, Principal
 from archiver.errors import NotAuthenticated, NotFound, PermissionDenied
-from archiver.settings import get_settings
 from search_api.auth import (
     CookieDep,
     Credential,
     PrincipalsDep,
     SessionsDep,
+    SignInDep,
     TokensDep,
     credential,
 )
@@ -149,18 +149,19 @@ def ui_home(request: Request, found: SignedIn) -> Response:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, found: SignedIn, t: TranslatorDep, next: str = "") -> Response:
+def sign_in_page(
+    request: Request, found: SignedIn, t: TranslatorDep, service: SignInDep, next: str = ""
+) -> Response:
     target = safe_next(next)
     if found is not None:
         return RedirectResponse(target if target != "/ui/" else home_of(found.principal), 303)
-    settings = get_settings()
     return render(
         request,
         "sign_in.html",
         t,
         None,
         page="sign_in",
-        params={"next": target, "ldap": "1" if settings.ldap_url else ""},
+        params={"next": target, "ldap": "1" if service.providers else ""},
     )
 
 

@@ -52,7 +52,9 @@ def test_a_page_opens_for_exactly_the_roles_its_permissions_allow(
     assert response.headers["content-type"].startswith("text/html")
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    assert "frame-ancestors 'self'" in csp and response.headers["x-content-type-options"] == "nosniff"
+    assert (
+        "frame-ancestors 'self'" in csp and response.headers["x-content-type-options"] == "nosniff"
+    )
     if allowed:
         assert f'src="/ui/static/pages/{name}.js"' in response.text or not page.built
     # the nav offers exactly the pages this role may open
@@ -91,8 +93,14 @@ def test_after_sign_in_the_reader_goes_only_to_a_page_of_this_ui(target: str) ->
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/ui/", "//evil.example/ui/", "/\\evil.example", "/ui/../api", "javascript:x",
-     "/ui/search?q=1"],
+    [
+        "https://evil.example/ui/",
+        "//evil.example/ui/",
+        "/\\evil.example",
+        "/ui/../api",
+        "javascript:x",
+        "/ui/search?q=1",
+    ],
 )
 def test_outside_targets_fall_back_to_the_start(target: str) -> None:
     expected = "/ui/search?q=1" if target == "/ui/search?q=1" else "/ui/"

@@ -156,7 +156,7 @@ HOSTILE = [
     '<img src=x onerror="window.__pwned=1">',
     "<script>window.__pwned=2</script>",
     '<a href="javascript:window.__pwned=3">点我</a>',
-    "<em onmouseover=\"window.__pwned=4\">强调</em>",
+    '<em onmouseover="window.__pwned=4">强调</em>',
     '"><svg onload="window.__pwned=5">',
 ]
 
