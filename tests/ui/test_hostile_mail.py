@@ -129,22 +129,37 @@ def _open_direct(driver: WebDriver, server: LiveServer, sha: str, remote: int) -
     _no_alert(driver)
 
 
-def _open_framed(driver: WebDriver, server: LiveServer, sha: str) -> None:
-    """The body in an iframe sandboxed as the message page does it, on one of our pages, and
-    every link in it clicked."""
-    driver.get(f"{server.url}/ui/search")
-    wait(driver).until(_loaded)
-    driver.execute_script(
-        "const f = document.createElement('iframe');"
-        "f.id = 'mail-frame'; f.setAttribute('sandbox', arguments[0]); f.src = arguments[1];"
-        "f.addEventListener('load', () => { f.dataset.loaded = '1'; });"
-        "document.body.append(f);",
-        FRAME_SANDBOX,
-        f"/ui/messages/{sha}/body?remote=0",
-    )
+SHOW_BODY = """
+const [id, done] = [arguments[0], arguments[arguments.length - 1]];
+import("/ui/static/mail_frame.js")
+  .then((module) => module.mailFrame(id))
+  .then((body) => {
+    document.getElementById("mail-body")?.remove();
+    body.id = "mail-body";
+    const frame = body.querySelector("iframe");
+    frame.id = "mail-frame";
+    frame.addEventListener("load", () => { frame.dataset.loaded = "1"; });
+    (document.querySelector("main") || document.body).prepend(body);
+    done(frame.getAttribute("sandbox"));
+  })
+  .catch((error) => done(String(error)));
+"""
+
+
+def _show_on_a_page(driver: WebDriver, sha: str) -> None:
+    """The body as the message page shows it (ui/static/mail_frame.js), on one of our pages."""
+    sandbox = driver.execute_async_script(SHOW_BODY, sha)
+    assert sandbox == FRAME_SANDBOX
     wait(driver).until(
         lambda d: d.find_element(By.ID, "mail-frame").get_attribute("data-loaded") == "1"
     )
+
+
+def _open_framed(driver: WebDriver, server: LiveServer, sha: str) -> None:
+    """The body in its sandboxed frame on a page, and every link in it clicked."""
+    driver.get(f"{server.url}/ui/search")
+    wait(driver).until(_loaded)
+    _show_on_a_page(driver, sha)
     handles = set(driver.window_handles)
     driver.switch_to.frame("mail-frame")
     for link in driver.find_elements(By.TAG_NAME, "a"):
@@ -171,6 +186,14 @@ def test_hostile_mail_runs_no_script_and_fetches_nothing(
         _open_framed(browser, live_server, sha)
     assert beacon.seen() == [], "remote content blocked, yet the beacon was reached"
 
+    # the reader allows remote content on the page: the frame shows the tracking pixel...
+    browser.get(f"{live_server.url}/ui/search")
+    _show_on_a_page(browser, hostile["10-remote-img"])
+    bar = browser.find_element(By.CSS_SELECTOR, "#mail-body .mail-frame-bar")
+    assert "1" in bar.text
+    screenshot(browser, "hostile-mail-remote-blocked")
+    browser.find_element(By.CSS_SELECTOR, "#mail-body .mail-frame-show").click()
+    wait(browser).until(lambda _: "img-remote" in beacon.tokens())
     # the same mail with remote content allowed: images arrive, so the beacon works...
     for sha in hostile.values():
         _open_direct(browser, live_server, sha, remote=1)
