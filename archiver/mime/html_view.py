@@ -193,10 +193,8 @@ class _Rewriter:
             return self._style(value)
         if attribute == "href":
             # remote links are made inert after sanitising (they keep their URL as a title)
-            scheme_ok = value.strip().lower().startswith(_LINK_SCHEMES)
-            if self.links_inert and _REMOTE.match(value):
-                return None
-            return value if scheme_ok else None
+            schemes = ("mailto:",) if self.links_inert else _LINK_SCHEMES
+            return value if value.strip().lower().startswith(schemes) else None
         if attribute in ("src", "background"):
             return self._image(value)
         return value
