@@ -5,7 +5,12 @@ that counts every request: scripts fetch it, navigate to it or alert; resources 
 The corpus is opened in chromium as the frame document itself and inside a page, in an
 `<iframe>` with the sandbox the message page uses, links clicked. Then with remote content
 allowed the images do arrive at the beacon (so its silence before meant something) while
-scripts still do not run."""
+scripts still do not run.
+
+The two walls are checked apart: the beacon's silence shows that nothing got through, and the
+`browser` fixture's console check (tests/ui/conftest.py) fails the test on any script the sandbox
+blocked or any load the frame's CSP refused, so the sanitiser must have removed every attack
+before the CSP had to stop one."""
 
 from __future__ import annotations
 
