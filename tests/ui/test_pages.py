@@ -105,3 +105,17 @@ def test_after_sign_in_the_reader_goes_only_to_a_page_of_this_ui(target: str) ->
 def test_outside_targets_fall_back_to_the_start(target: str) -> None:
     expected = "/ui/search?q=1" if target == "/ui/search?q=1" else "/ui/"
     assert safe_next(target) == expected
+
+
+def test_every_field_on_every_page_has_a_label(browsers: dict[str, TestClient]) -> None:
+    for name, page in PAGES.items():
+        if not page.built:
+            continue
+        html = browsers["compliance_officer"].get(_path(page.path)).text
+        labelled = set(re.findall(r'<label[^>]*\bfor="([^"]+)"', html))
+        for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+            if 'type="hidden"' in tag or "aria-label=" in tag:
+                continue
+            field = re.search(r'\bid="([^"]+)"', tag)
+            wrapped = field is None  # a field inside its <label> needs no id
+            assert wrapped or field.group(1) in labelled, f"{name}: {tag}"

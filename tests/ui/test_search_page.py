@@ -181,3 +181,25 @@ def test_hostile_subjects_and_snippets_are_shown_as_text(
         "'img, script, svg, a[href^=javascript], [onmouseover], [onload], [onerror]').length}"
     )
     assert made == {"pwned": 0, "elements": 0}
+
+
+def test_dates_are_in_the_display_time_zone_and_the_page_fits_a_tablet(
+    browser: WebDriver, live_server: LiveServer, settings: Settings, word: str
+) -> None:
+    assert settings.display_timezone == "Asia/Shanghai"  # the messages say +0800: same clock
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/search?q={word}&sort=date_asc")
+    wait(browser).until(lambda d: len(_results(d)) == 6)
+    times: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll('#results time')].map(e => e.textContent)"
+    )
+    assert [t[-5:] for t in times] == ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
+    browser.set_window_size(800, 1100)
+    try:
+        overflow: bool = browser.execute_script(
+            "return document.scrollingElement.scrollWidth > window.innerWidth"
+        )
+        assert not overflow
+        screenshot(browser, "search-tablet")
+    finally:
+        browser.set_window_size(1366, 900)
