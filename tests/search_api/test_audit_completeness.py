@@ -41,10 +41,9 @@ RAW = (
 SHA = hashlib.sha256(RAW).hexdigest()
 # health; who am I reads nothing; the UI's page shells hold no mail (what a page shows comes
 # from the audited routes, fetched by its script: ui/pages.py), nor does the root's redirect
-UNAUDITED = (
-    {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")}
-    | {("GET", route.path) for route in _api_routes(pages.router.routes)}
-)
+UNAUDITED = {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")} | {
+    ("GET", route.path) for route in _api_routes(pages.router.routes)
+}
 A = AuditAction
 
 
