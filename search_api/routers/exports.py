@@ -6,7 +6,6 @@ package's signature, is published to anyone signed in."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -17,6 +16,7 @@ from archiver.audit.records import AuditAction
 from archiver.exports.model import ExportJob, ExportRequest
 from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.deps import ExportsDep, SignerDep
+from search_api.downloads import content_disposition
 
 router = APIRouter(prefix="/api/exports", tags=["exports"], route_class=AuditedRoute)
 Exporting = Annotated[RequestAudit, Depends(audited(AuditAction.EXPORT, Permission.EXPORT))]
@@ -99,8 +99,9 @@ def download_part(
         headers={
             "Content-Length": str(part.size),
             # filename*: the UTF-8 name (RFC 6266); filename: an ASCII one for older clients
-            "Content-Disposition": f'attachment; filename="{export_id}_part{number:03d}.zip"; '
-            f"filename*=UTF-8''{quote(part.name)}",
+            "Content-Disposition": content_disposition(
+                part.name, f"{export_id}_part{number:03d}.zip"
+            ),
             "X-Content-SHA256": part.sha256,
         },
     )

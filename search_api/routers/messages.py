@@ -8,9 +8,16 @@ from pydantic import BaseModel
 from archiver.access.model import Permission
 from archiver.audit.records import AuditAction
 from archiver.retention.service import Explanation
-from archiver.search.reading import html_body, message_view, raw_message
+from archiver.search.reading import (
+    attachment,
+    attachment_text,
+    html_body,
+    message_view,
+    raw_message,
+)
 from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.deps import IndexDep, RawStoreDep, RetentionDep, scoped_index
+from search_api.downloads import content_disposition
 
 router = APIRouter(prefix="/api/messages", tags=["messages"], route_class=AuditedRoute)
 MessageId = Path(pattern="^[0-9a-f]{64}$", description="SHA-256 of the raw message")
@@ -91,4 +98,72 @@ def get_html(
         inline_images=body.inline_images,
         frame_url=f"{frame}?remote=0",
         remote_frame_url=f"{frame}?remote=1",
+    )
+
+
+AttachmentId = Path(pattern="^[0-9a-f]{64}$", description="SHA-256 of the attachment's bytes")
+# types a browser may show as they are; any other is sent as bytes to save (an HTML or SVG
+# attachment shown on the archive's origin would run its scripts there)
+SHOWN_AS_IS = frozenset({"image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"})
+
+
+@router.get(
+    "/{message_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_attachment(
+    audit: Viewing,
+    store: RawStoreDep,
+    index: IndexDep,
+    message_id: str = MessageId,
+    attachment_id: str = AttachmentId,
+) -> Response:
+    """One attachment's bytes, found again in the verified raw message, always as a download."""
+    audit.target, audit.details["attachment"] = message_id, attachment_id
+    found = attachment(
+        store, scoped_index(index, audit, Permission.VIEW), message_id, attachment_id
+    )
+    declared = found.info.content_type.lower()
+    return Response(
+        content=found.data,
+        media_type=declared if declared in SHOWN_AS_IS else "application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(found.info.filename or attachment_id),
+            "X-Content-SHA256": attachment_id,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+class AttachmentText(BaseModel):
+    filename: str
+    kind: str
+    text: str
+    truncated: bool
+    error: str | None = None
+
+
+@router.get("/{message_id}/attachments/{attachment_id}/text")
+def get_attachment_text(
+    audit: Viewing,
+    store: RawStoreDep,
+    index: IndexDep,
+    message_id: str = MessageId,
+    attachment_id: str = AttachmentId,
+) -> AttachmentText:
+    """The text extracted from one attachment (PDF, Office, HTML, text, an attached message)."""
+    audit.target = message_id
+    audit.details.update(attachment=attachment_id, what="text")
+    found = attachment(
+        store, scoped_index(index, audit, Permission.VIEW), message_id, attachment_id
+    )
+    extracted = attachment_text(found)
+    return AttachmentText(
+        filename=found.info.filename,
+        kind=extracted.kind,
+        text=extracted.text,
+        truncated=extracted.truncated,
+        error=extracted.error,
     )

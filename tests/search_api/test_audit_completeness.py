@@ -98,6 +98,27 @@ def _calls(username: str) -> list[Call]:
             SHA,
             fails_with=404,
         ),
+        # this message has no attachments: a granted read is a 404, recorded all the same
+        Call(
+            "GET",
+            "/api/messages/{message_id}/attachments/{attachment_id}",
+            f"{m}/attachments/{'0' * 64}",
+            A.VIEW,
+            {},
+            "auditor",
+            SHA,
+            fails_with=404,
+        ),
+        Call(
+            "GET",
+            "/api/messages/{message_id}/attachments/{attachment_id}/text",
+            f"{m}/attachments/{'0' * 64}/text",
+            A.VIEW,
+            {},
+            "auditor",
+            SHA,
+            fails_with=404,
+        ),
         Call("GET", "/api/threads/{message_id}", f"/api/threads/{SHA}", A.VIEW, {}, "auditor"),
         Call(
             "PUT",
