@@ -9,7 +9,7 @@ bash scripts/services.sh up
 source scripts/env.sh
 echo "== ruff"
 ruff check .
-ruff format --check archiver ingest search_api
+ruff format --check archiver ingest search_api ui
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from archiver.errors import (
     AccountDisabled,
@@ -50,6 +50,7 @@ from search_api.routers import (
     threads,
     users,
 )
+from ui import web
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ _STATUS: list[tuple[type[MailvaultError], int]] = [
 ]
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
     body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, InvalidQuery) and exc.position is not None:
@@ -98,6 +99,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, SignInThrottled):
         body["until"] = exc.until.isoformat()
         headers["Retry-After"] = str(max(1, int((exc.until - datetime.now(UTC)).total_seconds())))
+    if web.is_ui(request):
+        page = web.error_page(request, status, str(exc))
+        page.headers[REQUEST_ID_HEADER] = rid
+        return page
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -131,6 +136,7 @@ def create_app() -> FastAPI:
         exports.router,
     ):
         app.include_router(router)
+    web.mount(app)
     return app
 
 

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from search_api.app import create_app
+from ui import pages
 
 # Coroutines that await only non-blocking calls (reading the request body) or only return what a
 # cached builder made, check a token against the session, or fill in the request's audit entry:
@@ -104,6 +105,19 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
 OPEN = {("GET", "/healthz"), ("POST", "/api/session")}
 
 
+def _page_sends_to_sign_in(client: TestClient, template: str, path: str) -> int:
+    """A UI page answers a signed-out reader with the sign-in page (nothing else shown)."""
+    response = client.get(path.replace("a" * 64, "en"), follow_redirects=False)
+    if template == "/ui/sign-in":
+        assert response.status_code == 200 and 'id="sign-in-form"' in response.text
+    elif template == "/ui/language/{language}":  # sets a cookie, shows nothing
+        assert response.status_code == 303 and response.headers["location"] == "/ui/"
+    else:
+        assert response.status_code == 303, f"GET {template}: {response.status_code}"
+        assert response.headers["location"].startswith("/ui/sign-in?next=")
+    return 1
+
+
 def test_every_route_but_health_and_sign_in_refuses_an_anonymous_request() -> None:
     """401 before anything else is looked at, for every method of every route."""
     app = create_app()
@@ -112,7 +126,10 @@ def test_every_route_but_health_and_sign_in_refuses_an_anonymous_request() -> No
     for route in _api_routes(app.routes):
         path = re.sub(r"\{[^}]+\}", "a" * 64, route.path)
         for method in (route.methods or set()) - {"HEAD"}:
-            if (method, route.path) in OPEN:
+            if (method, route.path) in OPEN or route.path == "/":
+                continue
+            if route.path.startswith("/ui/") and route in list(_api_routes(pages.router.routes)):
+                checked += _page_sends_to_sign_in(client, route.path, path)
                 continue
             response = client.request(method, path, json={})
             assert response.status_code == 401, f"{method} {route.path}: {response.status_code}"

@@ -1,0 +1,1 @@
+"""The web UI: server-rendered page shells, their scripts, translations and the safe mail frame."""
