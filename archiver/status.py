@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import islice
+from threading import Lock
 from time import perf_counter
 from typing import Any, Literal, TypeVar
 
@@ -286,3 +287,23 @@ class StatusProbe:
         written = [s.written_at for s in segments[:SPOOL_COUNT_LIMIT] if s.written_at is not None]
         oldest = round((now - min(written)).total_seconds(), 3) if written else None
         return min(len(segments), SPOOL_COUNT_LIMIT), more, oldest
+
+
+class CachedStatus:
+    """The figures reused for `ttl` seconds: several Prometheus servers and open Status pages
+    ask the backends once between them, and concurrent askers wait for one collection."""
+
+    def __init__(self, probe: StatusProbe, ttl: float, clock: Callable[[], float]) -> None:
+        self.probe = probe
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = Lock()
+        self._last: tuple[float, SystemStatus] | None = None
+
+    def get(self) -> SystemStatus:
+        with self._lock:
+            if self._last is not None and self.clock() - self._last[0] < self.ttl:
+                return self._last[1]
+            status = self.probe.collect()
+            self._last = (self.clock(), status)
+            return status
