@@ -88,6 +88,18 @@ def _calls(username: str) -> list[Call]:
         Call("GET", "/api/search", "/api/search", A.SEARCH, {"params": {"q": "合同"}}, "auditor"),
         Call("GET", "/api/messages/{message_id}", m, A.VIEW, {}, "auditor", SHA),
         Call("GET", "/api/messages/{message_id}/raw", f"{m}/raw", A.VIEW_RAW, {}, "auditor", SHA),
+        Call("GET", "/api/messages/{message_id}/html", f"{m}/html", A.VIEW, {}, "auditor", SHA),
+        # the sandboxed frame of the HTML body (ui/mail_frame.py); this message is plain text
+        Call(
+            "GET",
+            "/ui/messages/{message_id}/body",
+            f"/ui/messages/{SHA}/body",
+            A.VIEW,
+            {},
+            "auditor",
+            SHA,
+            fails_with=404,
+        ),
         Call("GET", "/api/threads/{message_id}", f"/api/threads/{SHA}", A.VIEW, {}, "auditor"),
         Call(
             "PUT",
