@@ -21,6 +21,8 @@ from archiver.access.users import PasswordPolicy, UserDirectory
 from archiver.adapters.elastic import ElasticAuditIndex, ElasticIndex
 from archiver.adapters.imap import connect
 from archiver.adapters.ldap import LdapConfig, LdapProvider
+from archiver.adapters.local_disk import LocalDiskUsage
+from archiver.adapters.redis_broker import RedisBroker
 from archiver.adapters.redis_limits import RedisSignInLimits
 from archiver.adapters.redis_sessions import RedisSessionStore
 from archiver.adapters.s3 import (
@@ -53,6 +55,7 @@ from archiver.retention.state import StateStore
 from archiver.search.query.to_es import Translator
 from archiver.search.service import SearchService
 from archiver.settings import Settings, get_settings
+from archiver.status import StatusProbe
 from archiver.tagging.keywords import read_stop_words
 from archiver.tagging.service import TaggingOptions, TaggingService
 from archiver.tagging.store import TaggingStore
@@ -131,6 +134,23 @@ def search_service(settings: Settings, index: SearchIndex | None = None) -> Sear
         index or search_index(settings),
         get_tokenizer(settings.user_dict),
         settings.display_timezone,
+    )
+
+
+def status_probe(settings: Settings | None = None) -> StatusProbe:
+    settings = settings or get_settings()
+    index = search_index(settings)
+    store = raw_store(settings)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=2)
+    return StatusProbe(
+        index=index,
+        index_stats=index,
+        raw_store=store,
+        json_store=S3JsonStore(store),
+        broker=RedisBroker(client),
+        disks=LocalDiskUsage(),
+        queue=settings.celery_queue,
+        disk_paths=settings.status_disk_paths,
     )
 
 

@@ -236,3 +236,21 @@ class Tombstone(BaseModel):
     size: int = 0
     versions_deleted: int = 0
     records_deleted: int = 0
+
+
+class IndexStorage(BaseModel):
+    """How much room the search index takes and has: its store (primaries and replicas) and the
+    file systems of the nodes holding it (summed over the cluster's data nodes)."""
+
+    documents: int
+    store_bytes: int
+    fs_total_bytes: int | None = None
+    fs_available_bytes: int | None = None
+
+
+class DiskFigures(BaseModel):
+    """One local file system, by a path on it."""
+
+    path: str
+    total_bytes: int
+    free_bytes: int

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.access.identity import Identity
 from archiver.models import (
+    DiskFigures,
+    IndexStorage,
     LockState,
     MessageInfo,
     Source,
@@ -164,6 +166,34 @@ class SearchIndex(Protocol):
         ...
 
     def health(self) -> dict[str, Any]: ...
+
+
+class IndexStatistics(Protocol):
+    """The search index's size and room (the Status page and /metrics)."""
+
+    def storage(self) -> IndexStorage: ...
+
+
+class Broker(Protocol):
+    """The task broker (Redis): whether it answers and how much work waits in a queue."""
+
+    def health(self) -> dict[str, Any]:
+        """{"status": "ok"} or {"status": "unavailable", "error": ...}; never raises."""
+        ...
+
+    def queue_length(self, queue: str) -> int:
+        """Tasks waiting in the queue (every priority), not the ones being worked on."""
+        ...
+
+    def memory_bytes(self) -> int:
+        """Memory the broker uses (Redis keeps everything in memory: its disk, in effect)."""
+        ...
+
+
+class LocalDisks(Protocol):
+    """Local file systems (a data directory on this host), by a path on each."""
+
+    def usage(self, path: str) -> DiskFigures: ...
 
 
 class JsonStore(Protocol):

@@ -317,6 +317,25 @@ class Settings(BaseSettings):
         "(0: read at every request)",
     )
 
+    # the Status page and /metrics (archiver/status.py, search_api/metrics.py)
+    metrics_access: Literal["token", "open"] = Field(
+        "token",
+        description="who may scrape /metrics: token: a session or API token (Authorization: "
+        "Bearer mv_...) with the manage_config permission; open: anyone who can reach it (only "
+        "behind a firewall or a proxy that limits it: the figures are counts, never mail)",
+    )
+    status_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="how long the status figures are reused (several scrapers and open Status "
+        "pages ask the backends once)",
+    )
+    status_disk_paths: list[str] = Field(
+        default_factory=list,
+        description="local directories whose file systems' free space is reported (e.g. the "
+        "Elasticsearch and SeaweedFS data directories on this host)",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

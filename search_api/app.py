@@ -33,7 +33,10 @@ from archiver.errors import (
     StorageLocked,
     UserExists,
 )
+from archiver.settings import get_settings
+from search_api import metrics
 from search_api.audit import REQUEST_ID_HEADER, request_id
+from search_api.deps import cached_status as get_cached_status
 from search_api.routers import (
     audit_log,
     directory,
@@ -46,6 +49,7 @@ from search_api.routers import (
     saved_searches,
     search,
     session,
+    status,
     tags,
     threads,
     users,
@@ -134,9 +138,11 @@ def create_app() -> FastAPI:
         retention.router,
         holds.router,
         exports.router,
+        status.router,
     ):
         app.include_router(router)
     web.mount(app)
+    metrics.mount(app, get_cached_status, get_settings().metrics_access)
     return app
 
 

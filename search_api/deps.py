@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from time import monotonic
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends
@@ -25,6 +26,7 @@ from archiver.retention.recompute import recompute
 from archiver.retention.service import RetentionService
 from archiver.search.scoped import ScopedIndex
 from archiver.settings import Settings, get_settings
+from archiver.status import CachedStatus
 from archiver.tagging.service import TaggingService
 from search_api.audit import RequestAudit
 
@@ -60,6 +62,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RawStoreDep = Annotated[RawStore, Depends(get_raw_store)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 JsonStoreDep = Annotated[JsonStore, Depends(get_json_store)]
+
+
+@lru_cache(maxsize=1)
+def cached_status() -> CachedStatus:
+    settings = get_settings()
+    return CachedStatus(bootstrap.status_probe(settings), settings.status_cache_seconds, monotonic)
+
+
+async def get_status() -> CachedStatus:
+    return cached_status()
+
+
+StatusDep = Annotated[CachedStatus, Depends(get_status)]
 
 
 @lru_cache(maxsize=1)

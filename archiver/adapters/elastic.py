@@ -27,6 +27,7 @@ from elasticsearch.exceptions import SSLError
 from elasticsearch.serializer import JsonSerializer, NdjsonSerializer
 
 from archiver.errors import BackendFailed, BackendUnavailable, InvalidQuery
+from archiver.models import IndexStorage
 from archiver.ports import Document
 from archiver.settings import Settings
 
@@ -377,6 +378,19 @@ class ElasticIndex:
     @_translate_errors
     def refresh(self) -> None:
         self.client.indices.refresh(index=self.alias)
+
+    @_translate_errors
+    def storage(self) -> IndexStorage:
+        client = self.client.options(request_timeout=5)
+        stats = client.indices.stats(index=self.alias, metric="docs,store")["_all"]
+        nodes = client.nodes.stats(node_id="data:true", metric="fs")["nodes"].values()
+        totals = [n["fs"]["total"] for n in nodes if "total" in n.get("fs", {})]
+        return IndexStorage(
+            documents=stats["primaries"]["docs"]["count"],
+            store_bytes=stats["total"]["store"]["size_in_bytes"],
+            fs_total_bytes=sum(t["total_in_bytes"] for t in totals) if totals else None,
+            fs_available_bytes=sum(t["available_in_bytes"] for t in totals) if totals else None,
+        )
 
     def health(self) -> dict[str, Any]:
         try:

@@ -49,6 +49,10 @@ class FailureLog:
                 found.append(TaskFailure.model_validate(value))
         return sorted(found, key=lambda f: f.failed_at)
 
+    def count(self) -> int:
+        """How many records there are (a listing: no record is read)."""
+        return len(self.store.list_keys(PREFIX))
+
     def clear(self, failure: TaskFailure) -> None:
         self.store.delete(PREFIX + failure.subject())
 

@@ -41,7 +41,9 @@ RAW = (
 SHA = hashlib.sha256(RAW).hexdigest()
 # health; who am I reads nothing; the UI's page shells hold no mail (what a page shows comes
 # from the audited routes, fetched by its script: ui/pages.py), nor does the root's redirect
-UNAUDITED = {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")} | {
+# /metrics: counts and sizes, never mail or settings, scraped every 15 s (a record each would
+# bury the ones people need); it still wants a manage_config token unless opened by setting
+UNAUDITED = {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/"), ("GET", "/metrics")} | {
     ("GET", route.path) for route in _api_routes(pages.router.routes)
 }
 A = AuditAction
@@ -258,6 +260,7 @@ def _calls(username: str) -> list[Call]:
             "legal",
         ),
         Call("GET", "/api/roles", "/api/roles", A.CONFIG_READ, {}, "legal"),
+        Call("GET", "/api/status", "/api/status", A.CONFIG_READ, {}, "legal", "status"),
         Call(
             "PUT",
             "/api/roles/{name}",
