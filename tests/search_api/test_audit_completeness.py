@@ -41,10 +41,9 @@ RAW = (
 SHA = hashlib.sha256(RAW).hexdigest()
 # health; who am I reads nothing; the UI's page shells hold no mail (what a page shows comes
 # from the audited routes, fetched by its script: ui/pages.py), nor does the root's redirect
-UNAUDITED = (
-    {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")}
-    | {("GET", route.path) for route in _api_routes(pages.router.routes)}
-)
+UNAUDITED = {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")} | {
+    ("GET", route.path) for route in _api_routes(pages.router.routes)
+}
 A = AuditAction
 
 
@@ -372,6 +371,15 @@ def _retention_calls() -> list[Call]:
             {"json": hold},
             "compliance_officer",
             keep="hold",
+        ),
+        Call(
+            "POST",
+            "/api/holds/preview",
+            "/api/holds/preview",
+            A.CONFIG_READ,
+            {"json": hold},
+            "compliance_officer",
+            "hold-preview",
         ),
         Call(
             "GET",
