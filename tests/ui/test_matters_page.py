@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -136,6 +137,10 @@ def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
         By.CSS_SELECTOR, f"#hold-rows .hold-row[data-hold='{lunch_id}'] button.release-hold"
     )
     wait(browser).until(lambda d: "1 个生效 / 共 2 个保全" in _text(d, "#holds-count"))
+    # the background recompute applies the holds; the page follows it to the end
+    wait(browser).until(
+        lambda d: sorted(_rows(d, "#hold-rows .held")) == ["0", "已保全 3 · 匹配 3"]
+    )
 
     # export the matter: its one active hold, 3 messages
     browser.find_element(By.ID, "export-matter").click()
@@ -216,6 +221,26 @@ def test_an_export_of_a_search_is_created_and_cancelled_while_it_waits(
         lambda d: len(_rows(d, "#custody-rows .custody-row[data-event='cancelled']")) == 1
     )
     assert not browser.find_element(By.ID, "cancel-export").is_displayed()
+
+    # in English, at a tablet's width: one column, nothing wider than the screen
+    export_path = urlsplit(browser.current_url).path
+    browser.get(f"{live_server.url}/ui/language/en?next={export_path}")
+    wait(browser).until(lambda d: _text(d, "#export-status") == "Cancelled")
+    assert "Chain of custody" in _text(browser, "main")
+    browser.set_window_size(800, 1000)
+    try:
+        browser.get(f"{live_server.url}/ui/exports")
+        wait(browser).until(lambda d: _text(d, "#exports-count").endswith("exports"))
+        wide: bool = browser.execute_script(
+            "return document.documentElement.scrollWidth > window.innerWidth"
+        )
+        assert not wide
+        form = browser.find_element(By.ID, "export-form").rect
+        table = browser.find_element(By.ID, "export-rows").rect
+        assert form["y"] > table["y"]  # the form below the list, not squeezed beside it
+        screenshot(browser, "exports-tablet")
+    finally:
+        browser.set_window_size(1366, 900)
 
 
 def test_the_pages_are_closed_to_a_role_without_the_permission(

@@ -11,6 +11,8 @@ const releaseForm = $("#release-form");
 const exportForm = $("#export-form");
 let matter = null;
 let releasing = null; // the hold being released
+let following = 0; // a timer: the held counts followed while a recompute applies a change
+const FOLLOW_MS = 2000;
 
 async function load() {
   $("#holds-count").textContent = t("common.loading");
@@ -39,9 +41,40 @@ function show(detail) {
   $("#holds-count").textContent = t("matter.holds_count", { active: fmtNumber(active.length), n: fmtNumber(holds.length) });
   clear($("#hold-rows"), holds.map((hold) => row(hold, counts[hold.id])));
   if (!holds.length) $("#hold-rows").append(h("tr", {}, h("td", { colspan: "5", class: "empty" }, t("matter.no_holds"))));
+  follow(detail.counts);
   const open = matter.status === "open";
   holdForm.hidden = !open;
   exportForm.hidden = !may("export") || !active.length;
+}
+
+// A hold added or released is applied to the archived mail in the background: until each
+// active hold holds what it matches (and a released one holds nothing), ask again now and then
+// and update the counts in place, leaving the rest of the page (and a form being filled) alone.
+function settled(counts) {
+  return counts.every((c) => (c.status === "active" ? c.held === c.matching : c.held === 0));
+}
+
+function follow(counts) {
+  clearTimeout(following);
+  if (settled(counts)) return;
+  following = setTimeout(async () => {
+    try {
+      const detail = await api("GET", `/api/matters/${matterId}`);
+      for (const count of detail.counts) {
+        const cell = document.querySelector(`.held[data-hold="${count.hold}"]`);
+        if (cell) cell.textContent = heldText(count);
+      }
+      follow(detail.counts);
+    } catch (error) {
+      showError(error);
+    }
+  }, FOLLOW_MS);
+}
+
+function heldText(count) {
+  return count.status === "active"
+    ? t("matter.held_matching", { held: fmtNumber(count.held), matching: fmtNumber(count.matching) })
+    : fmtNumber(count.held);
 }
 
 function field(name, value) {
@@ -70,12 +103,7 @@ function row(hold, count) {
       h("p", { class: "hint released" },
         t("matter.released_by", { who: hold.released_by, when: fmtDate(hold.released_at) })),
       h("p", { class: "release-reason" }, hold.release_reason));
-  const held = count
-    ? h("span", { class: "held", dataset: { hold: hold.id } },
-      active
-        ? t("matter.held_matching", { held: fmtNumber(count.held), matching: fmtNumber(count.matching) })
-        : fmtNumber(count.held))
-    : "—";
+  const held = count ? h("span", { class: "held", dataset: { hold: hold.id } }, heldText(count)) : "—";
   return h("tr", { class: "hold-row", dataset: { hold: hold.id } },
     h("td", {}, h("strong", {}, hold.name), h("div", { class: "hint" }, `${fmtDate(hold.created_at)} · ${hold.created_by}`)),
     h("td", {}, criteria(hold)),
