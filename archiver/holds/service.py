@@ -30,6 +30,10 @@ class HoldCount(BaseModel):
     matching: int  # messages its criteria match now (differs while a recompute runs)
 
 
+class HoldPreview(BaseModel):
+    matching: int  # messages the criteria match now: what the hold would cover if added
+
+
 class HoldService:
     def __init__(self, retention: RetentionService) -> None:
         self.retention = retention
@@ -129,6 +133,25 @@ class HoldService:
 
         return self.retention.state.change(edit)[0]
 
+    def matching(self, criteria: HoldCriteria) -> int:
+        """Messages the criteria match now, by the very query a hold with them is applied
+        with, so a preview's count is what the hold will cover."""
+        found = self.retention.index.search(
+            {
+                "size": 0,
+                "track_total_hits": True,
+                "query": with_named(self.retention.queries.hold(criteria), []),
+            }
+        )
+        return int(found["hits"]["total"]["value"])
+
+    def preview(self, data: Mapping[str, Any]) -> HoldPreview:
+        """What a hold with these criteria would cover, before it is added; nothing is
+        written. InvalidQuery (with the position) for a bad query."""
+        criteria: HoldCriteria = validated(HoldCriteria, data, "hold")
+        self.retention.index.refresh()
+        return HoldPreview(matching=self.matching(criteria))
+
     def counts(self, matter_id: str) -> list[HoldCount]:
         matter = self.matter(matter_id)
         service = self.retention
@@ -138,20 +161,13 @@ class HoldService:
             held = service.index.search(
                 {"size": 0, "track_total_hits": True, "query": {"term": {"holds": hold.id}}}
             )
-            matching = service.index.search(
-                {
-                    "size": 0,
-                    "track_total_hits": True,
-                    "query": with_named(service.queries.hold(hold), []),
-                }
-            )
             out.append(
                 HoldCount(
                     hold=hold.id,
                     name=hold.name,
                     status=hold.status,
                     held=int(held["hits"]["total"]["value"]),
-                    matching=int(matching["hits"]["total"]["value"]) if hold.active else 0,
+                    matching=self.matching(hold) if hold.active else 0,
                 )
             )
         return out

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from archiver.access.model import Permission
 from archiver.audit.records import AuditAction
 from archiver.holds.model import Hold, HoldCriteria, Matter, MatterFields, MatterStatus
-from archiver.holds.service import HoldCount
+from archiver.holds.service import HoldCount, HoldPreview
 from search_api.audit import AuditedRoute, RequestAudit, audited
 from search_api.deps import FollowUpDep, HoldsDep
 
@@ -50,6 +50,12 @@ class MatterChanges(BaseModel):
     description: str | None = Field(None, max_length=4000)
     owners: list[str] | None = None
     status: MatterStatus | None = None
+
+
+class HoldDraft(HoldCriteria):
+    """A hold's criteria as they are being written: the name may come last."""
+
+    name: str = Field("draft", min_length=1, max_length=200)
 
 
 class Release(BaseModel):
@@ -105,6 +111,17 @@ def add_hold(
     audit.target = f"hold:{created.id}"
     follow_up.recompute()
     return created
+
+
+@router.post("/holds/preview")
+def preview_hold(audit: Reading, holds: HoldsDep, hold: HoldDraft = HoldBody) -> HoldPreview:
+    """How many messages a hold with these criteria would cover now, counted by the query the
+    hold would be applied with. Nothing is written."""
+    criteria = hold.model_dump(mode="json")
+    audit.target, audit.details["hold"] = "hold-preview", criteria
+    preview = holds.preview(criteria)
+    audit.details["matching"] = preview.matching
+    return preview
 
 
 @router.get("/holds/{hold_id}")

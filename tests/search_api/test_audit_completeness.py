@@ -409,6 +409,15 @@ def _retention_calls() -> list[Call]:
             keep="hold",
         ),
         Call(
+            "POST",
+            "/api/holds/preview",
+            "/api/holds/preview",
+            A.CONFIG_READ,
+            {"json": hold},
+            "compliance_officer",
+            "hold-preview",
+        ),
+        Call(
             "GET",
             "/api/holds/{hold_id}",
             "/api/holds/{hold}",

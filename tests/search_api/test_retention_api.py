@@ -270,6 +270,14 @@ def test_matters_and_holds(world: World) -> None:
     assert created.status_code == 200, created.text
     matter = created.json()["id"]
     hold = {"name": "zhang", "custodians": {"addresses": ["Zhang@sales.retapi.example"]}}
+    # the preview counts by the hold's own query: what it will cover, before it is added
+    preview = legal.post("/api/holds/preview", json={**hold, "query": "合同"})
+    assert preview.status_code == 200 and preview.json() == {"matching": 1}, preview.text
+    unnamed = legal.post("/api/holds/preview", json={"custodians": hold["custodians"]})
+    assert unnamed.json() == {"matching": 1}, unnamed.text
+    bad = legal.post("/api/holds/preview", json={"query": "from:"})
+    assert bad.status_code == 400 and "position" in bad.json(), bad.text
+    assert legal.post("/api/holds/preview", json={}).status_code == 422
     added = legal.post(f"/api/matters/{matter}/holds", json={**hold, "query": "合同"})
     assert added.status_code == 200, added.text
     hold_id = added.json()["id"]
@@ -323,6 +331,7 @@ ROUTES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/api/matters/matter-00000000", {}, HOLDS),
     ("PATCH", "/api/matters/matter-00000000", {"json": {"name": "m"}}, HOLDS),
     ("POST", "/api/matters/matter-00000000/holds", {"json": {"name": "m", "query": "x"}}, HOLDS),
+    ("POST", "/api/holds/preview", {"json": {"query": "matrix"}}, HOLDS),
     ("GET", "/api/holds/hold-00000000", {}, HOLDS),
     ("POST", "/api/holds/hold-00000000/release", {"json": {"reason": "r"}}, HOLDS),
 ]
