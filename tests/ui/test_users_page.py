@@ -1,0 +1,83 @@
+"""The users page in a real browser: an administrator makes a department-scoped role and a local
+user with it, disables the user, and the user's sign-in then fails; someone without
+manage_users gets the forbidden page and no Users link."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+
+from archiver import bootstrap
+from archiver.settings import Settings
+from tests.support.principals import PASSWORD, add_user
+from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+
+pytestmark = [pytest.mark.services]
+
+
+def _exists(driver: WebDriver, css: str) -> bool:
+    return bool(driver.execute_script("return !!document.querySelector(arguments[0])", css))
+
+
+def test_an_administrator_creates_a_scoped_user_disables_them_and_their_sign_in_fails(
+    browser: WebDriver, live_server: LiveServer, settings: Settings
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    role, username = f"scoped-{marker}", f"u-sales-{marker}"
+    sign_in(browser, live_server, add_user(settings, ["admin"]), next_path="%2Fui%2Fusers")
+    assert "/ui/users" in browser.current_url
+    wait(browser).until(lambda d: _exists(d, "#roles-body tr[data-role='admin']"))
+
+    visible(browser, "#role-name").send_keys(role)  # type: ignore[attr-defined]
+    browser.find_element(By.ID, "role-description").send_keys("销售部负责人")
+    for permission in ("search", "view"):
+        browser.find_element(By.ID, f"perm-{permission}").click()
+    browser.find_element(By.ID, "role-scoped").click()
+    browser.find_element(By.CSS_SELECTOR, "#role-form button[type=submit]").click()
+    wait(browser).until(lambda d: _exists(d, f"#new-roles input[data-role='{role}']"))
+    saved = bootstrap.user_directory(settings).roles()[role]
+    assert saved.department_scoped and set(saved.permissions) == {"search", "view"}
+
+    browser.find_element(By.ID, "new-username").send_keys(username)
+    browser.find_element(By.ID, "new-display-name").send_keys("孙八")
+    browser.find_element(By.ID, "new-user-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, f"new-role-{role}").click()
+    browser.find_element(By.ID, "new-departments").send_keys("销售部")
+    browser.find_element(By.CSS_SELECTOR, "#new-user-form button[type=submit]").click()
+    wait(browser).until(lambda d: _exists(d, f"#users-body tr[data-user='{username}']"))
+    row = browser.find_element(By.CSS_SELECTOR, f"#users-body tr[data-user='{username}']")
+    assert role in row.text and "销售部" in row.text and "本地" in row.text
+    assert "$" not in browser.find_element(By.TAG_NAME, "body").text  # no password hash shown
+    screenshot(browser, "users")
+
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    visible(browser, "#edit-user")
+    browser.find_element(By.ID, "toggle-disabled").click()
+    wait(browser).until(ec.alert_is_present()).accept()
+    wait(browser).until(lambda d: _exists(d, f"#users-body tr.disabled[data-user='{username}']"))
+    assert bootstrap.user_directory(settings).get(username).disabled
+
+    browser.delete_all_cookies()
+    browser.get(live_server.url + "/ui/sign-in")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    problem = visible(browser, "#sign-in-error")
+    assert problem.text == "该账号已停用。"  # type: ignore[attr-defined]
+    assert "/ui/sign-in" in browser.current_url
+
+
+def test_without_manage_users_the_page_is_forbidden_and_not_in_the_nav(
+    browser: WebDriver, live_server: LiveServer, settings: Settings
+) -> None:
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    assert not browser.find_elements(By.CSS_SELECTOR, "header nav a[href='/ui/users']")
+    browser.get(live_server.url + "/ui/users")
+    heading = visible(browser, ".error-page h1")
+    assert heading.text == "您没有权限打开此页面"  # type: ignore[attr-defined]
+    assert not browser.find_elements(By.CSS_SELECTOR, "header nav a[href='/ui/users']")
+    assert not browser.find_elements(By.ID, "users-table")
