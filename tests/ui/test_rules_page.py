@@ -103,6 +103,16 @@ def test_an_administrator_previews_saves_and_applies_a_rule_and_search_finds_the
         return bool(answer.json()["total"] == 3)
 
     wait(browser).until(tagged)
+    browser.get(f"{live_server.url}/ui/rules?rule=weekly-{marker}")  # editing it again
+    wait(browser).until(
+        lambda d: d.find_element(By.ID, "rule-value").get_attribute("value") == marker
+    )
+    assert browser.find_element(By.ID, "rule-tags").get_attribute("value") == tag
+    browser.set_window_size(800, 1000)  # a tablet
+    try:
+        screenshot(browser, "rules-tablet")
+    finally:
+        browser.set_window_size(1366, 900)
     # an administrator reads no mail: the tags list shows no counts of theirs, but it loads
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tags table, #tags .empty"))
 

@@ -55,7 +55,34 @@ def test_an_administrator_creates_a_scoped_user_disables_them_and_their_sign_in_
     screenshot(browser, "users")
 
     row.find_element(By.CSS_SELECTOR, "button").click()
-    visible(browser, "#edit-user")
+    assert f"user={username}" in browser.current_url
+    departments = visible(browser, "#edit-departments")
+    departments.clear()  # type: ignore[attr-defined]
+    departments.send_keys("销售部，市场部")  # type: ignore[attr-defined]
+    browser.find_element(By.CSS_SELECTOR, "#edit-user-form button[type=submit]").click()
+    wait(browser).until(
+        lambda d: (
+            "市场部"
+            in d.execute_script(
+                "return document.querySelector(`#users-body tr[data-user='${arguments[0]}']`)"
+                ".textContent",
+                username,
+            )
+        )
+    )
+    assert set(bootstrap.user_directory(settings).get(username).departments) == {"销售部", "市场部"}
+    new_password = f"{PASSWORD} {marker}"
+    browser.find_element(By.ID, "new-password").send_keys(new_password)
+    browser.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+    wait(browser).until(
+        lambda d: d.find_element(By.ID, "notice").text == f"{username} 的密码已设置，其会话已结束"
+    )
+    assert browser.find_element(By.ID, "new-password").get_attribute("value") == ""
+    browser.set_window_size(800, 1000)  # a tablet
+    try:
+        screenshot(browser, "users-tablet")
+    finally:
+        browser.set_window_size(1366, 900)
     browser.find_element(By.ID, "toggle-disabled").click()
     wait(browser).until(ec.alert_is_present()).accept()
     wait(browser).until(lambda d: _exists(d, f"#users-body tr.disabled[data-user='{username}']"))
@@ -64,7 +91,7 @@ def test_an_administrator_creates_a_scoped_user_disables_them_and_their_sign_in_
     browser.delete_all_cookies()
     browser.get(live_server.url + "/ui/sign-in")
     browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "password").send_keys(new_password)
     browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
     problem = visible(browser, "#sign-in-error")
     assert problem.text == "该账号已停用。"  # type: ignore[attr-defined]
