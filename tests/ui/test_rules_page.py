@@ -136,3 +136,24 @@ def test_the_directory_is_imported_from_a_file_and_the_outcome_shown(
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#directory-body tr")) == 2)
     assert "研发部" in _text(browser, "#directory-body")
     screenshot(browser, "rules-directory")
+
+
+def test_a_rule_writer_who_may_search_everything_sees_sample_subjects_in_english(
+    browser: WebDriver,
+    live_server: LiveServer,
+    settings: Settings,
+    ingest: Callable[[list[bytes]], list[str]],
+) -> None:
+    marker = f"rs{uuid.uuid4().hex[:8]}"
+    ingest([_mail(n, marker) for n in range(2)])
+    sign_in(browser, live_server, add_user(settings, ["admin", "compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/language/en?next=%2Fui%2Frules")
+    assert visible(browser, "h1").text == "Rules & directory"  # type: ignore[attr-defined]
+    browser.find_element(By.ID, "rule-value").send_keys(marker)
+    browser.find_element(By.ID, "rule-tags").send_keys(f"project/{marker}")
+    browser.find_element(By.ID, "preview-rule").click()
+    wait(browser).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#preview .samples li")) == 2
+    )
+    assert f"project/{marker}: 2 messages gain it" in _text(browser, "#preview")
+    assert f"项目周报 {marker} 第0期" in _text(browser, "#preview .samples")

@@ -7,6 +7,7 @@ import { describe, sendFile, splitList } from "/ui/static/pages/rules-lib.js";
 const form = $("#rule-form");
 const POLL_MS = 700;
 const SAMPLES_SHOWN = 5;
+const NOT_STARTED_POLLS = 60; // a job with no report after this many polls did not start
 let rules = [];
 let people = [];
 
@@ -182,13 +183,14 @@ async function apply() {
   try {
     await api("POST", `/api/rules/${encodeURIComponent(name)}/apply`);
     // the job runs on the server; its report is there to be asked for until it says done
-    for (;;) {
+    for (let unseen = 0; ;) {
       await pause(POLL_MS);
       let status;
       try {
         status = await api("GET", `/api/rules/${encodeURIComponent(name)}/apply`);
       } catch (error) {
-        if (error instanceof ApiError && error.status === 404) continue; // not started yet
+        // not started yet (it starts once the answer to the POST has been sent)
+        if (error instanceof ApiError && error.status === 404 && ++unseen < NOT_STARTED_POLLS) continue;
         throw error;
       }
       $("#apply-text").textContent = t("rules.apply_progress", { scanned: fmtNumber(status.scanned), changed: fmtNumber(status.changed) });
