@@ -108,3 +108,35 @@ def test_without_manage_users_the_page_is_forbidden_and_not_in_the_nav(
     assert heading.text == "您没有权限打开此页面"  # type: ignore[attr-defined]
     assert not browser.find_elements(By.CSS_SELECTOR, "header nav a[href='/ui/users']")
     assert not browser.find_elements(By.ID, "users-table")
+
+
+def test_a_generated_password_is_shown_once_and_names_stay_text(
+    browser: WebDriver, live_server: LiveServer, settings: Settings
+) -> None:
+    admin = add_user(settings, ["admin"])
+    username = f"u-new-{uuid.uuid4().hex[:8]}"
+    hostile = "<img src=x onerror=alert(1)>"
+    sign_in(browser, live_server, admin, next_path="%2Fui%2Fusers")
+    wait(browser).until(lambda d: _exists(d, "#new-roles input[data-role='auditor']"))
+    browser.find_element(By.ID, "new-username").send_keys(username)
+    browser.find_element(By.ID, "new-display-name").send_keys(hostile)
+    browser.find_element(By.ID, "new-role-auditor").click()
+    browser.find_element(By.CSS_SELECTOR, "#new-user-form button[type=submit]").click()
+    generated = visible(browser, "#generated code").text  # type: ignore[attr-defined]
+    assert generated
+    row = browser.find_element(By.CSS_SELECTOR, f"#users-body tr[data-user='{username}']")
+    assert hostile in row.text and not row.find_elements(By.TAG_NAME, "img")
+    # the generated password signs the new user in
+    browser.delete_all_cookies()
+    sign_in(browser, live_server, username, password=generated)
+    assert "/ui/sign-in" not in browser.current_url
+
+    # an administrator cannot disable themselves from the page
+    browser.delete_all_cookies()
+    sign_in(browser, live_server, admin, next_path=f"%2Fui%2Fusers%3Fuser%3D{admin}")
+    wait(browser).until(
+        lambda d: (
+            d.find_element(By.ID, "edit-user").is_displayed()
+            and not d.find_element(By.ID, "toggle-disabled").is_enabled()
+        )
+    )
