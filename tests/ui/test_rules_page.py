@@ -118,9 +118,22 @@ def test_an_administrator_previews_saves_and_applies_a_rule_and_search_finds_the
 
 
 def test_the_directory_is_imported_from_a_file_and_the_outcome_shown(
-    browser: WebDriver, live_server: LiveServer, settings: Settings, tmp_path: Path
+    browser: WebDriver,
+    live_server: LiveServer,
+    settings: Settings,
+    tmp_path: Path,
+    ingest: Callable[[list[bytes]], list[str]],
 ) -> None:
     marker = uuid.uuid4().hex[:8]
+    ingest(
+        [
+            (
+                f"From: zhao-{marker}@dir.example.cn\r\nTo: x@example.cn\r\nSubject: hi\r\n"
+                f"Message-ID: <dir-{marker}@example.cn>\r\nDate: Tue, 4 Jun 2024 10:00:00 +0800"
+                "\r\n\r\nbody\r\n"
+            ).encode()
+        ]
+    )
     csv = tmp_path / "directory.csv"
     csv.write_text(
         f"邮箱,姓名,部门\nzhao-{marker}@dir.example.cn,赵六,研发部\n"
@@ -129,9 +142,15 @@ def test_the_directory_is_imported_from_a_file_and_the_outcome_shown(
     )
     sign_in(browser, live_server, add_user(settings, ["admin"]), next_path="%2Fui%2Frules")
     visible(browser, "#directory-file").send_keys(str(csv))  # type: ignore[attr-defined]
+    browser.find_element(By.ID, "directory-apply").click()
     browser.find_element(By.CSS_SELECTOR, "#directory-form button[type=submit]").click()
     outcome = visible(browser, "#directory-outcome .outcome")
     assert "导入完成" in outcome.text  # type: ignore[attr-defined]
+    # re-tagged at once: the one archived message from 赵六 gains 研发部
+    gained = browser.find_element(
+        By.CSS_SELECTOR, "#directory-outcome li[data-tag='department/研发部']"
+    ).get_attribute("data-gained")
+    assert gained is not None and int(gained) >= 1
     browser.find_element(By.ID, "directory-filter").send_keys(marker)
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#directory-body tr")) == 2)
     assert "研发部" in _text(browser, "#directory-body")
