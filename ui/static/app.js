@@ -189,7 +189,9 @@ function saveDrafts() {
   for (const form of document.querySelectorAll("form[data-draft]")) {
     const values = {};
     for (const field of form.elements) {
-      if (field.name && field.type !== "password") values[field.name] = field.value;
+      if (!field.name || field.type === "password") continue;
+      const key = field.type === "checkbox" || field.type === "radio" ? `${field.name}\u0000${field.value}` : field.name;
+      values[key] = field.type === "checkbox" || field.type === "radio" ? field.checked : field.value;
     }
     sessionStorage.setItem(`mv-draft:${location.pathname}:${form.dataset.draft}`, JSON.stringify(values));
   }
@@ -202,7 +204,11 @@ export function restoreDraft(form) {
   sessionStorage.removeItem(key);
   const values = JSON.parse(saved);
   for (const field of form.elements) {
-    if (field.name in values) field.value = values[field.name];
+    const choice = field.type === "checkbox" || field.type === "radio";
+    const key = choice ? `${field.name}\u0000${field.value}` : field.name;
+    if (!(key in values)) continue;
+    if (choice) field.checked = values[key];
+    else field.value = values[key];
   }
   return true;
 }
