@@ -40,8 +40,8 @@ def _rows(driver: WebDriver) -> list[dict[str, str]]:
 
 
 def _found(driver: WebDriver, actor: str) -> bool:
-    """The user's searches are listed, and nothing else; the list reads the log's search copy, which may trail the
-    log by a moment, so the filter is applied again until it is."""
+    """The user's searches are listed, and nothing else. The list reads the log's search copy,
+    which may trail the log by a moment, so the filter is applied again until it is."""
     rows = _rows(driver)  # the rows of this filter only, not the unfiltered first page's
     if rows and all((r["actor"], r["action"]) == (actor, "search") for r in rows):
         return True
@@ -68,8 +68,10 @@ def test_an_auditor_finds_a_users_search_exports_it_and_sees_the_chain_verified(
     sign_in(browser, live_server, searcher)
     browser.get(f"{live_server.url}/ui/search?q={word}")
     wait(browser).until(
-        lambda d: d.execute_script("return document.getElementById('total').textContent")
-        not in ("", "加载中…")
+        lambda d: (
+            d.execute_script("return document.getElementById('total').textContent")
+            not in ("", "加载中…")
+        )
     )
 
     browser.delete_all_cookies()
