@@ -55,6 +55,21 @@ def _download(driver: WebDriver, link_id: str) -> dict[str, Any]:
     return result
 
 
+def _fits_a_tablet(driver: WebDriver, name: str) -> None:
+    """At a tablet's width (~800px) the page needs no sideways scrolling."""
+    size = driver.get_window_size()
+    driver.set_window_size(800, 1000)
+    try:
+        wait(driver).until(lambda d: d.execute_script("return window.innerWidth") <= 800)
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        screenshot(driver, f"{name}-tablet")
+        assert overflow <= 0, f"{name} is {overflow}px too wide at 800px"
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
 def test_the_action_filter_offers_every_action() -> None:
     offered = set(re.findall(r'"(\w+)"', TEMPLATE.read_text("utf-8").split("{% for action in")[1]))
     assert {a.value for a in AuditAction} <= offered
@@ -99,6 +114,7 @@ def test_an_auditor_finds_a_users_search_exports_it_and_sees_the_chain_verified(
     pdf = _download(browser, "export-pdf")
     assert pdf["status"] == 200 and pdf["type"] == "application/pdf"
     assert pdf["body"].startswith("%PDF")
+    _fits_a_tablet(browser, "audit")
 
 
 def test_times_are_typed_in_the_display_time_zone(
@@ -125,3 +141,13 @@ def test_times_are_typed_in_the_display_time_zone(
     browser.find_element(By.CSS_SELECTOR, "#audit-form button[type=submit]").click()
     wait(browser).until(lambda d: d.find_element(By.ID, "audit-total").text == "共 0 条记录")
     assert visible(browser, "#audit-rows .empty").text == "没有符合条件的记录。"  # type: ignore[attr-defined]
+
+
+def test_the_page_in_english(
+    browser: WebDriver, live_server: LiveServer, settings: Settings
+) -> None:
+    sign_in(browser, live_server, add_user(settings, ["auditor"]))
+    browser.get(f"{live_server.url}/ui/language/en?next=%2Fui%2Faudit")
+    status = visible(browser, "#chain.intact #chain-status")
+    assert status.text.startswith("Chain intact up to record ")  # type: ignore[attr-defined]
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audit-rows tr[data-seq]"))

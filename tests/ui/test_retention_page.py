@@ -57,6 +57,21 @@ def _run_status(driver: WebDriver, run_id: str) -> str:
     return status
 
 
+def _fits_a_tablet(driver: WebDriver, name: str) -> None:
+    """At a tablet's width (~800px) the page needs no sideways scrolling."""
+    size = driver.get_window_size()
+    driver.set_window_size(800, 1000)
+    try:
+        wait(driver).until(lambda d: d.execute_script("return window.innerWidth") <= 800)
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        screenshot(driver, f"{name}-tablet")
+        assert overflow <= 0, f"{name} is {overflow}px too wide at 800px"
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
 def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
     browser: WebDriver, live_server: LiveServer, settings: Settings, marker: str
 ) -> None:
@@ -96,6 +111,7 @@ def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
     assert (saved.policy.period.amount, saved.policy.period.unit) == (10, "days")
     assert saved.policy.criteria.query == marker and saved.policy.basis == "arrival"
     assert not browser.find_element(By.ID, "editor").is_displayed()
+    _fits_a_tablet(browser, "retention")
 
 
 def test_a_dry_run_counts_what_is_due_and_deletes_nothing(
@@ -139,3 +155,13 @@ def test_a_run_over_the_limit_is_approved_by_a_second_person_not_its_requester(
     wait(browser).until(lambda d: _run_status(d, run.id) == "done")
     done = bootstrap.disposition(settings).run(run.id)
     assert (done.approved_by, done.deleted) == (approver, 0)
+
+
+def test_the_page_in_english(
+    browser: WebDriver, live_server: LiveServer, settings: Settings
+) -> None:
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/language/en?next=%2Fui%2Fretention")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Retention"
+    visible(browser, "#policy-rows tr[data-policy='default']")
+    assert "Keep" in browser.find_element(By.ID, "policy-rows").text
