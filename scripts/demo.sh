@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up everything, starts the services, imports sample mail and serves the search API.
+# Sets up everything, starts the services, imports sample mail and sample users, and serves the
+# web UI and the API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -55,9 +56,17 @@ for who in officer lead-sales; do
   echo "  $who: q=合同 finds $total messages"
 done
 rm -f "$JAR"
+curl -sf "$API/ui/sign-in" | grep -q 'id="sign-in-form"' || { echo "the web UI did not answer"; exit 1; }
+UI=http://localhost:$PORT/ui/
 cat <<MSG
 
-The archive is ready, at $API (API documentation: $API/docs). Sign in first, for example:
+The archive is ready. Open the web UI in a browser: $UI
+Sign in with any of the sample users above (password: mailvault demo 2026):
+  officer (searches everything), counsel (matters, holds, exports), auditor (the audit log),
+  lead-sales / lead-finance (their department's mail), admin (users, rules, status).
+The UI is in Chinese; the 中文 / English links at the top switch the language.
+
+The JSON API is at $API (documentation: $API/docs). From a script, sign in first:
   curl -c jar -H 'content-type: application/json' \\
     -d '{"username": "officer", "password": "mailvault demo 2026"}' $API/api/session
   curl -b jar -G $API/api/search --data-urlencode 'q=合同 from:*@example.com' | python -m json.tool
@@ -68,4 +77,8 @@ the matter's export above is in $OUT (verify it again: mailvault export verify $
 Every request is in the audit log (sign in as auditor: GET $API/api/audit, /api/audit/export?format=pdf).
 Serving until Ctrl-C ('bash scripts/services.sh down' stops the services).
 MSG
+# on a desktop, open the UI; on a server, the address above is the way in
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open >/dev/null; then
+  xdg-open "$UI" >/dev/null 2>&1 || true
+fi
 wait $SERVER

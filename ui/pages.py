@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from archiver.access.model import Permission, Principal
 from archiver.errors import NotAuthenticated, NotFound, PermissionDenied
-from archiver.settings import get_settings
 from search_api.auth import (
     CookieDep,
     Credential,
     PrincipalsDep,
     SessionsDep,
+    SignInDep,
     TokensDep,
     credential,
 )
@@ -106,7 +106,8 @@ def safe_next(target: str | None) -> str:
     if not target:
         return "/ui/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or "\\" in target:
+    odd = "\\" in target or "/../" in parts.path or parts.path.endswith("/..")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or odd:
         return "/ui/"
     return target
 
@@ -148,18 +149,19 @@ def ui_home(request: Request, found: SignedIn) -> Response:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, found: SignedIn, t: TranslatorDep, next: str = "") -> Response:
+def sign_in_page(
+    request: Request, found: SignedIn, t: TranslatorDep, service: SignInDep, next: str = ""
+) -> Response:
     target = safe_next(next)
     if found is not None:
         return RedirectResponse(target if target != "/ui/" else home_of(found.principal), 303)
-    settings = get_settings()
     return render(
         request,
         "sign_in.html",
         t,
         None,
         page="sign_in",
-        params={"next": target, "ldap": "1" if settings.ldap_url else ""},
+        params={"next": target, "ldap": "1" if service.providers else ""},
     )
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from ui import pages
+from ui import mail_frame, pages
 from ui.i18n import LANGUAGE_COOKIE, Translator, choose_language
 from ui.render import STATIC, render
 
@@ -38,6 +38,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 def mount(app: FastAPI) -> None:
     app.include_router(pages.router)
+    app.include_router(mail_frame.router)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")
 
     @app.get("/", include_in_schema=False)

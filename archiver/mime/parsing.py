@@ -406,7 +406,7 @@ def _parse_date(text: str) -> tuple[datetime, int | None] | None:
 # Body and attachments
 
 
-def _payload_bytes(part: Message) -> bytes:
+def payload_bytes(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
     except Exception:
@@ -563,7 +563,7 @@ def _alternative(state: _State, children: list[Message], depth: int, boundary: s
 def _add_text(state: _State, part: Message, ctype: str) -> None:
     if state.truncated:
         return
-    data = _payload_bytes(part)
+    data = payload_bytes(part)
     try:
         charset = part.get_content_charset()
     except Exception:
@@ -610,7 +610,7 @@ def _attachment(
         return
     state.recorded.add(id(part))
     if data is None:
-        data = _payload_bytes(part)
+        data = payload_bytes(part)
     text_chars, extract_error = 0, None
     if state.extracted is not None:
         try:
@@ -671,7 +671,7 @@ def _nested_bytes(
     from the parse only when they cannot be located."""
     raw = state.raw
     if inner is None:
-        return _payload_bytes(part)
+        return payload_bytes(part)
     found = _locate_nested(state, inner, boundary)
     if found is not None:
         return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archiver.errors import MessageNotFound
+from archiver.mime.html_view import SafeHtml, safe_html
 from archiver.ports import Document, RawStore, SearchIndex
 from archiver.search.scoped import ScopedIndex
 
@@ -38,3 +39,11 @@ def raw_message(store: RawStore, index: ScopedIndex, sha256: str) -> bytes:
     if not index.scope.everything and not index.exists(sha256):
         raise MessageNotFound(sha256)
     return store.get(sha256)
+
+
+def html_body(
+    store: RawStore, index: ScopedIndex, sha256: str, allow_remote: bool
+) -> SafeHtml | None:
+    """The message's HTML body made safe to show (None: it has none). The index keeps text
+    only, so the part comes from the verified raw message, read through the reader's scope."""
+    return safe_html(raw_message(store, index, sha256), allow_remote)

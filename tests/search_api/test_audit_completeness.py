@@ -41,10 +41,9 @@ RAW = (
 SHA = hashlib.sha256(RAW).hexdigest()
 # health; who am I reads nothing; the UI's page shells hold no mail (what a page shows comes
 # from the audited routes, fetched by its script: ui/pages.py), nor does the root's redirect
-UNAUDITED = (
-    {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")}
-    | {("GET", route.path) for route in _api_routes(pages.router.routes)}
-)
+UNAUDITED = {("GET", "/healthz"), ("GET", "/api/session"), ("GET", "/")} | {
+    ("GET", route.path) for route in _api_routes(pages.router.routes)
+}
 A = AuditAction
 
 
@@ -87,6 +86,18 @@ def _calls(username: str) -> list[Call]:
         Call("GET", "/api/search", "/api/search", A.SEARCH, {"params": {"q": "合同"}}, "auditor"),
         Call("GET", "/api/messages/{message_id}", m, A.VIEW, {}, "auditor", SHA),
         Call("GET", "/api/messages/{message_id}/raw", f"{m}/raw", A.VIEW_RAW, {}, "auditor", SHA),
+        Call("GET", "/api/messages/{message_id}/html", f"{m}/html", A.VIEW, {}, "auditor", SHA),
+        # the sandboxed frame of the HTML body (ui/mail_frame.py); this message is plain text
+        Call(
+            "GET",
+            "/ui/messages/{message_id}/body",
+            f"/ui/messages/{SHA}/body",
+            A.VIEW,
+            {},
+            "auditor",
+            SHA,
+            fails_with=404,
+        ),
         Call("GET", "/api/threads/{message_id}", f"/api/threads/{SHA}", A.VIEW, {}, "auditor"),
         Call(
             "PUT",

@@ -133,6 +133,7 @@ def test_every_route_but_health_and_sign_in_refuses_an_anonymous_request() -> No
                 continue
             response = client.request(method, path, json={})
             assert response.status_code == 401, f"{method} {route.path}: {response.status_code}"
-            assert response.json()["error"] == "NotAuthenticated"
+            if not route.path.startswith("/ui/"):  # the UI's answer is a page (the mail frame)
+                assert response.json()["error"] == "NotAuthenticated"
             checked += 1
     assert checked >= 40

@@ -12,12 +12,14 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -51,11 +53,11 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def live_server(settings: Settings, backends: None) -> Iterator[LiveServer]:
+@contextmanager
+def serving(app: FastAPI) -> Iterator[LiveServer]:
+    """The app served by uvicorn in a thread on a free loopback port."""
     port = _free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     started = threading.Event()
@@ -68,6 +70,12 @@ def live_server(settings: Settings, backends: None) -> Iterator[LiveServer]:
     yield LiveServer(f"http://localhost:{port}")
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, backends: None) -> Iterator[LiveServer]:
+    with serving(create_app()) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -150,3 +150,56 @@ def test_every_signed_out_page_leads_to_sign_in_and_back(
         next_path="%2Fui%2Fsearch%3Fq%3D%E5%90%88%E5%90%8C",
     )
     assert parse_qs(urlsplit(browser.current_url).query)["q"] == ["合同"]
+
+
+HOSTILE = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=2</script>",
+    '<a href="javascript:window.__pwned=3">点我</a>',
+    '<em onmouseover="window.__pwned=4">强调</em>',
+    '"><svg onload="window.__pwned=5">',
+]
+
+
+@pytest.mark.parametrize("markup", HOSTILE)
+def test_hostile_subjects_and_snippets_are_shown_as_text(
+    browser: WebDriver,
+    live_server: LiveServer,
+    settings: Settings,
+    ingest: Callable[[list[bytes]], list[str]],
+    markup: str,
+) -> None:
+    marker = f"恶{uuid.uuid4().hex[:6]}"
+    ingest([_mail(0, marker, f"{markup} {marker}", "evil.example", f"{markup} 正文 {marker}")])
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/search?q={marker}")
+    wait(browser).until(lambda d: _total(d) == "共 1 封邮件")
+    assert markup.split(">")[0] in _results(browser)[0]  # the markup, as characters
+    made: dict[str, int] = browser.execute_script(
+        "const r = document.getElementById('results');"
+        "return {pwned: window.__pwned || 0, elements: r.querySelectorAll("
+        "'img, script, svg, a[href^=javascript], [onmouseover], [onload], [onerror]').length}"
+    )
+    assert made == {"pwned": 0, "elements": 0}
+
+
+def test_dates_are_in_the_display_time_zone_and_the_page_fits_a_tablet(
+    browser: WebDriver, live_server: LiveServer, settings: Settings, word: str
+) -> None:
+    assert settings.display_timezone == "Asia/Shanghai"  # the messages say +0800: same clock
+    sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{live_server.url}/ui/search?q={word}&sort=date_asc")
+    wait(browser).until(lambda d: len(_results(d)) == 6)
+    times: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll('#results time')].map(e => e.textContent)"
+    )
+    assert [t[-5:] for t in times] == ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
+    browser.set_window_size(800, 1100)
+    try:
+        overflow: bool = browser.execute_script(
+            "return document.scrollingElement.scrollWidth > window.innerWidth"
+        )
+        assert not overflow
+        screenshot(browser, "search-tablet")
+    finally:
+        browser.set_window_size(1366, 900)

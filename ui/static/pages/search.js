@@ -128,6 +128,8 @@ function show(result, s) {
   if (!result.hits.length) $("#results").append(h("li", { class: "empty" }, t("search.no_results")));
   facets(result.facets || {}, s);
   pager(result, s);
+  // bench/ui.py times a page from navigation to here: results, facets and pager on screen
+  performance.mark("mv-results-shown");
 }
 
 function hit(item) {
