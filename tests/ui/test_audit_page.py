@@ -1,11 +1,13 @@
 """The audit page in a real browser: an auditor finds the search a unique user made moments
 before, exports the same records as CSV, JSON and PDF through the page's own session, and sees
-the chain verified."""
+the chain verified; a tampered log is shown broken at its first altered record."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,14 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction
 from archiver.settings import Settings
+from search_api.app import create_app
+from search_api.audit import get_audit_log
+from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, visible, wait
 
 pytestmark = [pytest.mark.services]
 TEMPLATE = Path(__file__).resolve().parents[2] / "ui" / "templates" / "pages" / "audit.html"
@@ -151,3 +157,30 @@ def test_the_page_in_english(
     status = visible(browser, "#chain.intact #chain-status")
     assert status.text.startswith("Chain intact up to record ")  # type: ignore[attr-defined]
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audit-rows tr[data-seq]"))
+
+
+@pytest.fixture
+def tampered(settings: Settings, backends: None) -> Iterator[tuple[LiveServer, InMemoryAuditStore]]:
+    """The app on an audit log of its own, whose stored records a test may alter as someone
+    with write access to the bucket could (the session's log stays intact for the others)."""
+    store = InMemoryAuditStore()
+    app = create_app()
+    app.dependency_overrides[get_audit_log] = lambda: AuditLog(store, None, seal_every=0)
+    with serving(app) as server:
+        yield server, store
+
+
+def test_a_broken_chain_is_shown_with_the_first_record_at_fault(
+    browser: WebDriver, settings: Settings, tampered: tuple[LiveServer, InMemoryAuditStore]
+) -> None:
+    server, store = tampered
+    sign_in(browser, server, add_user(settings, ["auditor"]))  # record 1: the sign-in
+    first = json.loads(store.records[1])
+    store.records[1] = json.dumps({**first, "actor": "someone-else"}).encode()
+    browser.get(f"{server.url}/ui/audit")
+    status = visible(browser, "#chain.broken #chain-status")
+    assert status.text.startswith("哈希链在第 1 条记录处断开")  # type: ignore[attr-defined]
+    issues = visible(browser, "#chain-issues")
+    assert "记录被修改" in issues.text  # type: ignore[attr-defined]
+    visible(browser, "#notice.error")  # this log has no search copy: the list says so
+    screenshot(browser, "audit-broken")
