@@ -111,6 +111,15 @@ def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
     assert (saved.policy.period.amount, saved.policy.period.unit) == (10, "days")
     assert saved.policy.criteria.query == marker and saved.policy.basis == "arrival"
     assert not browser.find_element(By.ID, "editor").is_displayed()
+
+    # its versions, then deleting it (a deleting version: it is no longer in force)
+    row.find_element(By.CSS_SELECTOR, "button.history").click()  # type: ignore[attr-defined]
+    versions = visible(browser, f"tr[data-versions-of='{name}']")
+    assert "v1" in versions.text  # type: ignore[attr-defined]
+    browser.find_element(By.CSS_SELECTOR, f"tr[data-policy='{name}'] button.delete").click()
+    wait(browser).until(ec.alert_is_present()).accept()
+    wait(browser).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"tr[data-policy='{name}']"))
+    assert bootstrap.retention(settings).policy(name, 2).policy is None
     _fits_a_tablet(browser, "retention")
 
 

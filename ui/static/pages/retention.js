@@ -115,7 +115,50 @@ function policyRow(version) {
     h("td", {}, t("retention.version_by", {
       version: version.version, by: version.saved_by || "—", at: fmtDate(version.saved_at),
     })),
-    h("td", {}, h("button", { type: "button", class: "link edit", onclick: () => openEditor(version) }, t("retention.edit"))));
+    h("td", { class: "row-actions" },
+      h("button", { type: "button", class: "link edit", onclick: () => openEditor(version) }, t("retention.edit")),
+      h("button", {
+        type: "button", class: "link history", "aria-expanded": "false",
+        onclick: (event) => toggleHistory(event.currentTarget, version.name),
+      }, t("retention.history")),
+      version.name === "default"
+        ? null
+        : h("button", { type: "button", class: "link delete", onclick: () => deletePolicy(version.name) }, t("common.delete"))));
+}
+
+// the policy's versions, oldest first, in a row under its own
+async function toggleHistory(button, name) {
+  const row = button.closest("tr");
+  const open = row.nextElementSibling && row.nextElementSibling.classList.contains("versions");
+  if (open) {
+    row.nextElementSibling.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  try {
+    const versions = await api("GET", `/api/retention/policies/${encodeURIComponent(name)}/versions`);
+    row.after(h("tr", { class: "versions", dataset: { versionsOf: name } },
+      h("td", { colspan: "6" }, h("ol", { class: "version-list" }, versions.map((v) => h("li", {},
+        t("retention.version_by", { version: v.version, by: v.saved_by || "—", at: fmtDate(v.saved_at) }), " — ",
+        v.policy
+          ? [t(`retention.action_${v.policy.action}`), " · ", describePeriod(v.policy)]
+          : t("retention.deleted_version")))))));
+    button.setAttribute("aria-expanded", "true");
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function deletePolicy(name) {
+  if (!confirm(t("retention.confirm_delete", { name }))) return;
+  try {
+    const saved = await api("DELETE", `/api/retention/policies/${encodeURIComponent(name)}`);
+    notify(t("retention.deleted", { name, version: saved.version }));
+    await loadPolicies();
+    recomputeStatus();
+  } catch (error) {
+    showError(error);
+  }
 }
 
 async function showPreview(event) {
