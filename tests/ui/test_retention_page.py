@@ -6,7 +6,7 @@ one who asked for it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,10 +15,18 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 
 from archiver import bootstrap
-from archiver.retention.disposition import DispositionRun
+from archiver.audit.log import AuditLog
+from archiver.models import Source
+from archiver.pipeline.archiver import Incoming
+from archiver.retention.disposition import Disposition, DispositionRun
 from archiver.settings import Settings
+from bench.cleanup import throwaway_archive, throwaway_settings
+from search_api import deps
+from search_api.app import create_app
+from search_api.audit import get_audit_log
+from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, visible, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -174,3 +182,75 @@ def test_the_page_in_english(
     assert browser.find_element(By.TAG_NAME, "h1").text == "Retention"
     visible(browser, "#policy-rows tr[data-policy='default']")
     assert "Keep" in browser.find_element(By.ID, "policy-rows").text
+
+
+@pytest.fixture
+def own_archive(settings: Settings, backends: None) -> Iterator[LiveServer]:
+    """The app on an archive of its own with an approval limit of 1 and two old newsletters a
+    policy lets go: a real run deletes them without touching the mail other tests share."""
+    own = throwaway_settings(settings, f"{settings.es_index}-uiret").model_copy(
+        update={"retention_approval_limit": 1}
+    )
+    with throwaway_archive(own) as archiver:
+        retention = bootstrap.retention(own)
+        # saved before the mail arrives, so the default's rolling storage lock does not keep it
+        retention.save_policy(
+            {
+                "name": "newsletters",
+                "criteria": {"query": "newsletter"},
+                "period": {"amount": 1, "unit": "years"},
+                "action": "delete",
+            },
+            "fixture",
+        )
+        raws = [
+            (
+                f"Message-ID: <uiret-{n}@letters.example>\r\nFrom: news@letters.example\r\n"
+                f"To: b@example.cn\r\nSubject: newsletter {n}\r\n"
+                "Date: Mon, 3 Jun 2019 10:00:00 +0800\r\n\r\nnewsletter 正文\r\n"
+            ).encode()
+            for n in (1, 2)
+        ]
+        source = Source(kind="import", detail="ui-retention", received_at=datetime.now(UTC))
+        archiver.ingest_many([Incoming(raw, source) for raw in raws])
+        archiver.index.refresh()
+        disposition = Disposition(
+            retention, AuditLog(InMemoryAuditStore()), bootstrap.spooled_messages(own)
+        )
+        app = create_app()
+        app.dependency_overrides |= {
+            deps.get_index: lambda: archiver.index,
+            deps.get_retention: lambda: retention,
+            deps.get_disposition: lambda: disposition,
+            get_audit_log: lambda: AuditLog(InMemoryAuditStore(), bootstrap.audit_index(own)),
+        }
+        with serving(app) as server:
+            yield server
+
+
+def test_a_real_run_waits_for_a_second_person_then_deletes_what_the_dry_run_counted(
+    browser: WebDriver, settings: Settings, own_archive: LiveServer
+) -> None:
+    requester = add_user(settings, ["compliance_officer"])
+    sign_in(browser, own_archive, requester, next_path="%2Fui%2Fretention")
+    assert not browser.find_element(By.ID, "start-run").is_enabled()  # a dry run comes first
+    visible(browser, "#dry-run").click()  # type: ignore[attr-defined]
+    heading = visible(browser, "#dry-run-result h3")
+    assert heading.text.startswith("2 封邮件已到期待删除")  # type: ignore[attr-defined]
+    assert _text(browser, "#run-by-month tr[data-key='2019-06'] td.num") == "2"
+    assert _text(browser, "#run-by-policy tbody td").startswith("newsletters@v")
+    assert "须由另一人批准" in _text(browser, "#dry-run-result")
+    browser.find_element(By.ID, "start-run").click()
+    wait(browser).until(ec.alert_is_present()).accept()
+    row = visible(browser, "#run-rows tr[data-status='awaiting_approval']")
+    run_id = row.get_attribute("data-run")  # type: ignore[attr-defined]
+    assert row.find_elements(By.CSS_SELECTOR, "button.approve") == []  # type: ignore[attr-defined]
+    screenshot(browser, "retention-runs")
+
+    browser.delete_all_cookies()
+    sign_in(browser, own_archive, add_user(settings, ["compliance_officer"]))
+    browser.get(f"{own_archive.url}/ui/retention")
+    visible(browser, f"tr[data-run='{run_id}'] button.approve").click()  # type: ignore[attr-defined]
+    wait(browser).until(ec.alert_is_present()).accept()
+    wait(browser).until(lambda d: _run_status(d, str(run_id)) == "done")
+    assert "已删除 2 / 2" in _text(browser, f"tr[data-run='{run_id}'] .run-figures")
