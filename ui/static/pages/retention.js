@@ -115,7 +115,7 @@ function policyRow(version) {
     h("td", {}, t("retention.version_by", {
       version: version.version, by: version.saved_by || "—", at: fmtDate(version.saved_at),
     })),
-    h("td", { class: "row-actions" },
+    h("td", {}, h("div", { class: "row-actions" },
       h("button", { type: "button", class: "link edit", onclick: () => openEditor(version) }, t("retention.edit")),
       h("button", {
         type: "button", class: "link history", "aria-expanded": "false",
@@ -123,7 +123,7 @@ function policyRow(version) {
       }, t("retention.history")),
       version.name === "default"
         ? null
-        : h("button", { type: "button", class: "link delete", onclick: () => deletePolicy(version.name) }, t("common.delete"))));
+        : h("button", { type: "button", class: "link delete", onclick: () => deletePolicy(version.name) }, t("common.delete")))));
 }
 
 // the policy's versions, oldest first, in a row under its own
@@ -343,7 +343,7 @@ function runRow(run) {
         ? h("details", {}, h("summary", {}, t("retention.errors", { n: run.errors.length })),
           h("ul", {}, run.errors.map((e) => h("li", {}, e))))
         : null),
-    h("td", { class: "run-actions" }, actions));
+    h("td", {}, h("div", { class: "run-actions" }, actions)));
 }
 
 async function decide(run, how) {
