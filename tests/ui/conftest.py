@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -167,3 +168,38 @@ def ingest(archiver: object) -> Callable[[list[bytes]], list[str]]:
         return [hashlib.sha256(raw).hexdigest() for raw in raws] if outcomes else []
 
     return archive
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    """The first match's text ('' if none), read in one script: pages re-render as answers
+    arrive, so an element found in one call may be gone by the next."""
+    text: str = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
+    )
+    return text
+
+
+def texts_of(driver: WebDriver, css: str) -> list[str]:
+    texts: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", css
+    )
+    return texts
+
+
+def fetch_in_page(driver: WebDriver, url: str) -> dict[str, Any]:
+    """GET through the page's own session (cookie): status, X-Content-SHA256, the body's
+    SHA-256, Content-Type and Content-Disposition."""
+    result: dict[str, Any] = driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: 'same-origin'}).then(async r => {
+          const bytes = new Uint8Array(await r.arrayBuffer());
+          const digest = await crypto.subtle.digest('SHA-256', bytes);
+          done({status: r.status, sha: r.headers.get('X-Content-SHA256'),
+                digest: [...new Uint8Array(digest)]
+                  .map(b => b.toString(16).padStart(2, '0')).join(''),
+                type: r.headers.get('Content-Type'),
+                disposition: r.headers.get('Content-Disposition')});
+        }).catch(e => done({status: -1, error: String(e)}));""",
+        url,
+    )
+    return result

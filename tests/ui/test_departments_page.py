@@ -15,7 +15,7 @@ from archiver.settings import Settings
 from search_api.app import create_app
 from tests.support.mail import raw_mail
 from tests.support.principals import add_user, as_role
-from tests.ui.conftest import LiveServer, screenshot, sign_in, wait
+from tests.ui.conftest import LiveServer, screenshot, sign_in, text_of, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -36,13 +36,6 @@ def marker(settings: Settings, ingest: Callable[[list[bytes]], list[str]]) -> st
     return word
 
 
-def _text(driver: WebDriver, css: str) -> str:
-    text: str = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
-    )
-    return text
-
-
 def test_a_lead_sees_their_department_and_its_counts_lead_to_the_messages(
     browser: WebDriver, live_server: LiveServer, settings: Settings, marker: str
 ) -> None:
@@ -60,11 +53,13 @@ def test_a_lead_sees_their_department_and_its_counts_lead_to_the_messages(
     link = browser.find_element(By.XPATH, "//ul[@class='tree']//a[span[1][text()='凤凰']]")
     shown = int(link.find_element(By.CSS_SELECTOR, ".count").text.replace(",", ""))
     link.click()
-    wait(browser).until(lambda d: "/ui/search" in d.current_url and _text(d, "#total") != "加载中…")
-    assert _text(browser, "#total") == f"共 {shown} 封邮件"
+    wait(browser).until(
+        lambda d: "/ui/search" in d.current_url and text_of(d, "#total") != "加载中…"
+    )
+    assert text_of(browser, "#total") == f"共 {shown} 封邮件"
     # the other department's message is not there for them, by any search
     browser.get(f"{live_server.url}/ui/search?q={marker}")
-    wait(browser).until(lambda d: _text(d, "#total") == "共 2 封邮件")
+    wait(browser).until(lambda d: text_of(d, "#total") == "共 2 封邮件")
 
 
 def test_an_officer_sees_every_department(

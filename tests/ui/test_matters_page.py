@@ -20,7 +20,16 @@ from selenium.webdriver.support import expected_conditions as ec
 from archiver import bootstrap
 from archiver.settings import Settings
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, console_problems, screenshot, sign_in, visible, wait
+from tests.ui.conftest import (
+    LiveServer,
+    console_problems,
+    screenshot,
+    sign_in,
+    text_of,
+    texts_of,
+    visible,
+    wait,
+)
 
 pytestmark = [pytest.mark.services]
 
@@ -54,21 +63,6 @@ def mail(ingest: Callable[[list[bytes]], list[str]]) -> Mail:
     return Mail(marker, custodian)
 
 
-def _text(driver: WebDriver, css: str) -> str:
-    text: str = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
-    )
-    return text
-
-
-def _rows(driver: WebDriver, css: str) -> list[str]:
-    # read in one script: the table is re-rendered as answers arrive
-    texts: list[str] = driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", css
-    )
-    return texts
-
-
 def _fill(driver: WebDriver, values: dict[str, str]) -> None:
     for element_id, value in values.items():
         field = driver.find_element(By.ID, element_id)
@@ -82,9 +76,9 @@ def _add_hold(driver: WebDriver, name: str, values: dict[str, str], covers: int)
     wait(driver).until(
         lambda d: d.find_element(By.ID, "hold-count").get_attribute("data-matching") == str(covers)
     )
-    before = len(_rows(driver, "#hold-rows .hold-row"))
+    before = len(texts_of(driver, "#hold-rows .hold-row"))
     driver.find_element(By.CSS_SELECTOR, "#hold-form button[type=submit]").click()
-    wait(driver).until(lambda d: len(_rows(d, "#hold-rows .hold-row")) == before + 1)
+    wait(driver).until(lambda d: len(texts_of(d, "#hold-rows .hold-row")) == before + 1)
 
 
 def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
@@ -92,14 +86,14 @@ def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
 ) -> None:
     sign_in(browser, live_server, add_user(settings, ["legal"]), next_path="/ui/matters")
     assert "/ui/matters" in browser.current_url
-    wait(browser).until(lambda d: _text(d, "#matters-count").startswith("共"))
+    wait(browser).until(lambda d: text_of(d, "#matters-count").startswith("共"))
     name = f"供货纠纷案 {mail.marker}"
     _fill(browser, {"matter-name": name, "matter-case": "(2026)京01民初1号"})
     browser.find_element(By.ID, "matter-description").send_keys("与供应商的合同纠纷")
     browser.find_element(By.CSS_SELECTOR, "#matter-form button[type=submit]").click()
     wait(browser).until(lambda d: "/ui/matters/matter-" in d.current_url)
     matter_id = browser.current_url.rsplit("/", 1)[1]
-    wait(browser).until(lambda d: _text(d, "#matter-name") == name)
+    wait(browser).until(lambda d: text_of(d, "#matter-name") == name)
 
     # the count follows the criteria as they are typed: the custodian alone has 4 messages
     _fill(browser, {"hold-addresses": mail.custodian})
@@ -107,7 +101,7 @@ def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
         lambda d: d.find_element(By.ID, "hold-count").get_attribute("data-matching") == "4"
     )
     _add_hold(browser, "王芳 供货纠纷", {"hold-query": mail.marker}, 3)
-    assert _text(browser, "#hold-count") == ""  # the form starts again
+    assert text_of(browser, "#hold-count") == ""  # the form starts again
     _add_hold(browser, "王芳 午饭", {"hold-addresses": mail.custodian, "hold-query": "午饭"}, 1)
     # a bad query is shown with its position, and nothing is counted
     _fill(browser, {"hold-query": f"{mail.marker} from:"})
@@ -132,37 +126,37 @@ def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
     reason.send_keys("与本案无关")  # type: ignore[attr-defined]
     browser.find_element(By.CSS_SELECTOR, "#release-form button[type=submit]").click()
     released = f"#hold-rows .hold-row[data-hold='{lunch_id}'] .release-reason"
-    wait(browser).until(lambda d: _text(d, released) == "与本案无关")
+    wait(browser).until(lambda d: text_of(d, released) == "与本案无关")
     assert not browser.find_elements(
         By.CSS_SELECTOR, f"#hold-rows .hold-row[data-hold='{lunch_id}'] button.release-hold"
     )
-    wait(browser).until(lambda d: "1 个生效 / 共 2 个保全" in _text(d, "#holds-count"))
+    wait(browser).until(lambda d: "1 个生效 / 共 2 个保全" in text_of(d, "#holds-count"))
     # the background recompute applies the holds; the page follows it to the end
     wait(browser).until(
-        lambda d: sorted(_rows(d, "#hold-rows .held")) == ["0", "已保全 3 · 匹配 3"]
+        lambda d: sorted(texts_of(d, "#hold-rows .held")) == ["0", "已保全 3 · 匹配 3"]
     )
 
     # export the matter: its one active hold, 3 messages
     browser.find_element(By.ID, "export-matter").click()
     wait(browser).until(lambda d: "/ui/exports/exp-" in d.current_url)
     export_id = browser.current_url.rsplit("/", 1)[1]
-    wait(browser).until(lambda d: _text(d, "#export-name") == name)
-    assert _text(browser, "#export-status") == "排队中"
+    wait(browser).until(lambda d: text_of(d, "#export-name") == name)
+    assert text_of(browser, "#export-status") == "排队中"
     assert browser.find_element(By.ID, "cancel-export").is_displayed()
     # no worker runs in the tests: build it here, as `mailvault export create --here` does
     job = bootstrap.export_builder(settings).build(export_id)
     assert job.status == "done" and job.progress.selected == 3, job
-    wait(browser).until(lambda d: _text(d, "#export-status") == "已完成")
+    wait(browser).until(lambda d: text_of(d, "#export-status") == "已完成")
     progress = browser.find_element(By.ID, "export-progress")
     assert progress.get_attribute("value") == "100"
-    assert "3 / 3" in _text(browser, "#progress-text")
+    assert "3 / 3" in text_of(browser, "#progress-text")
     assert not browser.find_element(By.ID, "cancel-export").is_displayed()
-    wait(browser).until(lambda d: _text(d, "#verification") == "清单已由本归档的密钥签名")
-    assert job.key_fingerprint in _text(browser, "#verify-fields")
+    wait(browser).until(lambda d: text_of(d, "#verification") == "清单已由本归档的密钥签名")
+    assert job.key_fingerprint in text_of(browser, "#verify-fields")
     link = wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "a.part-link")))
-    assert job.parts[0].sha256 in _text(browser, "#part-rows")
+    assert job.parts[0].sha256 in text_of(browser, "#part-rows")
     built = "#custody-rows .custody-row[data-event='built']"
-    wait(browser).until(lambda d: len(_rows(d, built)) == 1)
+    wait(browser).until(lambda d: len(texts_of(d, built)) == 1)
     screenshot(browser, "export")
 
     # the part, fetched through the browser's own session
@@ -186,17 +180,17 @@ def test_legal_creates_a_matter_and_holds_releases_one_and_exports_the_matter(
     assert fetched["sha"] == hashlib.sha256(body).hexdigest() == job.parts[0].sha256
     browser.find_element(By.ID, "custody-refresh").click()
     download = "#custody-rows .custody-row[data-event='download']"
-    wait(browser).until(lambda d: len(_rows(d, download)) == 1)
-    assert "下载" in _text(browser, download) and job.parts[0].name in _text(browser, download)
+    wait(browser).until(lambda d: len(texts_of(d, download)) == 1)
+    assert "下载" in text_of(browser, download) and job.parts[0].name in text_of(browser, download)
 
     # the exports list shows it finished, with its expiry
     browser.get(f"{live_server.url}/ui/exports")
     row = f"#export-rows .export-row[data-export='{export_id}']"
-    wait(browser).until(lambda d: "已完成" in _text(d, row))
+    wait(browser).until(lambda d: "已完成" in text_of(d, row))
     assert browser.find_element(By.CSS_SELECTOR, f"{row} progress").get_attribute("value") == "100"
     screenshot(browser, "exports")
     browser.get(f"{live_server.url}/ui/matters")
-    wait(browser).until(lambda d: name in _text(d, "#matter-rows"))
+    wait(browser).until(lambda d: name in text_of(d, "#matter-rows"))
     screenshot(browser, "matters")
     assert matter_id
 
@@ -206,31 +200,31 @@ def test_an_export_of_a_search_is_created_and_cancelled_while_it_waits(
 ) -> None:
     sign_in(browser, live_server, add_user(settings, ["legal"]), next_path="/ui/exports")
     # the list holds every export this user could have asked for (the whole archive's)
-    wait(browser).until(lambda d: _text(d, "#exports-count").startswith("共"))
+    wait(browser).until(lambda d: text_of(d, "#exports-count").startswith("共"))
     _fill(browser, {"export-name": f"检索导出 {mail.marker}", "export-query": mail.marker})
     browser.find_element(By.ID, "export-load-file").click()
     browser.find_element(By.CSS_SELECTOR, "#export-form button[type=submit]").click()
     wait(browser).until(lambda d: "/ui/exports/exp-" in d.current_url)
-    wait(browser).until(lambda d: _text(d, "#export-status") == "排队中")
-    assert "DAT" in _text(browser, "#export-fields")
+    wait(browser).until(lambda d: text_of(d, "#export-status") == "排队中")
+    assert "DAT" in text_of(browser, "#export-fields")
     cancel = browser.find_element(By.ID, "cancel-export")
     cancel.click()
     browser.switch_to.alert.accept()
-    wait(browser).until(lambda d: _text(d, "#export-status") == "已取消")
+    wait(browser).until(lambda d: text_of(d, "#export-status") == "已取消")
     wait(browser).until(
-        lambda d: len(_rows(d, "#custody-rows .custody-row[data-event='cancelled']")) == 1
+        lambda d: len(texts_of(d, "#custody-rows .custody-row[data-event='cancelled']")) == 1
     )
     assert not browser.find_element(By.ID, "cancel-export").is_displayed()
 
     # in English, at a tablet's width: one column, nothing wider than the screen
     export_path = urlsplit(browser.current_url).path
     browser.get(f"{live_server.url}/ui/language/en?next={export_path}")
-    wait(browser).until(lambda d: _text(d, "#export-status") == "Cancelled")
-    assert "Chain of custody" in _text(browser, "main")
+    wait(browser).until(lambda d: text_of(d, "#export-status") == "Cancelled")
+    assert "Chain of custody" in text_of(browser, "main")
     browser.set_window_size(800, 1000)
     try:
         browser.get(f"{live_server.url}/ui/exports")
-        wait(browser).until(lambda d: _text(d, "#exports-count").endswith("exports"))
+        wait(browser).until(lambda d: text_of(d, "#exports-count").endswith("exports"))
         wide: bool = browser.execute_script(
             "return document.documentElement.scrollWidth > window.innerWidth"
         )
@@ -247,7 +241,7 @@ def test_the_pages_are_closed_to_a_role_without_the_permission(
     browser: WebDriver, live_server: LiveServer, settings: Settings
 ) -> None:
     sign_in(browser, live_server, add_user(settings, ["auditor"]))
-    nav = _text(browser, "header nav")
+    nav = text_of(browser, "header nav")
     assert "案件与保全" not in nav and "证据导出" not in nav
     browser.get(f"{live_server.url}/ui/matters")
     assert "matters-count" not in browser.page_source

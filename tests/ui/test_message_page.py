@@ -8,7 +8,6 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -17,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from archiver.settings import Settings
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, fetch_in_page, screenshot, sign_in, text_of, visible, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -57,64 +56,42 @@ def thread(ingest: Callable[[list[bytes]], list[str]]) -> tuple[str, list[str]]:
     return marker, ingest(_thread(marker))
 
 
-def _fetch(driver: WebDriver, url: str) -> dict[str, Any]:
-    """GET through the page's own session; the status, a header and the body's SHA-256."""
-    result: dict[str, Any] = driver.execute_async_script(
-        """const done = arguments[arguments.length - 1];
-        fetch(arguments[0], {credentials: 'same-origin'}).then(async r => {
-          const bytes = new Uint8Array(await r.arrayBuffer());
-          const digest = await crypto.subtle.digest('SHA-256', bytes);
-          done({status: r.status, sha: r.headers.get('X-Content-SHA256'),
-                digest: [...new Uint8Array(digest)]
-                  .map(b => b.toString(16).padStart(2, '0')).join(''),
-                disposition: r.headers.get('Content-Disposition')});
-        }).catch(e => done({status: -1, error: String(e)}));""",
-        url,
-    )
-    return result
-
-
-def _text(driver: WebDriver, css: str) -> str:
-    text: str = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
-    )
-    return text
-
-
 def test_an_officer_opens_a_message_from_the_results_and_sees_all_of_it(
     browser: WebDriver, live_server: LiveServer, settings: Settings, thread: tuple[str, list[str]]
 ) -> None:
     marker, (first, _) = thread
     sign_in(browser, live_server, add_user(settings, ["compliance_officer"]))
     browser.get(f"{live_server.url}/ui/search?q={marker}&sort=date_asc")
-    wait(browser).until(lambda d: _text(d, "#total") == "共 2 封邮件")
+    wait(browser).until(lambda d: text_of(d, "#total") == "共 2 封邮件")
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys("j")
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     wait(browser).until(lambda d: d.current_url.endswith(f"/ui/messages/{first}"))
-    wait(browser).until(lambda d: _text(d, "#subject") == f"付款计划 {marker}")
-    headers = _text(browser, "#headers")
+    wait(browser).until(lambda d: text_of(d, "#subject") == f"付款计划 {marker}")
+    headers = text_of(browser, "#headers")
     assert "王芳 <wang.fang@example.cn>" in headers and "legal@example.cn" in headers
     assert "2024-06-04 09:30 +0800" in headers  # as written, and in the display time zone
     # the HTML body is in its sandboxed frame, the remote image held back
     frame = visible(browser, "#body-html iframe.mail-frame")
     assert frame.get_attribute("sandbox") == "allow-popups allow-popups-to-escape-sandbox"  # type: ignore[attr-defined]
-    assert "1" in _text(browser, ".mail-frame-bar")
+    assert "1" in text_of(browser, ".mail-frame-bar")
     # the attachment, downloaded: the bytes hashed at ingest
     link = browser.find_element(By.CSS_SELECTOR, "#attachments a")
     assert link.text == "计划.txt"
-    got = _fetch(browser, str(link.get_attribute("href")))
+    got = fetch_in_page(browser, str(link.get_attribute("href")))
     digest = hashlib.sha256(ATTACHMENT).hexdigest()
     assert got["status"] == 200 and got["sha"] == got["digest"] == digest
     assert got["disposition"].startswith("attachment;")
     browser.find_element(By.CSS_SELECTOR, "#attachments button").click()
-    wait(browser).until(lambda d: "第一期 30%" in _text(d, "#attachment-text"))
+    wait(browser).until(lambda d: "第一期 30%" in text_of(d, "#attachment-text"))
     # the conversation, the retention decision, the raw message
     wait(browser).until(
-        lambda d: marker in _text(d, "#conversation") and "回复" in _text(d, "#conversation")
+        lambda d: marker in text_of(d, "#conversation") and "回复" in text_of(d, "#conversation")
     )
-    wait(browser).until(lambda d: "原因" in _text(d, "#retention"))
-    raw = _fetch(browser, str(browser.find_element(By.ID, "raw-download").get_attribute("href")))
+    wait(browser).until(lambda d: "原因" in text_of(d, "#retention"))
+    raw = fetch_in_page(
+        browser, str(browser.find_element(By.ID, "raw-download").get_attribute("href"))
+    )
     assert raw["status"] == 200 and raw["digest"] == first
     screenshot(browser, "message")
 
@@ -128,10 +105,10 @@ def test_a_tag_added_by_hand_shows_who_added_it(
     browser.get(f"{live_server.url}/ui/messages/{reply}")
     box = visible(browser, "#new-tag")
     box.send_keys("project/付款", Keys.ENTER)  # type: ignore[attr-defined]
-    wait(browser).until(lambda d: "project/付款" in _text(d, "#tags"))
-    assert username in _text(browser, "#tag-events")
+    wait(browser).until(lambda d: "project/付款" in text_of(d, "#tags"))
+    assert username in text_of(browser, "#tag-events")
     # -0700 as written; the display time zone is a day later
-    assert "2024-06-04 10:00 -0700" in _text(browser, "#headers")
+    assert "2024-06-04 10:00 -0700" in text_of(browser, "#headers")
 
 
 def test_a_department_lead_sees_nothing_of_another_departments_message(
@@ -141,6 +118,6 @@ def test_a_department_lead_sees_nothing_of_another_departments_message(
     sign_in(browser, live_server, add_user(settings, ["department_lead"], ["销售部"]))
     browser.get(f"{live_server.url}/ui/messages/{first}")
     # the message is not tagged for their department: for them it does not exist
-    wait(browser).until(lambda d: _text(d, "#subject") == "找不到这封邮件，或您无权查看。")
+    wait(browser).until(lambda d: text_of(d, "#subject") == "找不到这封邮件，或您无权查看。")
     assert not browser.find_elements(By.ID, "raw-download")
-    assert _text(browser, "#headers") == ""
+    assert text_of(browser, "#headers") == ""

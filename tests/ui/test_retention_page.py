@@ -26,7 +26,7 @@ from search_api.app import create_app
 from search_api.audit import get_audit_log
 from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, text_of, visible, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -47,13 +47,6 @@ def marker(ingest: Callable[[list[bytes]], list[str]]) -> str:
     word = f"ret{uuid.uuid4().hex[:8]}"
     ingest([_mail(word, n) for n in range(2)])
     return word
-
-
-def _text(driver: WebDriver, css: str) -> str:
-    text: str = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
-    )
-    return text
 
 
 def _run_status(driver: WebDriver, run_id: str) -> str:
@@ -98,11 +91,11 @@ def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
     assert not save.is_enabled()  # nothing is saved unseen
 
     browser.find_element(By.ID, "preview-policy").click()
-    wait(browser).until(lambda d: _text(d, "#preview [data-count=changed]") == "2")
-    assert _text(browser, "#preview [data-count=matched]") == "2"
-    assert _text(browser, "#preview [data-count=shorter]") == "2"
-    assert _text(browser, "#by-month tr[data-key='2024-06'] td.num") == "2"
-    assert _text(browser, "#by-department tbody td") == "（无部门）"
+    wait(browser).until(lambda d: text_of(d, "#preview [data-count=changed]") == "2")
+    assert text_of(browser, "#preview [data-count=matched]") == "2"
+    assert text_of(browser, "#preview [data-count=shorter]") == "2"
+    assert text_of(browser, "#by-month tr[data-key='2024-06'] td.num") == "2"
+    assert text_of(browser, "#by-department tbody td") == "（无部门）"
     assert save.is_enabled()
     screenshot(browser, "retention")
 
@@ -237,9 +230,9 @@ def test_a_real_run_waits_for_a_second_person_then_deletes_what_the_dry_run_coun
     visible(browser, "#dry-run").click()  # type: ignore[attr-defined]
     heading = visible(browser, "#dry-run-result h3")
     assert heading.text.startswith("2 封邮件已到期待删除")  # type: ignore[attr-defined]
-    assert _text(browser, "#run-by-month tr[data-key='2019-06'] td.num") == "2"
-    assert _text(browser, "#run-by-policy tbody td").startswith("newsletters@v")
-    assert "须由另一人批准" in _text(browser, "#dry-run-result")
+    assert text_of(browser, "#run-by-month tr[data-key='2019-06'] td.num") == "2"
+    assert text_of(browser, "#run-by-policy tbody td").startswith("newsletters@v")
+    assert "须由另一人批准" in text_of(browser, "#dry-run-result")
     browser.find_element(By.ID, "start-run").click()
     wait(browser).until(ec.alert_is_present()).accept()
     row = visible(browser, "#run-rows tr[data-status='awaiting_approval']")
@@ -253,4 +246,4 @@ def test_a_real_run_waits_for_a_second_person_then_deletes_what_the_dry_run_coun
     visible(browser, f"tr[data-run='{run_id}'] button.approve").click()  # type: ignore[attr-defined]
     wait(browser).until(ec.alert_is_present()).accept()
     wait(browser).until(lambda d: _run_status(d, str(run_id)) == "done")
-    assert "已删除 2 / 2" in _text(browser, f"tr[data-run='{run_id}'] .run-figures")
+    assert "已删除 2 / 2" in text_of(browser, f"tr[data-run='{run_id}'] .run-figures")

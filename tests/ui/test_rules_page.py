@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select
 
 from archiver.settings import Settings
 from tests.support.principals import add_user, bearer
-from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, screenshot, sign_in, text_of, visible, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -30,13 +30,6 @@ def _mail(n: int, marker: str) -> bytes:
         f"Date: Tue, 4 Jun 2024 10:0{n}:00 +0800\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         f"本周进展见附件。\r\n"
     ).encode()
-
-
-def _text(driver: WebDriver, css: str) -> str:
-    text: str = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css
-    )
-    return text
 
 
 def test_an_administrator_previews_saves_and_applies_a_rule_and_search_finds_the_tag(
@@ -53,7 +46,7 @@ def test_an_administrator_previews_saves_and_applies_a_rule_and_search_finds_the
 
     sign_in(browser, live_server, add_user(settings, ["admin"]), next_path="%2Fui%2Frules")
     assert "/ui/rules" in browser.current_url
-    wait(browser).until(lambda d: _text(d, "#rules-count") != "加载中…")
+    wait(browser).until(lambda d: text_of(d, "#rules-count") != "加载中…")
     browser.find_element(By.ID, "rule-name").send_keys(f"weekly-{marker}")
     browser.find_element(By.ID, "rule-description").send_keys("项目周报")
     Select(browser.find_element(By.ID, "rule-field")).select_by_value("subject")
@@ -91,7 +84,7 @@ def test_an_administrator_previews_saves_and_applies_a_rule_and_search_finds_the
             == "true"
         )
     )
-    assert "3" in _text(browser, "#apply-text")
+    assert "3" in text_of(browser, "#apply-text")
 
     officer = bearer(settings, add_user(settings, ["compliance_officer"]))
 
@@ -153,7 +146,7 @@ def test_the_directory_is_imported_from_a_file_and_the_outcome_shown(
     assert gained is not None and int(gained) >= 1
     browser.find_element(By.ID, "directory-filter").send_keys(marker)
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#directory-body tr")) == 2)
-    assert "研发部" in _text(browser, "#directory-body")
+    assert "研发部" in text_of(browser, "#directory-body")
     screenshot(browser, "rules-directory")
 
 
@@ -174,5 +167,5 @@ def test_a_rule_writer_who_may_search_everything_sees_sample_subjects_in_english
     wait(browser).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "#preview .samples li")) == 2
     )
-    assert f"project/{marker}: 2 messages gain it" in _text(browser, "#preview")
-    assert f"项目周报 {marker} 第0期" in _text(browser, "#preview .samples")
+    assert f"project/{marker}: 2 messages gain it" in text_of(browser, "#preview")
+    assert f"项目周报 {marker} 第0期" in text_of(browser, "#preview .samples")
