@@ -203,3 +203,18 @@ def fetch_in_page(driver: WebDriver, url: str) -> dict[str, Any]:
         url,
     )
     return result
+
+
+def fits_a_tablet(driver: WebDriver, name: str) -> None:
+    """At a tablet's width (~800px) the page needs no sideways scrolling; a screenshot of it."""
+    size = driver.get_window_size()
+    driver.set_window_size(800, 1000)
+    try:
+        wait(driver).until(lambda d: d.execute_script("return window.innerWidth") <= 800)
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        screenshot(driver, f"{name}-tablet")
+        assert overflow <= 0, f"{name} is {overflow}px too wide at 800px"
+    finally:
+        driver.set_window_size(size["width"], size["height"])

@@ -22,7 +22,7 @@ from search_api.app import create_app
 from search_api.audit import get_audit_log
 from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, fits_a_tablet, screenshot, serving, sign_in, visible, wait
 
 pytestmark = [pytest.mark.services]
 TEMPLATE = Path(__file__).resolve().parents[2] / "ui" / "templates" / "pages" / "audit.html"
@@ -59,21 +59,6 @@ def _download(driver: WebDriver, link_id: str) -> dict[str, Any]:
     href = driver.find_element(By.ID, link_id).get_attribute("href")
     result: dict[str, Any] = driver.execute_async_script(FETCH, href)
     return result
-
-
-def _fits_a_tablet(driver: WebDriver, name: str) -> None:
-    """At a tablet's width (~800px) the page needs no sideways scrolling."""
-    size = driver.get_window_size()
-    driver.set_window_size(800, 1000)
-    try:
-        wait(driver).until(lambda d: d.execute_script("return window.innerWidth") <= 800)
-        overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        screenshot(driver, f"{name}-tablet")
-        assert overflow <= 0, f"{name} is {overflow}px too wide at 800px"
-    finally:
-        driver.set_window_size(size["width"], size["height"])
 
 
 def test_the_action_filter_offers_every_action() -> None:
@@ -120,7 +105,7 @@ def test_an_auditor_finds_a_users_search_exports_it_and_sees_the_chain_verified(
     pdf = _download(browser, "export-pdf")
     assert pdf["status"] == 200 and pdf["type"] == "application/pdf"
     assert pdf["body"].startswith("%PDF")
-    _fits_a_tablet(browser, "audit")
+    fits_a_tablet(browser, "audit")
 
 
 def test_times_are_typed_in_the_display_time_zone(

@@ -26,7 +26,16 @@ from search_api.app import create_app
 from search_api.audit import get_audit_log
 from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, serving, sign_in, text_of, visible, wait
+from tests.ui.conftest import (
+    LiveServer,
+    fits_a_tablet,
+    screenshot,
+    serving,
+    sign_in,
+    text_of,
+    visible,
+    wait,
+)
 
 pytestmark = [pytest.mark.services]
 
@@ -56,21 +65,6 @@ def _run_status(driver: WebDriver, run_id: str) -> str:
         run_id,
     )
     return status
-
-
-def _fits_a_tablet(driver: WebDriver, name: str) -> None:
-    """At a tablet's width (~800px) the page needs no sideways scrolling."""
-    size = driver.get_window_size()
-    driver.set_window_size(800, 1000)
-    try:
-        wait(driver).until(lambda d: d.execute_script("return window.innerWidth") <= 800)
-        overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        screenshot(driver, f"{name}-tablet")
-        assert overflow <= 0, f"{name} is {overflow}px too wide at 800px"
-    finally:
-        driver.set_window_size(size["width"], size["height"])
 
 
 def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
@@ -121,7 +115,7 @@ def test_an_officer_previews_a_policy_and_sees_the_counts_before_saving_it(
     wait(browser).until(ec.alert_is_present()).accept()
     wait(browser).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"tr[data-policy='{name}']"))
     assert bootstrap.retention(settings).policy(name, 2).policy is None
-    _fits_a_tablet(browser, "retention")
+    fits_a_tablet(browser, "retention")
 
 
 def test_a_dry_run_counts_what_is_due_and_deletes_nothing(

@@ -15,7 +15,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from archiver import bootstrap
 from archiver.settings import Settings
 from tests.support.principals import add_user
-from tests.ui.conftest import LiveServer, screenshot, sign_in, visible, wait
+from tests.ui.conftest import LiveServer, fits_a_tablet, screenshot, sign_in, visible, wait
 
 pytestmark = [pytest.mark.services]
 
@@ -194,12 +194,4 @@ def test_dates_are_in_the_display_time_zone_and_the_page_fits_a_tablet(
         "return [...document.querySelectorAll('#results time')].map(e => e.textContent)"
     )
     assert [t[-5:] for t in times] == ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
-    browser.set_window_size(800, 1100)
-    try:
-        overflow: bool = browser.execute_script(
-            "return document.scrollingElement.scrollWidth > window.innerWidth"
-        )
-        assert not overflow
-        screenshot(browser, "search-tablet")
-    finally:
-        browser.set_window_size(1366, 900)
+    fits_a_tablet(browser, "search")
