@@ -93,6 +93,7 @@ def test_an_officer_opens_a_message_from_the_results_and_sees_all_of_it(
         browser, str(browser.find_element(By.ID, "raw-download").get_attribute("href"))
     )
     assert raw["status"] == 200 and raw["digest"] == first
+    browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "message")
 
 
