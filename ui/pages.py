@@ -119,12 +119,13 @@ def _to_sign_in(request: Request) -> RedirectResponse:
 
 
 def home_of(principal: Principal) -> str:
+    """A department lead starts on their departments; everyone else on the first page they
+    may open (the search, for readers)."""
+    departments = PAGES["departments"]
+    if any(role.department_scoped for role in principal.roles) and departments.open_to(principal):
+        return departments.path
     return next(
-        (
-            page.path
-            for page in PAGES.values()
-            if page.in_nav and page.built and page.open_to(principal)
-        ),
+        (p.path for p in PAGES.values() if p.in_nav and p.built and p.open_to(principal)),
         "/ui/account",
     )
 

@@ -40,8 +40,7 @@ def test_a_lead_sees_their_department_and_its_counts_lead_to_the_messages(
     browser: WebDriver, live_server: LiveServer, settings: Settings, marker: str
 ) -> None:
     sign_in(browser, live_server, add_user(settings, ["department_lead"], ["销售部"]))
-    assert browser.current_url.endswith("/ui/search")  # their home: the search, in scope
-    browser.get(f"{live_server.url}/ui/departments")
+    assert browser.current_url.endswith("/ui/departments")  # a lead's home
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-department]"))
     sections = [
         e.get_attribute("data-department")
