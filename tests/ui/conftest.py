@@ -128,8 +128,8 @@ def wait(driver: WebDriver, seconds: float = WAIT_SECONDS) -> WebDriverWait[WebD
     return WebDriverWait(driver, seconds)
 
 
-def visible(driver: WebDriver, css: str) -> object:
-    return wait(driver).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+def visible(driver: WebDriver, css: str, seconds: float = WAIT_SECONDS) -> object:
+    return wait(driver, seconds).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
 def sign_in(
