@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from archiver.audit.records import GENESIS, AuditAction, AuditEvent, AuditRecord, Outcome
-from archiver.audit.verify import VerifyReport, verify_log
+from archiver.audit.verify import VerifyReport, read_records, verify_log
 from archiver.errors import BackendError, BackendUnavailable, InvalidQuery
 from archiver.ports import AuditIndex, AuditStore
 
@@ -167,8 +167,7 @@ class AuditLog:
 
     def _write_segment(self, first: int, seal: AuditRecord) -> None:
         lines: list[bytes] = []
-        for seq in range(first, seal.seq + 1):
-            raw = self.store.get_record(seq)
+        for seq, raw in read_records(self.store, range(first, seal.seq + 1)):
             if raw is None:
                 raise BackendUnavailable("s3", f"audit record {seq} vanished before sealing")
             lines.append(raw)

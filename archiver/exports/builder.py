@@ -5,7 +5,7 @@ and a crashed worker's job is taken over once its lease runs out. First the sele
 request's items, through the requester's scope, saved in work files. Then the parts, each a
 self-contained zip streamed to the bucket (a multipart upload) as the messages are read from the
 raw store: nothing is held whole in memory but the few messages read ahead (a bounded number
-and size: archiver/exports/prefetch.py). Every message is checked against its
+and size: archiver/read_ahead.py). Every message is checked against its
 stored SHA-256 as it is written; a mismatch stops the export loudly.
 
 A part's progress is saved when it is complete: a build that dies resumes at the part it was
@@ -45,11 +45,11 @@ from archiver.exports.metadata import LoadFileDat, MetadataCsv
 from archiver.exports.model import CustodyEntry, CustodyEvent, ExportItem, ExportJob, ExportPart
 from archiver.exports.parts import Part, lines, local_lines, package_prefix, part_name, work_key
 from archiver.exports.pdf import render_pdf
-from archiver.exports.prefetch import read_ahead
 from archiver.exports.selection import Selector
 from archiver.exports.signing import ManifestSigner
 from archiver.holds.model import Hold
 from archiver.ports import Document, PackageStore, RawStore, SearchIndex
+from archiver.read_ahead import read_ahead
 from archiver.retention.evaluate import CriteriaQueries
 from archiver.search.scoped import ScopedIndex
 
@@ -289,7 +289,7 @@ class PackageBuilder:
         self, job: ExportJob, items: Iterator[tuple[int, ExportItem]]
     ) -> Iterator[tuple[int, ExportItem, bytes, Document]]:
         """The items with their stored bytes (and, for renderings, their documents), read ahead
-        on threads while the current one is written (archiver/exports/prefetch.py): one GET
+        on threads while the current one is written (archiver/read_ahead.py): one GET
         after another would bound the export by round trips."""
         scoped = self._scoped(job)
         with_pdf = job.request.with_pdf

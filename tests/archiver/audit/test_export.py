@@ -19,7 +19,8 @@ from archiver import bootstrap
 from archiver.audit.export import COLUMNS, ExportFormat, export, row
 from archiver.audit.log import AuditFilter, AuditLog
 from archiver.audit.records import AuditAction, AuditRecord
-from archiver.settings import Settings
+from archiver.settings import Settings, get_settings
+from bench.cleanup import cleanup_throwaway
 from ingest import cli
 from tests.support.fakes import InMemoryAuditStore
 
@@ -104,12 +105,30 @@ def test_exports_stream_as_they_read(fmt: ExportFormat) -> None:
     assert all(b > a for a, b in itertools.pairwise(seen)), seen
 
 
+@pytest.fixture
+def own_archive(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The CLI configured for an archive of this test's own: it forges a record of its log,
+    which the session's log (verified by other tests, the audit page's) must never see."""
+    name = f"{settings.es_index}-audit-cli"
+    monkeypatch.setenv("MAILVAULT_ES_INDEX", name)
+    monkeypatch.setenv("MAILVAULT_S3_BUCKET", name)
+    get_settings.cache_clear()
+    own = get_settings()
+    bootstrap.init_backends(own)
+    try:
+        yield own
+    finally:
+        cleanup_throwaway(own)
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
 @pytest.mark.services
 def test_cli_exports_and_verifies_the_configured_log(
-    settings: Settings, backends: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    own_archive: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log = bootstrap.audit_log(settings)
-    # the session's log holds the other tests' records too: these actors are this test's own
+    log = bootstrap.audit_log(own_archive)
+    assert log.store._store.bucket == own_archive.s3_bucket  # type: ignore[attr-defined]
     legal1, legal2 = (f"legal{n}-{uuid.uuid4().hex[:6]}" for n in (1, 2))
     for n in range(5):
         log.record(AuditAction.SEARCH, actor=legal1, details={"query": QUERY, "total": n})

@@ -1,7 +1,8 @@
-"""Reading ahead: the builder's messages fetched a few at a time on threads, consumed in order.
+"""Reading ahead: objects fetched a few at a time on threads, consumed in order (an export's
+messages, the audit chain's records).
 
-One GET per message, one after the other, leaves a build waiting on round trips (bench/exports.py:
-~70% of the builder's time at 20,000 messages). Fetching the next few while the current one is
+One GET per object, one after the other, leaves a reader waiting on round trips (bench/exports.py:
+~70% of an export builder's time at 20,000 messages). Fetching the next few while the current one is
 zipped overlaps them, with what is held bounded: a fixed number of fetches, and of bytes (known
 from the selection before the fetch). Executor.map would submit every item at once and hold
 every result not yet consumed.

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from archiver.exports.prefetch import read_ahead
+from archiver.read_ahead import read_ahead
 
 
 class Fetches:
