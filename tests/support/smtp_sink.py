@@ -13,6 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from archiver.errors import SpoolSegmentNotFound
 from archiver.models import Envelope, Source, SpoolSegment
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.spool import SpoolEntry, decode_segment, encode_segment
@@ -56,7 +57,11 @@ def spooled(archiver: Archiver) -> dict[str, list[tuple[SpoolSegment, SpoolEntry
     """What the spool holds now (accepted, not yet filed), by message sha256."""
     found: dict[str, list[tuple[SpoolSegment, SpoolEntry]]] = defaultdict(list)
     for segment in archiver.store.spooled():
-        for entry in decode_segment(segment.key, archiver.store.read_spool(segment)):
+        try:
+            data = archiver.store.read_spool(segment)
+        except SpoolSegmentNotFound:
+            continue  # filed and dropped since it was listed
+        for entry in decode_segment(segment.key, data):
             found[entry.sha256].append((segment, entry))
     return found
 
