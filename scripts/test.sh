@@ -13,4 +13,12 @@ ruff format --check archiver ingest search_api ui
 echo "== mypy"
 mypy
 echo "== pytest"
-python -m pytest -p no:cacheprovider "$@"
+# two worker processes (each with an index, bucket and queue of its own: tests/conftest.py), a
+# test file per worker at a time, so a module's fixtures are built once; MAILVAULT_TEST_WORKERS=0
+# runs in one process
+workers="${MAILVAULT_TEST_WORKERS:-2}"
+if [[ "$workers" == 0 ]]; then
+    python -m pytest -p no:cacheprovider "$@"
+else
+    python -m pytest -p no:cacheprovider -n "$workers" --dist loadfile "$@"
+fi
