@@ -35,6 +35,7 @@ def walk_hits(
     }
     index.refresh()  # see every write made so far (the last job's included)
     pit = index.open_pit(PIT_KEEP_ALIVE)
+    abandoned = False
     try:
         cursor: list[Any] | None = None
         while True:
@@ -55,5 +56,13 @@ def walk_hits(
                 return
             yield hits
             cursor = hits[-1]["sort"]
+    except GeneratorExit:
+        # A consumer stopped early. The generator may be closed by the cyclic garbage collector,
+        # in the middle of any other request of this thread: a request from here could wait
+        # forever for a connection of the pool that request holds. The point in time expires
+        # by its keep-alive instead.
+        abandoned = True
+        raise
     finally:
-        index.close_pit(pit)
+        if not abandoned:
+            index.close_pit(pit)
