@@ -25,7 +25,7 @@ from tests.support.fakes import InMemoryAuditStore
 from tests.support.principals import add_user
 from tests.ui.conftest import LiveServer, fits_a_tablet, screenshot, serving, sign_in, visible, wait
 
-# the chain is verified over the whole session's log: thousands of records by the suite's end
+# the whole session's log is verified: a few hundred records by the suite's end, on a loaded machine
 CHAIN_SECONDS = 120
 
 pytestmark = [pytest.mark.services]
