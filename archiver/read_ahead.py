@@ -22,16 +22,17 @@ R = TypeVar("R")
 def read_ahead(
     items: Iterable[T],
     fetch: Callable[[T], R],
-    size: Callable[[T], int],
     *,
     threads: int,
     max_items: int,
-    max_bytes: int,
+    size: Callable[[T], int] | None = None,
+    max_bytes: int = 0,
 ) -> Generator[tuple[T, R], None, None]:
     """(item, fetch(item)) in the items' order, fetched ahead on `threads` threads: at most
-    `max_items` fetched and not yet consumed, and no new fetch once `max_bytes` (by `size`) are
-    (so at most max_bytes plus one item). A fetch's exception is raised at its item, in order,
-    as a loop fetching one by one would raise it; fetches not yet started are then cancelled."""
+    `max_items` fetched and not yet consumed and, given `size`, no new fetch once `max_bytes`
+    are (so at most max_bytes plus one item); small objects need the item bound only. A fetch's
+    exception is raised at its item, in order, as a loop fetching one by one would raise it;
+    fetches not yet started are then cancelled."""
     window: deque[tuple[T, Future[R], int]] = deque()
     held = 0
     pool = ThreadPoolExecutor(threads, thread_name_prefix="read-ahead")
@@ -44,9 +45,9 @@ def read_ahead(
 
     try:
         for item in items:
-            while window and (len(window) >= max_items or held >= max_bytes):
+            while window and (len(window) >= max_items or (size and held >= max_bytes)):
                 yield oldest()
-            bytes_ = size(item)
+            bytes_ = size(item) if size else 0
             window.append((item, pool.submit(fetch, item), bytes_))
             held += bytes_
         while window:

@@ -64,14 +64,8 @@ class _Entry:
 
 def read_records(store: AuditStore, seqs: Iterable[int]) -> Iterator[tuple[int, bytes | None]]:
     """(seq, stored bytes or None) in the order given, read ahead on threads."""
-    return read_ahead(
-        seqs,
-        store.get_record,
-        lambda _: 0,  # records are small: the window's length bounds what is held
-        threads=_READ_THREADS,
-        max_items=_READ_AHEAD,
-        max_bytes=1,
-    )
+    # records are small: the number read ahead bounds what is held
+    return read_ahead(seqs, store.get_record, threads=_READ_THREADS, max_items=_READ_AHEAD)
 
 
 def verify_log(store: AuditStore) -> VerifyReport:

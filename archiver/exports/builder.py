@@ -304,9 +304,9 @@ class PackageBuilder:
         for (index, item), (raw, doc) in read_ahead(
             items,
             fetch,
-            lambda entry: entry[1].size,
             threads=options.read_threads,
             max_items=options.read_ahead,
+            size=lambda entry: entry[1].size,
             max_bytes=options.read_ahead_bytes,
         ):
             yield index, item, raw, doc

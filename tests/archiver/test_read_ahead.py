@@ -29,7 +29,7 @@ class Fetches:
 def test_results_come_in_order_and_no_more_than_the_window_is_held() -> None:
     fetch = Fetches()
     taken = []
-    for n, raw in read_ahead(range(500), fetch, lambda n: 1, threads=4, max_items=8, max_bytes=99):
+    for n, raw in read_ahead(range(500), fetch, threads=4, max_items=8):
         taken.append((n, raw))
         with fetch.lock:
             # the one just yielded and at most max_items - 1 others submitted after it
@@ -42,7 +42,7 @@ def test_the_bytes_bound_holds_all_but_the_last_item_admitted() -> None:
     sizes = [10, 50, 50, 5, 100, 1, 1, 1] * 20
     taken = 0
     for _ in read_ahead(
-        range(len(sizes)), fetch, sizes.__getitem__, threads=4, max_items=99, max_bytes=60
+        range(len(sizes)), fetch, threads=4, max_items=99, size=sizes.__getitem__, max_bytes=60
     ):
         taken += 1
         with fetch.lock:
@@ -55,9 +55,7 @@ def test_the_bytes_bound_holds_all_but_the_last_item_admitted() -> None:
 def test_a_fetch_error_is_raised_at_its_item_after_the_ones_before() -> None:
     taken = []
     with pytest.raises(ValueError, match="no 7"):
-        for n, _ in read_ahead(
-            range(20), Fetches(fail_at=7), lambda n: 1, threads=4, max_items=5, max_bytes=99
-        ):
+        for n, _ in read_ahead(range(20), Fetches(fail_at=7), threads=4, max_items=5):
             taken.append(n)
     assert taken == list(range(7))
 
@@ -70,7 +68,7 @@ def test_a_consumer_stopping_early_does_not_wait_for_the_rest() -> None:
             release.wait()  # held until the test is over: a shutdown that waited would hang
         return n
 
-    items = read_ahead(range(10), slow, lambda n: 1, threads=2, max_items=4, max_bytes=99)
+    items = read_ahead(range(10), slow, threads=2, max_items=4)
     assert next(items) == (0, 0)
     items.close()
     release.set()
