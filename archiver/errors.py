@@ -350,10 +350,12 @@ class InvalidExport(MailvaultError):
 class ExportNotReady(MailvaultError):
     """The export is not built (yet, or any more): nothing to download (HTTP 409)."""
 
-    def __init__(self, export_id: str, status: str) -> None:
-        super().__init__(f"export {export_id} is {status}: its package cannot be downloaded")
+    def __init__(self, export_id: str, status: str, last_error: str | None = None) -> None:
+        said = f" (its last build stopped: {last_error})" if last_error else ""
+        super().__init__(f"export {export_id} is {status}: its package cannot be downloaded{said}")
         self.export_id = export_id
         self.status = status
+        self.last_error = last_error
 
 
 class ExportBusy(MailvaultError):

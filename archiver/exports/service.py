@@ -142,7 +142,7 @@ class ExportService:
     ) -> PartDownload:
         job = self.job(export_id, principal)
         if job.status != "done":
-            raise ExportNotReady(export_id, job.status)
+            raise ExportNotReady(export_id, job.status, job.error)
         part = next((p for p in job.parts if p.number == number), None)
         if part is None:
             raise NotFound(f"export {export_id} has no part {number} (it has {len(job.parts)})")

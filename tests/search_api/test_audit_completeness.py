@@ -19,6 +19,7 @@ from archiver import bootstrap
 from archiver.access.model import BUILTIN_ROLES
 from archiver.audit.log import AuditLog
 from archiver.audit.records import AuditAction, AuditRecord, Outcome
+from archiver.errors import BackendUnavailable
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.settings import Settings
@@ -509,7 +510,15 @@ def world(archiver: Archiver, settings: Settings) -> Iterator[World]:
     builder = bootstrap.export_builder(settings)
 
     def build_now(export_id: str) -> None:
-        builder.build(export_id)
+        # as the Celery task does: a backend away for a moment is retried, anything else stays
+        # with the job (and a download's 409 says what it was)
+        for attempt in range(3):
+            try:
+                builder.build(export_id)
+                return
+            except BackendUnavailable:
+                if attempt == 2:
+                    raise
 
     exports = bootstrap.exports(settings, build_now)
     app.dependency_overrides[deps.get_exports] = lambda: exports

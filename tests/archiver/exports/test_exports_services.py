@@ -359,6 +359,8 @@ def test_a_message_corrupted_in_storage_stops_the_export_loudly(world: World) ->
     assert world.packages.keys(f"{job.id}/") == []  # nothing half-built is left
     records = list(world.audit.records(AuditFilter(target=job.id)))
     assert any(r.outcome == Outcome.FAILED and r.action == AuditAction.EXPORT for r in records)
+    with pytest.raises(ExportNotReady, match=f"is failed.*last build stopped.*{bad}"):
+        world.exports.download(job.id, 1, OFFICER, "")
 
 
 def test_cancel_expiry_and_the_custody_log(world: World, tmp_path: Path) -> None:
