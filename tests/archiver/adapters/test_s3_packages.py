@@ -23,7 +23,7 @@ from archiver.adapters.s3 import PACKAGE_CHUNK, S3PackageStore
 from archiver.errors import BackendFailed, NotFound
 from archiver.exports.zipstream import PackageZip
 from archiver.settings import Settings
-from bench.cleanup import drop_bucket
+from bench.cleanup import drop_bucket, throwaway_settings
 
 pytestmark = pytest.mark.services
 
@@ -32,9 +32,11 @@ MIB = 1 << 20
 
 @pytest.fixture(scope="module")
 def store(settings: Settings) -> Iterator[S3PackageStore]:
-    """The session's exports bucket (<session bucket>-exports), dropped afterwards."""
-    packages = bootstrap.package_store(settings)
-    assert packages.bucket == f"{settings.s3_bucket}-exports"
+    """An exports bucket of this module's own (<its archive bucket>-exports), dropped
+    afterwards: never the session's, which later tests' exports are written to."""
+    own = throwaway_settings(settings, f"{settings.s3_bucket}-packages")
+    packages = bootstrap.package_store(own)
+    assert packages.bucket == f"{own.s3_bucket}-exports"
     packages.ensure_ready()
     yield packages
     drop_bucket(packages.client, packages.bucket)
