@@ -168,6 +168,25 @@ class SearchIndex(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
+class IndexGenerations(Protocol):
+    """Rebuilding the search index while it answers: a new index is filled beside the one
+    searches use, then takes its place in one step."""
+
+    def layout(self) -> int:
+        """The layout version the index searches use was built with."""
+        ...
+
+    def new_generation(self) -> SearchIndex:
+        """An empty index with the current layout (or the one an interrupted rebuild left),
+        not yet searched."""
+        ...
+
+    def promote(self, generation: Any) -> None:  # Any: the adapter's own generation type
+        """Searches and writes go to `generation` (one from new_generation) from now on; the
+        index they went to is dropped."""
+        ...
+
+
 class IndexStatistics(Protocol):
     """The search index's size and room (the Status page and /metrics)."""
 

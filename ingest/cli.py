@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -206,6 +207,41 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         archiver.close()
     print(summary.model_dump_json())
     return 0 if summary.failed == 0 else 1
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from archiver import bootstrap
+    from archiver.pipeline.rebuild import rebuild_index
+
+    settings = get_settings()
+    bootstrap.init_backends(settings)
+    archiver = bootstrap.archiver(settings, parallel=True)
+    index = bootstrap.search_index(settings)
+    began = time.monotonic()
+
+    def progress(checked: int, summary: Any) -> None:
+        rate = checked / max(time.monotonic() - began, 1e-9)
+        print(
+            f"  {checked} checked, {summary.indexed} indexed, {summary.failed} failed "
+            f"({rate:.0f} messages/s)",
+            file=sys.stderr,
+        )
+
+    details: dict[str, Any] = {"command": "reindex", "layout_before": index.layout()}
+    try:
+        summary = rebuild_index(
+            archiver, index, failures=bootstrap.failure_log(settings), progress=progress
+        )
+    except MailvaultError as exc:
+        _audit_cli(
+            settings, settings.es_index, {**details, "error": str(exc)}, "config_change", "failed"
+        )
+        raise
+    finally:
+        archiver.close()
+    _audit_cli(settings, settings.es_index, {**details, "layout": summary.layout}, "config_change")
+    print(summary.model_dump_json(exclude={"built": {"errors"}, "caught_up": {"errors"}}))
+    return 0
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
@@ -1416,6 +1452,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="check every stored message, not only pending ones"
     )
     rec.set_defaults(fn=cmd_reconcile)
+
+    sub.add_parser(
+        "reindex",
+        help="rebuild the search index from S3 with the current layout, then switch to it",
+    ).set_defaults(fn=cmd_reindex)
 
     fail = sub.add_parser("failures", help="list pipeline tasks that gave up")
     fail.add_argument("--retry", action="store_true", help="send them to the pipeline again")

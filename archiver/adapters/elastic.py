@@ -7,8 +7,11 @@ the core whitespace analyzer, and updates are client-side partial updates.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import wraps
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
@@ -32,6 +35,7 @@ from archiver.ports import Document
 from archiver.settings import Settings
 
 # package data (pyproject.toml), so an installed wheel finds it too
+log = logging.getLogger(__name__)
 TEMPLATE = resources.files(__package__).joinpath("index_templates", "messages.json")
 VERSION_TOKEN = "_version_token"
 
@@ -100,6 +104,8 @@ SERIALIZERS = {_FastJson.mimetype: _FastJson(), _FastNdjson.mimetype: _FastNdjso
 def load_template() -> dict[str, Any]:
     template: dict[str, Any] = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     template.pop("_comment", None)
+    # an index remembers the layout it was built with (or last took in full)
+    template["template"]["mappings"]["_meta"] = {"layout": int(template["version"])}
     return template
 
 
@@ -129,7 +135,8 @@ class ElasticIndex:
 
     @_translate_errors
     def ensure_ready(self) -> None:
-        """Install the template if missing or older, and the first index behind the alias."""
+        """Install the template if missing or older, and the first index behind the alias; an
+        index built with an older layout takes the new one where it can (new fields)."""
         template = load_template()
         version = int(template["version"])
         # only this alias's own versioned indices, never another alias that shares the prefix
@@ -143,12 +150,10 @@ class ElasticIndex:
             current = None
         if current != (version, self._layout(template["template"])):
             self.client.indices.put_index_template(name=self._template_name(), **template)
-            if self.client.indices.exists_alias(name=self.alias):
-                # New fields reach the existing index too; a conflicting change fails loudly.
-                self.client.indices.put_mapping(
-                    index=self.alias, **template["template"]["mappings"]
-                )
-        if not self.client.indices.exists_alias(name=self.alias):
+        if self.client.indices.exists_alias(name=self.alias):
+            if self.layout() < version:
+                self._take_layout(template["template"]["mappings"], version)
+        else:
             try:
                 self.client.indices.create(
                     index=f"{self.alias}-v{version}",
@@ -158,6 +163,68 @@ class ElasticIndex:
                 if exc.error != "resource_already_exists_exception":
                     raise
         self._restore_index_settings()
+
+    def _take_layout(self, mappings: Mapping[str, Any], version: int) -> None:
+        try:
+            self.client.indices.put_mapping(index=self.alias, **mappings)
+        except BadRequestError as exc:
+            # a change an existing index cannot take (how a field is indexed): the index goes
+            # on answering as it was built until `mailvault reindex` builds one anew
+            log.warning(
+                "index layout is older than the template's",
+                extra={
+                    "alias": self.alias,
+                    "layout": self.layout(),
+                    "template_layout": version,
+                    "reason": _reason(exc),
+                    "fix": "mailvault reindex",
+                },
+            )
+
+    @_translate_errors
+    def layout(self) -> int:
+        """The oldest layout among the indices behind the alias (0: from before layouts were
+        recorded)."""
+        found = self.client.indices.get_mapping(index=self.alias)
+        return min(int(m["mappings"].get("_meta", {}).get("layout", 0)) for m in found.values())
+
+    # -- generations: rebuilding the index behind the alias --------------------------------
+
+    def _behind_alias(self) -> list[str]:
+        found = self.client.options(ignore_status=404).indices.get_alias(name=self.alias)
+        return sorted(found.keys()) if "error" not in found else []
+
+    @_translate_errors
+    def new_generation(self) -> ElasticIndex:
+        """An index with the template's layout, not behind the alias, to be filled and then
+        promoted; one left unpromoted by an interrupted rebuild is taken up again."""
+        self.ensure_ready()  # the current template, whatever the alias's index has
+        version = int(load_template()["version"])
+        prefix = f"{self.alias}-v{version}-rebuild-"
+        found = self.client.options(ignore_status=404).indices.get(index=f"{prefix}*")
+        started = sorted(set(found) - set(self._behind_alias())) if "error" not in found else []
+        name = started[-1] if started else f"{prefix}{datetime.now(UTC):%Y%m%d%H%M%S}"
+        if not started:
+            self.client.indices.create(index=name)  # the template's settings and mappings
+        generation = copy.copy(self)
+        generation.alias = name
+        generation.pause_refresh()
+        return generation
+
+    @_translate_errors
+    def promote(self, generation: ElasticIndex) -> None:
+        """Put the generation behind the alias in one step, and drop what was there."""
+        generation.resume_refresh()
+        old = [name for name in self._behind_alias() if name != generation.alias]
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": name, "alias": self.alias}} for name in old
+        ]
+        actions.append(
+            {"add": {"index": generation.alias, "alias": self.alias, "is_write_index": True}}
+        )
+        self.client.indices.update_aliases(actions=actions)
+        for name in old:
+            self.client.indices.delete(index=name)
 
     def _template_name(self) -> str:
         return f"{self.alias}-template"
@@ -401,7 +468,11 @@ class ElasticIndex:
             version = next(iter(nodes.values()))["version"]
         except Exception as exc:
             return {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
-        return {"status": health["status"], "version": version, "alias": self.alias}
+        answer = {"status": health["status"], "version": version, "alias": self.alias}
+        with contextlib.suppress(Exception):  # a missing index says so elsewhere
+            template = int(load_template()["version"])
+            answer["layout"] = f"{self.layout()} (template {template})"
+        return answer
 
 
 AUDIT_MAPPINGS: dict[str, Any] = {

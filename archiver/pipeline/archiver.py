@@ -6,6 +6,7 @@ be parsed is indexed with a parse_error rather than dropped.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -100,6 +101,15 @@ class Archiver:
         self._new_pool = analysers
         self._pool: Executor | None = None
         self._store_pool = ThreadPoolExecutor(max_workers=store_threads)
+
+    def with_index(self, index: SearchIndex) -> Archiver:
+        """The same pipeline writing to another index (a rebuild's new one); it shares this
+        one's pools, so only this one is closed."""
+        if self._new_pool is not None:
+            self._working_pool()  # made now, so that the twin shares it
+        twin = copy.copy(self)
+        twin.index = index
+        return twin
 
     def close(self) -> None:
         self._store_pool.shutdown(wait=True)

@@ -151,6 +151,22 @@ def reconcile_all(
     indexed. Lists the whole archive, so it is for recovery (an index lost or rebuilt), not
     for the schedule."""
     summary = reconcile(archiver, failures=failures)
+    summary.merge(index_missing(archiver, batch_size=batch_size, failures=failures))
+    log.info("reconciled the whole archive", extra=summary.model_dump(exclude={"errors"}))
+    return summary
+
+
+def index_missing(
+    archiver: Archiver,
+    *,
+    batch_size: int = 500,
+    failures: FailureLog | None = None,
+    progress: Callable[[int, ReconcileSummary], None] | None = None,
+) -> ReconcileSummary:
+    """Index every stored message the index lacks; `progress` hears how many were checked
+    after each batch. Run again, it takes up where it stopped (what is indexed is skipped)."""
+    summary = ReconcileSummary()
+    checked = 0
     for batch in _batches(archiver.store.iter_ids(), batch_size):
         known = archiver.index.get_many(batch, ["id"])
         missing = [s for s in batch if s not in known]
@@ -162,7 +178,9 @@ def reconcile_all(
                     failures.record_safely(
                         _failure(RECONCILE_TASK, outcome.error or "", sha256=outcome.label)
                     )
-    log.info("reconciled the whole archive", extra=summary.model_dump(exclude={"errors"}))
+        checked += len(batch)
+        if progress is not None:
+            progress(checked, summary)
     return summary
 
 
