@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # archiver.access imports the tagging model, which imports th
     from archiver.access.sessions import SessionRecord
 
 Document = dict[str, Any]
+# the key under which get_many and scan give a document's version, for a conditional update_many
+VERSION_TOKEN = "_version_token"
 
 
 class RawStore(Protocol):
@@ -181,9 +183,13 @@ class IndexGenerations(Protocol):
         not yet searched."""
         ...
 
-    def promote(self, generation: Any) -> None:  # Any: the adapter's own generation type
+    def promote(self, generation: Any) -> SearchIndex | None:  # Any: the adapter's own type
         """Searches and writes go to `generation` (one from new_generation) from now on; the
-        index they went to is dropped."""
+        index they went to is returned, still readable, until `retire` drops it."""
+        ...
+
+    def retire(self, previous: Any) -> None:
+        """Drop an index `promote` returned (None: nothing to drop)."""
         ...
 
 

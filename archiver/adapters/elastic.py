@@ -31,13 +31,12 @@ from elasticsearch.serializer import JsonSerializer, NdjsonSerializer
 
 from archiver.errors import BackendFailed, BackendUnavailable, InvalidQuery
 from archiver.models import IndexStorage
-from archiver.ports import Document
+from archiver.ports import VERSION_TOKEN, Document
 from archiver.settings import Settings
 
 # package data (pyproject.toml), so an installed wheel finds it too
 log = logging.getLogger(__name__)
 TEMPLATE = resources.files(__package__).joinpath("index_templates", "messages.json")
-VERSION_TOKEN = "_version_token"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,6 +67,10 @@ def _translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def _created(index: Mapping[str, Any]) -> int:
+    return int(index["settings"]["index"]["creation_date"])
 
 
 def _reason(exc: ApiError) -> str:
@@ -201,9 +204,8 @@ class ElasticIndex:
         self.ensure_ready()  # the current template, whatever the alias's index has
         version = int(load_template()["version"])
         prefix = f"{self.alias}-v{version}-rebuild-"
-        found = self.client.options(ignore_status=404).indices.get(index=f"{prefix}*")
-        started = sorted(set(found) - set(self._behind_alias())) if "error" not in found else []
-        name = started[-1] if started else f"{prefix}{datetime.now(UTC):%Y%m%d%H%M%S}"
+        started = self._started_generations(prefix)
+        name = started[-1] if started else f"{prefix}{datetime.now(UTC):%Y%m%d%H%M%S%f}"
         if not started:
             self.client.indices.create(index=name)  # the template's settings and mappings
         generation = copy.copy(self)
@@ -211,9 +213,20 @@ class ElasticIndex:
         generation.pause_refresh()
         return generation
 
+    def _started_generations(self, prefix: str) -> list[str]:
+        """Rebuilds begun after the live index was made and not promoted; an older one is a
+        generation a promote replaced and a crash kept from being retired, never to be reused."""
+        found = self.client.options(ignore_status=404).indices.get(index=f"{prefix}*")
+        if "error" in found:
+            return []
+        live = self.client.indices.get(index=self.alias)
+        newest_live = max(_created(i) for i in live.values())
+        return sorted(n for n, i in found.items() if n not in live and _created(i) > newest_live)
+
     @_translate_errors
-    def promote(self, generation: ElasticIndex) -> None:
-        """Put the generation behind the alias in one step, and drop what was there."""
+    def promote(self, generation: ElasticIndex) -> ElasticIndex | None:
+        """Put the generation behind the alias in one step; what was there is returned, kept
+        until retired (what changed on it in the last moments can still be read)."""
         generation.resume_refresh()
         old = [name for name in self._behind_alias() if name != generation.alias]
         actions: list[dict[str, Any]] = [
@@ -223,8 +236,17 @@ class ElasticIndex:
             {"add": {"index": generation.alias, "alias": self.alias, "is_write_index": True}}
         )
         self.client.indices.update_aliases(actions=actions)
-        for name in old:
-            self.client.indices.delete(index=name)
+        if not old:
+            return None
+        previous = copy.copy(self)
+        previous.alias = ",".join(old)  # Elasticsearch reads a comma-separated list of indices
+        return previous
+
+    @_translate_errors
+    def retire(self, previous: ElasticIndex | None) -> None:
+        """Drop an index `promote` replaced."""
+        if previous is not None:
+            self.client.indices.delete(index=previous.alias)
 
     def _template_name(self) -> str:
         return f"{self.alias}-template"

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from archiver.errors import RuleTimedOut
-from archiver.ports import Document, SearchIndex
+from archiver.ports import VERSION_TOKEN, Document, SearchIndex
 from archiver.search.walk import walk_hits
 from archiver.tagging.engine import Change, Evaluation, evaluate
 from archiver.tagging.store import TaggingStore
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 SAMPLES = 5
 TIMEOUTS_LISTED = 100
 WRITE_ATTEMPTS = 5
-VERSION_TOKEN = "_version_token"
 
 
 def _no_samples() -> dict[str, dict[str, list[Sample]]]:

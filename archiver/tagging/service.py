@@ -12,7 +12,7 @@ from typing import Any
 
 from archiver.errors import InvalidTagging, MessageNotFound
 from archiver.pipeline.failures import FailureLog, rule_timeout
-from archiver.ports import Document, SearchIndex
+from archiver.ports import VERSION_TOKEN, Document, SearchIndex
 from archiver.tagging import apply as jobs
 from archiver.tagging.directory import Directory, Format, Scope, parse_directory
 from archiver.tagging.engine import Evaluation, TagSource, Topics, evaluate, manual_change
@@ -219,7 +219,7 @@ class TaggingService:
             change = manual_change(doc, added, removed, user.strip(), datetime.now(UTC))
             if change is None:
                 return _tags_view(doc_id, doc)
-            update = {**change.fields, jobs.VERSION_TOKEN: doc[jobs.VERSION_TOKEN]}
+            update = {**change.fields, VERSION_TOKEN: doc[VERSION_TOKEN]}
             status = self.index.update_many({doc_id: update}).get(doc_id)
             if status is None:
                 return _tags_view(doc_id, {**doc, **change.fields})

@@ -47,9 +47,8 @@ from archiver.models import (
 )
 from archiver.pipeline.archiver import Archiver
 from archiver.pipeline.spool import SPOOL_PREFIX
-from archiver.ports import Document
+from archiver.ports import VERSION_TOKEN, Document
 
-VERSION_TOKEN = "_version_token"
 _ES_ONLY = "needs real Elasticsearch queries: test it against the real index (services marker)"
 
 

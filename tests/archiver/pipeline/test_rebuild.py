@@ -138,6 +138,49 @@ def test_mail_arriving_during_the_rebuild_is_in_the_new_index(own: Archiver) -> 
     assert span_hits(own, "重建期间") == set(arrived)
 
 
+def manual_event(tag: str, user: str = "alice") -> dict[str, Any]:
+    by = {"kind": "manual", "user": user}
+    return {"tag": tag, "action": "add", "by": by, "at": datetime.now(UTC).isoformat()}
+
+
+def test_tags_changed_on_the_old_index_during_the_rebuild_reach_the_new_one(
+    own: Archiver,
+) -> None:
+    ids = [mail(own, f"标签 {n}", f"重建时打标签{n}") for n in range(3)]
+    old_index = behind_alias(own)
+    tagged = ids[1]
+
+    def meanwhile(checked: int, summary: ReconcileSummary) -> None:
+        # every message is copied by now; the tag goes to the index searches still use
+        event = manual_event("legal/hold")
+        update = {"tags": ["legal/hold"], "tag_events": [event]}
+        assert own.index.update_many({tagged: update}) == {tagged: None}
+
+    summary = rebuild_index(own, index_of(own), progress=meanwhile)
+
+    assert summary.retagged == 1
+    docs = own.index.get_many(ids, ["tags", "tag_events"])
+    assert docs[tagged]["tags"] == ["legal/hold"]
+    assert [e["by"]["user"] for e in docs[tagged]["tag_events"]] == ["alice"]
+    assert not docs[ids[0]].get("tags") and not docs[ids[2]].get("tags")
+    index = index_of(own)
+    assert not index.client.indices.exists(index=old_index)  # retired once read
+
+
+def test_a_generation_replaced_but_not_retired_is_never_filled_again(own: Archiver) -> None:
+    mail(own, "代", "第一代")
+    rebuild_index(own, index_of(own))
+    index = index_of(own)
+    (first,) = behind_alias(own)
+    second = index.new_generation()
+    index.promote(second)  # and the process died before retiring the first
+
+    third = index.new_generation()
+
+    assert third.alias not in (first, second.alias)
+    assert index.client.indices.exists(index=first)  # kept until it is retired
+
+
 def test_an_interrupted_rebuild_takes_up_where_it_stopped(own: Archiver) -> None:
     ids = [mail(own, f"邮件 {n}", f"内容{n}") for n in range(5)]
     index = index_of(own)
