@@ -32,10 +32,14 @@ class RawStore(Protocol):
 
     def ensure_ready(self) -> None: ...
 
-    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+    def put(
+        self, raw: bytes, source: Source | None = None, *, retain_until: datetime | None = None
+    ) -> tuple[str, bool]:
         """Durably store raw bytes and how they arrived; return (sha256, created).
 
-        Storing existing bytes again stores nothing but the new source."""
+        Storing existing bytes again stores nothing but the new source. A message created now
+        is under Object Lock retention until `retain_until` (rounded up to the second, in the
+        storage's lock mode) from its first write; existing bytes keep the lock they have."""
         ...
 
     def get(self, sha256: str) -> bytes:

@@ -47,6 +47,8 @@ declare -A NEED=(
     [ldapadd]=ldap-utils   # ... loaded with ldapadd
     [chromium]=chromium    # the web UI's browser tests (tests/ui), headless
     [chromedriver]=chromium-driver
+    [notmuch]=notmuch      # bench.ingest --maildir runs the local indexers as peers
+    [mu]=maildir-utils
 )
 missing=()
 for bin in "${!NEED[@]}"; do

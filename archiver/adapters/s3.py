@@ -11,7 +11,7 @@ import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn, cast
 
 import urllib3
@@ -34,6 +34,7 @@ from archiver.errors import (
 )
 from archiver.models import LockState, Source, SourceRecord, SpoolSegment, Tombstone
 from archiver.pipeline.spool import SPOOL_PREFIX
+from archiver.retention.decision import whole_second
 from archiver.settings import Settings
 
 RAW_PREFIX = "raw/"
@@ -42,6 +43,9 @@ _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 _RECORD_META = "source-record"
 _MAX_META_RECORD = 1800
 _PROBE_PREFIX = "probes/"  # outside meta/, raw/, records/ and spool/: no listing sees it
+
+
+LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
 
 
 def _encode_record(record: SourceRecord) -> str:
@@ -125,6 +129,7 @@ class CountingPoolManager(urllib3.PoolManager):
 class S3RawStore:
     def __init__(self, settings: Settings, *, retries: int = 2) -> None:
         self.bucket = settings.s3_bucket
+        self.lock_mode: LockMode = settings.retention_lock_mode
         self._http = CountingPoolManager(
             timeout=urllib3.Timeout(connect=3.0, read=30.0),
             maxsize=max(settings.store_threads, 10),
@@ -194,10 +199,16 @@ class S3RawStore:
                 " was accepted); the archive needs an S3 server with conditional writes",
             )
 
-    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+    def put(
+        self, raw: bytes, source: Source | None = None, *, retain_until: datetime | None = None
+    ) -> tuple[str, bool]:
         sha256 = hashlib.sha256(raw).hexdigest()
         record = SourceRecord(sha256=sha256, source=source) if source else None
         meta = {"x-amz-meta-sha256": sha256}
+        if retain_until is not None:
+            # the lock rides on the PUT: a list of versions and a retention PUT after it would
+            # triple the requests of every new message
+            meta |= _lock_headers(self.lock_mode, whole_second(retain_until), raw)
         encoded = _encode_record(record) if record else None
         # The first source rides in the object's metadata (one request instead of two);
         # one too large for S3's 2 KB metadata limit gets an object of its own.
@@ -519,7 +530,6 @@ class S3AuditStore:
 
 
 TOMBSTONE_PREFIX = "tombstones/"
-LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
 # What S3 answers a version that carries no retention / no legal hold: the codes of AWS (which
 # minio turns into None / False itself) and of SeaweedFS (which it does not).
 _NO_RETENTION = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
@@ -531,13 +541,6 @@ _REFUSED = "AccessDenied"
 
 def tombstone_key(sha256: str, run_id: str) -> str:
     return f"{TOMBSTONE_PREFIX}{sha256[:2]}/{sha256}/{run_id}.json"
-
-
-def _whole_second(when: datetime) -> datetime:
-    """S3 keeps retention dates to the second: rounded up, so the date in force is never
-    earlier than asked for and reads back equal to what extend_retention returned."""
-    when = when.astimezone(UTC)
-    return when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
 
 
 def _utc_now() -> datetime:
@@ -564,7 +567,7 @@ class S3RetentionStorage:
     def extend_retention(self, sha256: str, until: datetime) -> datetime:
         # One PUT per version in the common case (a version without retention, or with an
         # earlier one): the GET of the current retention is only sent when S3 refused the PUT.
-        until = _whole_second(until)
+        until = whole_second(until)
         key = raw_key(sha256)
         return max(self._extend(sha256, key, v, until) for v in self._stored_versions(sha256))
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +42,12 @@ class RetentionHook(Protocol):
 
     def settle(self, ids: Sequence[str]) -> object: ...
 
+    def store_locks(self) -> LockPlan | None: ...
+
+
+# How long a new message is locked from its first PUT, given its document (None: not locked).
+LockPlan = Callable[[Document], datetime | None]
+
 
 _MERGE_ATTEMPTS = 5
 
@@ -63,7 +69,7 @@ class _InFlight:
     batch: list[Stored]
     existing: dict[str, Document]
     pending: dict[str, Future[Document]]
-    stores: list[tuple[Incoming, Future[str]]]
+    stores: list[tuple[Incoming, Future[Stored]]]
 
 
 @dataclass
@@ -75,6 +81,7 @@ class Stored:
     sources: list[Source]
     label: str = ""
     arrival: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lock_until: datetime | None = None  # the retention its first PUT set, when it set one
 
 
 class Archiver:
@@ -123,20 +130,15 @@ class Archiver:
         sha256, _ = self.store.put(raw, source)
         return sha256
 
-    def _store_later(self, items: Sequence[Incoming]) -> list[tuple[Incoming, Future[str]]]:
-        return [
-            (item, self._store_pool.submit(self.accept, item.raw, item.source)) for item in items
-        ]
-
     @staticmethod
     def _stored(
-        futures: list[tuple[Incoming, Future[str]]],
+        futures: list[tuple[Incoming, Future[Stored]]],
     ) -> tuple[list[Stored], list[IngestOutcome]]:
         stored: list[Stored] = []
         failed: list[IngestOutcome] = []
         for item, future in futures:
             try:
-                sha256 = future.result()
+                stored.append(future.result())
             except MailvaultError as exc:
                 failed.append(
                     IngestOutcome(
@@ -147,10 +149,6 @@ class Archiver:
                         retryable=not isinstance(exc, BackendFailed),
                     )
                 )
-                continue
-            stored.append(
-                Stored(sha256, item.raw, [item.source], item.label, item.source.received_at)
-            )
         return stored, failed
 
     # -- indexing ----------------------------------------------------------------------------
@@ -180,25 +178,48 @@ class Archiver:
         )
         existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
         pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
+        plan = self.retention.store_locks() if self.retention is not None and pending else None
         # one store per message, its sources in turn: stored side by side, two deliveries of
         # the same bytes would both find it missing and one source would overwrite the other
         stores = [
-            (Incoming(s.raw, s.sources[0], s.label), self._store_pool.submit(self._accept_all, s))
+            (
+                Incoming(s.raw, s.sources[0], s.label),
+                self._store_pool.submit(self._accept_all, s, pending.get(s.sha256), plan),
+            )
             for s in batch
         ]
         return _InFlight(items, batch, existing, pending, stores)
 
-    def _accept_all(self, item: Stored) -> str:
-        for source in item.sources:
-            self.accept(item.raw, source)
-        return item.sha256
+    def _accept_all(
+        self, item: Stored, analysis: Future[Document] | None, plan: LockPlan | None
+    ) -> Stored:
+        """Store the message with each of its sources. With a lock plan, a new message waits
+        for its analysis and is locked by its first PUT (one request where three were sent)."""
+        until = self._planned_lock(item, analysis, plan)
+        created_until = None
+        for number, source in enumerate(item.sources):
+            _, created = self.store.put(
+                item.raw, source, retain_until=until if number == 0 else None
+            )
+            if created and number == 0:
+                created_until = until
+        return replace(item, lock_until=created_until)
+
+    @staticmethod
+    def _planned_lock(
+        item: Stored, analysis: Future[Document] | None, plan: LockPlan | None
+    ) -> datetime | None:
+        if plan is None or analysis is None:
+            return None
+        try:
+            doc = analysis.result()
+        except Exception:  # a dead analyser: stored unlocked now, locked by prepare or the sweep
+            return None
+        return plan(with_participants(doc, item.sources))
 
     def _finish(self, flight: _InFlight) -> list[IngestOutcome]:
         stored, failed = self._stored(flight.stores)
-        stored_ids = {s.sha256 for s in stored}
-        outcomes = failed + self._index(
-            [s for s in flight.batch if s.sha256 in stored_ids], flight.existing, flight.pending
-        )
+        outcomes = failed + self._index(stored, flight.existing, flight.pending)
         return outcomes + _repeat_duplicates(flight.items, flight.batch)
 
     def index_stored(self, items: Sequence[Stored]) -> list[IngestOutcome]:
@@ -256,6 +277,12 @@ class Archiver:
                 item.sha256, len(item.raw), "analysis crashed its worker process", item.arrival
             )
 
+    def _document(self, item: Stored, pending: Future[Document]) -> Document:
+        doc = with_participants(self._analysis(item, pending), item.sources)
+        if item.lock_until is not None:  # what the storage enforces, as prepare records it
+            doc["lock_until"] = item.lock_until.isoformat()
+        return doc
+
     def _index(
         self,
         batch: Sequence[Stored],
@@ -265,10 +292,7 @@ class Archiver:
         outcomes: list[IngestOutcome] = []
         duplicates = [s for s in batch if s.sha256 in existing]
         new = [s for s in batch if s.sha256 not in existing]
-        docs = {
-            s.sha256: with_participants(self._analysis(s, pending[s.sha256]), s.sources)
-            for s in new
-        }
+        docs = {s.sha256: self._document(s, pending[s.sha256]) for s in new}
         if self.tagger is not None and docs:
             docs = {d["id"]: d for d in self.tagger(list(docs.values()))}
         if self.retention is not None and docs:

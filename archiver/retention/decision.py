@@ -119,6 +119,13 @@ def changed(decision: Decision, doc: Mapping[str, Any]) -> bool:
     )
 
 
+def whole_second(when: datetime) -> datetime:
+    """S3 keeps retention dates to the second: rounded up, so the date in force is never
+    earlier than asked for and reads back equal to what was asked."""
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
+
+
 def instant(value: Any) -> datetime | None:
     if not value:
         return None

@@ -27,6 +27,7 @@ from archiver.retention.decision import (
     instant,
     sent_and_arrival,
     verdict,
+    whole_second,
 )
 from archiver.retention.enforce import PENDING, READS, Enforcer, Tally, search_decided
 from archiver.retention.evaluate import CriteriaQueries, decide_hit, matches_of
@@ -338,6 +339,25 @@ class RetentionService:
             else:
                 out.append({**doc, **decision.fields(state.generation, now), **locks})
         return out
+
+    def store_locks(self) -> Callable[[Document], datetime | None] | None:
+        """How long a new message's first PUT locks it, from its analysed document, when the
+        default decides new mail alone (no policy or hold in force): then `prepare` finds the
+        lock in force and sends S3 nothing more. None when it cannot be known before indexing
+        (prepare and settle lock the mail then)."""
+        try:
+            state = self.state.load()
+        except MailvaultError:
+            return None
+        if self.queries.named(state):
+            return None
+        now, horizon = self.clock(), self.options.lock_horizon
+
+        def until(doc: Document) -> datetime | None:
+            lock = self._default_decision(state, doc).lock_until(now, horizon)
+            return whole_second(lock) if lock is not None else None
+
+        return until
 
     @staticmethod
     def _default_decision(state: RetentionState, doc: Document) -> Decision:

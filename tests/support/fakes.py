@@ -106,18 +106,27 @@ class InMemoryRawStore:
         self._records: dict[str, dict[str, SourceRecord]] = {}
         self._spool: dict[tuple[str, str], tuple[bytes, datetime]] = {}
         self._lock = threading.RLock()
+        # the retention each message's first PUT carried, and the InMemoryRetentionStorage
+        # that enforces it (S3 keeps both on the object)
+        self.puts_locked: dict[str, datetime | None] = {}
+        self.lock_keeper: InMemoryRetentionStorage | None = None
 
     def ensure_ready(self) -> None:
         self.faults.check("ensure_ready")
         self.ready = True
 
-    def put(self, raw: bytes, source: Source | None = None) -> tuple[str, bool]:
+    def put(
+        self, raw: bytes, source: Source | None = None, *, retain_until: datetime | None = None
+    ) -> tuple[str, bool]:
         self.faults.check("put")
         sha256 = hashlib.sha256(raw).hexdigest()
         with self._lock:
             created = sha256 not in self._objects
             if created:
                 self._objects[sha256] = bytes(raw)
+                self.puts_locked[sha256] = retain_until
+                if retain_until is not None and self.lock_keeper is not None:
+                    self.lock_keeper.lock_at_put(sha256, retain_until)
             if source is not None:
                 self._add_record(SourceRecord(sha256=sha256, source=source))
         return sha256, created
@@ -984,6 +993,7 @@ class InMemoryRetentionStorage:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.raw = raw
+        raw.lock_keeper = self
         self.mode: LockMode = mode
         self.clock = clock
         self.faults = Faults("s3")
@@ -996,6 +1006,11 @@ class InMemoryRetentionStorage:
     def _require(self, sha256: str) -> None:
         if not self.raw.exists(sha256):
             raise MessageNotFound(sha256)
+
+    def lock_at_put(self, sha256: str, until: datetime) -> None:
+        """The retention a new message's PUT carried (InMemoryRawStore.put)."""
+        with self._lock:
+            self.retention[sha256] = (_whole_second(until), self.mode)
 
     def extend_retention(self, sha256: str, until: datetime) -> datetime:
         self.faults.check("extend_retention")

@@ -300,3 +300,34 @@ def test_the_request_counter_counts_what_the_client_sends(
     assert storage.extend_retention(sha256, SOONER - timedelta(hours=1)) == SOONER
     # a later date in force: the PUT is refused and the date in force read back
     assert raw.requests - before == 3
+
+
+def test_a_new_message_is_locked_by_its_own_put_in_one_request(
+    storage: S3RetentionStorage, raw: S3RawStore, settings: Settings
+) -> None:
+    """The import path: a message whose retention is known before it is stored carries the
+    lock on its PUT, in the raw store's configured mode, rounded up to the second."""
+    locking = S3RawStore(
+        settings.model_copy(update={"s3_bucket": raw.bucket, "retention_lock_mode": storage.mode})
+    )
+    data = f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\n\r\nlocked on arrival\r\n".encode()
+    asked = LATER + timedelta(microseconds=250_000)
+
+    before = locking.requests
+    sha256, created = locking.put(data, source("new.eml"), retain_until=asked)
+    assert created and locking.requests - before == 1
+
+    assert storage.lock_state(sha256) == LockState(
+        retain_until=LATER + timedelta(seconds=1), mode=storage.mode
+    )
+    assert delete_directly(raw, raw_key(sha256)).code == "AccessDenied"
+    assert locking.get(sha256) == data
+
+
+def test_stored_bytes_keep_their_lock_when_offered_again_with_another(
+    storage: S3RetentionStorage, raw: S3RawStore
+) -> None:
+    sha256, data = message(raw, sources=1)  # stored without a lock
+    assert raw.put(data, source("again.eml"), retain_until=LATER) == (sha256, False)
+    assert storage.lock_state(sha256) == LockState()
+    assert [r.source.detail for r in raw.records(sha256)] == ["first.eml", "again.eml"]

@@ -8,13 +8,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from minio.error import S3Error
 
 from archiver import bootstrap
+from archiver.adapters.s3 import S3RawStore, S3RetentionStorage
 from archiver.audit.log import AuditFilter, AuditLog
 from archiver.audit.records import AuditAction
 from archiver.errors import InvalidQuery, InvalidRetention
@@ -110,6 +111,56 @@ def test_overlapping_policies_the_longest_wins_forever_beats_all_default_for_the
         ("finance@v1", False),
     ]
     assert explained.stored_up_to_date and not explained.default_applies
+
+
+def test_new_mail_the_default_alone_decides_is_locked_by_its_own_put(world: World) -> None:
+    """No policy or hold in force: the default decides new mail before it is stored, so the
+    one PUT that stores a message also locks it; nothing else is sent to its object."""
+    retention = world.archiver.retention
+    assert isinstance(retention, RetentionService)
+    storage = retention.storage
+    assert isinstance(storage, S3RetentionStorage)
+    raw = world.archiver.store
+    assert isinstance(raw, S3RawStore)
+    now = datetime.now(UTC)
+    items = [
+        Incoming(
+            f"Message-ID: <put-lock-{n}@example.cn>\r\nDate: {OLD}\r\n\r\n第{n}封\r\n".encode(),
+            Source(kind="import", detail=f"put-lock-{n}.eml", received_at=now),
+        )
+        for n in range(6)
+    ]
+    before, storage_before = raw.requests, storage._store.requests
+
+    outcomes = world.archiver.ingest_many(items)
+
+    assert [o.status for o in outcomes] == ["imported"] * 6
+    assert raw.requests - before == 6  # one conditional PUT each, the lock on it
+    assert storage._store.requests == storage_before  # no listing, no retention PUT after
+    horizon = timedelta(days=world.settings.retention_lock_horizon_days)
+    for outcome in outcomes:
+        assert outcome.sha256
+        doc = world.doc(outcome.sha256)
+        in_force = storage.lock_state(outcome.sha256)
+        assert in_force.mode == world.settings.retention_lock_mode
+        assert instant(doc["lock_until"]) == in_force.retain_until
+        assert in_force.retain_until and now + horizon <= in_force.retain_until
+        assert doc["retention_winner"] == "default@v0" and doc["retention_forever"]
+
+
+def test_new_mail_a_policy_decides_is_locked_once_searchable(world: World) -> None:
+    """A policy in force decides by search: the PUT carries no lock, and the mail is locked
+    as the policy says once it is indexed."""
+    world.policy("contracts", "合同", 10)
+    raw = world.archiver.store
+    assert isinstance(raw, S3RawStore)
+    before = raw.requests
+    message = world.mail("合同 续签")
+    assert raw.requests - before == 1
+    assert world.retention.storage.lock_state(message).retain_until == datetime(
+        2029, 6, 3, 2, tzinfo=UTC
+    )
+    assert instant(world.doc(message)["lock_until"]) == datetime(2029, 6, 3, 2, tzinfo=UTC)
 
 
 def test_policy_criteria_mean_what_search_finds(world: World) -> None:
