@@ -14,6 +14,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from archiver.mime.attachments import DEFAULT_LIMITS, ExtractLimits
 from archiver.models import IngestOutcome, Source
 from archiver.pipeline.documents import (
     analyse,
+    analyse_many,
     fallback_document,
     merge_sources,
     with_participants,
@@ -50,6 +52,7 @@ LockPlan = Callable[[Document], datetime | None]
 
 
 _MERGE_ATTEMPTS = 5
+_ANALYSIS_CHUNK = 8  # messages per analyser task
 
 
 @dataclass
@@ -177,7 +180,7 @@ class Archiver:
             for i in items
         )
         existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
-        pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
+        pending = self._analyse_all([s for s in batch if s.sha256 not in existing])
         plan = self.retention.store_locks() if self.retention is not None and pending else None
         # one store per message, its sources in turn: stored side by side, two deliveries of
         # the same bytes would both find it missing and one source would overwrite the other
@@ -226,7 +229,7 @@ class Archiver:
         """Index messages already in the raw store (the Celery task and the reconciler)."""
         batch = _merge_same_bytes(items)
         existing = self.index.get_many([s.sha256 for s in batch], ["sources"])
-        pending = {s.sha256: self._analyse_later(s) for s in batch if s.sha256 not in existing}
+        pending = self._analyse_all([s for s in batch if s.sha256 not in existing])
         return self._index(batch, existing, pending)
 
     def archive_stored(self, sha256: str) -> IngestOutcome:
@@ -235,6 +238,27 @@ class Archiver:
         sources = [r.source for r in self.store.records(sha256)]
         arrival = sources[0].received_at if sources else datetime.now(UTC)
         return self.index_stored([Stored(sha256, raw, sources, sha256, arrival)])[0]
+
+    def _analyse_all(self, items: Sequence[Stored]) -> dict[str, Future[Document]]:
+        """A future per message; the analysers take them a few at a time, so the queue round
+        trips, locks and pickling of a task are paid once for several messages (per message
+        they cost the analysers a fifth of their CPU)."""
+        if self._new_pool is None:
+            return {item.sha256: self._analyse_later(item) for item in items}
+        futures: dict[str, Future[Document]] = {}
+        for start in range(0, len(items), _ANALYSIS_CHUNK):
+            chunk = items[start : start + _ANALYSIS_CHUNK]
+            mine: list[Future[Document]] = [Future() for _ in chunk]
+            whole = self._working_pool().submit(
+                analyse_many,
+                [(i.sha256, i.raw, i.arrival) for i in chunk],
+                self.user_dict,
+                self.max_body_chars,
+                self.extract_limits,
+            )
+            whole.add_done_callback(partial(_hand_out, mine))
+            futures.update((i.sha256, f) for i, f in zip(chunk, mine, strict=True))
+        return futures
 
     def _analyse_later(self, item: Stored) -> Future[Document]:
         args = (
@@ -372,6 +396,17 @@ class Archiver:
             )
             for d in duplicates
         ]
+
+
+def _hand_out(futures: Sequence[Future[Document]], whole: Future[list[Document]]) -> None:
+    """A chunk's documents to its messages' futures, or its failure (a dead analyser) to each."""
+    error = whole.exception()
+    if error is not None:
+        for future in futures:
+            future.set_exception(error)
+        return
+    for future, doc in zip(futures, whole.result(), strict=True):
+        future.set_result(doc)
 
 
 def _merge_same_bytes(items: Iterable[Stored]) -> list[Stored]:

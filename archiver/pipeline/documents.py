@@ -164,3 +164,16 @@ def analyse(
         return build_document(sha256, parsed, get_tokenizer(user_dict))
     except Exception as exc:  # the message must stay findable whatever went wrong
         return fallback_document(sha256, len(raw), f"{type(exc).__name__}: {exc}", arrival)
+
+
+def analyse_many(
+    messages: Sequence[tuple[str, bytes, datetime]],
+    user_dict: Path | None,
+    max_body_chars: int,
+    extract_limits: ExtractLimits | None,
+) -> list[Document]:
+    """analyse() of several messages (sha256, raw, arrival) in one task of a process pool."""
+    return [
+        analyse(sha256, raw, arrival, user_dict, max_body_chars, extract_limits)
+        for sha256, raw, arrival in messages
+    ]
