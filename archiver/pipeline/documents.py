@@ -69,14 +69,17 @@ def build_document(
     people = [*parsed.from_, *parsed.to, *parsed.cc, *parsed.bcc, *parsed.reply_to]
     filenames = " ".join(a.filename for a in parsed.attachments if a.filename)
     key, is_reply = subject_key(parsed.subject)
+    subject = tokenizer.fields(parsed.subject)
+    body = tokenizer.fields(parsed.body_text)
+    attachment = tokenizer.fields(parsed.attachment_text)
     return {
         "id": sha256,
         "schema_version": SCHEMA_VERSION,
         "message_id": parsed.message_id,
         "subject": parsed.subject,
-        "subject_terms": tokenizer.index_text(parsed.subject),
-        "subject_words": tokenizer.index_text(parsed.subject, "precise"),
-        "subject_han": han_runs(parsed.subject),
+        "subject_terms": subject.terms,
+        "subject_words": subject.words,
+        "subject_han": subject.han,
         "subject_key": key,
         "subject_is_reply": is_reply,
         "from": _addresses(parsed.from_),
@@ -95,17 +98,17 @@ def build_document(
         "thread_key": thread_key(parsed),
         "subject_norm": normalised_subject(parsed.subject),
         "body": parsed.body_text,
-        "body_terms": tokenizer.index_text(parsed.body_text),
-        "body_words": tokenizer.index_text(parsed.body_text, "precise"),
-        "body_han": han_runs(parsed.body_text),
+        "body_terms": body.terms,
+        "body_words": body.words,
+        "body_han": body.han,
         "has_html": parsed.has_html,
         "attachments": [a.model_dump() for a in parsed.attachments],
         "attachment_names_terms": tokenizer.index_text(filenames),
         "attachment_names_han": han_runs(filenames),
         "attachment_text": parsed.attachment_text,
-        "attachment_terms": tokenizer.index_text(parsed.attachment_text),
-        "attachment_words": tokenizer.index_text(parsed.attachment_text, "precise"),
-        "attachment_han": han_runs(parsed.attachment_text),
+        "attachment_terms": attachment.terms,
+        "attachment_words": attachment.words,
+        "attachment_han": attachment.han,
         "extract_errors": parsed.extract_errors,
         "extract_failed": bool(parsed.extract_errors),
         "has_attachment": bool(parsed.attachments),

@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from archiver.text.tokenizer import Tokenizer, read_user_dict
+from archiver.text.tokenizer import Tokenizer, get_tokenizer, han_runs, read_user_dict
 from bench.mailgen import generate
 
 MIXED = "请review一下JIRA-1234的patch，南京市长江大桥和中华人民共和国 v2.0 zhang.san@example.com"
+
+
+def fast_tokenizer() -> Tokenizer:
+    return get_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +91,36 @@ def test_terms_fast_path_equals_the_tokens_with_offsets(
     extra = [MIXED, "Ｈｅｌｌｏ ＡＢＣ-１２３ Straße İstanbul ﬁle ①②", "", "。，！", "a_b c__d"]
     for text in corpus_texts + extra:
         assert tokenizer.terms(text, mode) == [t.term for t in tokenizer.tokens(text, mode)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["rjieba", "jieba"])
+def test_fields_are_both_modes_and_the_han_runs_of_one_pass(
+    corpus_texts: list[str], backend: str
+) -> None:
+    tokenizer = Tokenizer(backend=backend)  # type: ignore[arg-type]
+    extra = [
+        MIXED,
+        "Ｈｅｌｌｏ ＡＢＣ-１２３ Straße İstanbul ﬁle ①②",
+        "",
+        "。，！",
+        "a_b c__d",
+        "審批-v2 表",
+    ]
+    for text in corpus_texts + extra:
+        assert tokenizer.fields(text) == (
+            tokenizer.index_text(text),
+            tokenizer.index_text(text, "precise"),
+            han_runs(text),
+        )
+
+
+@given(
+    st.text(alphabet=st.sampled_from("ab1-_.@ 　，。審批中华人民共和国ＡＢ１①İß\n"), max_size=60)
+)
+def test_fields_agree_with_the_three_passes_on_generated_text(text: str) -> None:
+    tokenizer = fast_tokenizer()
+    assert tokenizer.fields(text) == (
+        tokenizer.index_text(text),
+        tokenizer.index_text(text, "precise"),
+        han_runs(text),
+    )
