@@ -59,7 +59,7 @@ from archiver.status import StatusProbe
 from archiver.tagging.keywords import read_stop_words
 from archiver.tagging.service import TaggingOptions, TaggingService
 from archiver.tagging.store import TaggingStore
-from archiver.text.tokenizer import get_tokenizer
+from archiver.text.tokenizer import get_tokenizer, preload_tokenizer
 
 
 def raw_store(settings: Settings | None = None) -> S3RawStore:
@@ -124,7 +124,7 @@ def analyser_pool(settings: Settings) -> Callable[[], Executor]:
         ProcessPoolExecutor,
         max_workers=workers,
         mp_context=context,
-        initializer=get_tokenizer,
+        initializer=preload_tokenizer,
         initargs=(settings.user_dict,),
     )
 

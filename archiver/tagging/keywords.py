@@ -10,17 +10,25 @@ cost. The subject counts twice: it is what the sender chose to say the message i
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
-
 from archiver.ports import Document
 
-IDF_PATH = Path(jieba.__file__).resolve().parent / "analyse" / "idf.txt"
+
+def _jieba_file(*parts: str) -> Path:
+    """A data file of the jieba package, found without importing it: importing jieba loads
+    its HMM tables (~13 MB), which only its own segmenter needs."""
+    spec = importlib.util.find_spec("jieba")
+    assert spec is not None and spec.origin is not None, "jieba is a dependency"
+    return Path(spec.origin).resolve().parent.joinpath(*parts)
+
+
+IDF_PATH = _jieba_file("analyse", "idf.txt")
 NUMBER = re.compile(r"^[\d.,:/\-]+$")
 
 # jieba's own list (English function words) plus common Chinese and English words that say

@@ -4,4 +4,4 @@ tokenizer is built there once, before any analyser forks, so they all share its 
 
 from archiver.text.tokenizer import get_tokenizer
 
-get_tokenizer(None)
+get_tokenizer(None).load()
