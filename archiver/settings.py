@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     import_workers: int = Field(0, description="parse/segment processes; 0 means one per core")
     store_threads: int = 16
     import_pause_refresh_bytes: int = Field(
-        64 * 1024 * 1024,
+        8 * 1024 * 1024,
         description="an import of at least this many bytes turns the index's periodic refresh "
         "off until it ends (fewer segments, less merging); 0: every import, -1: never",
     )

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import proc_cpu
-from bench.mailgen import GeneratedMessage
 from bench.rss import RssSampler
 
 
@@ -35,15 +34,15 @@ class Run:
     at_peak: tuple[tuple[str, int, int], ...] = ()  # (command, RSS, PSS) per process
 
 
-def write_maildir(path: Path, messages: Sequence[GeneratedMessage]) -> int:
+def write_maildir(path: Path, messages: Sequence[bytes]) -> int:
     """A Maildir (cur/, new/, tmp/) of the messages, one file each; returns the bytes written."""
     for sub in ("cur", "new", "tmp"):
         (path / sub).mkdir(parents=True, exist_ok=True)
     total = 0
-    for m in messages:
+    for number, raw in enumerate(messages):
         # the Maildir name: unique part, host, and the info (":2," plus flags: seen)
-        (path / "cur" / f"{1700000000 + m.index}.{m.index}.bench:2,S").write_bytes(m.raw)
-        total += len(m.raw)
+        (path / "cur" / f"{1700000000 + number}.{number}.bench:2,S").write_bytes(raw)
+        total += len(raw)
     return total
 
 
@@ -152,7 +151,7 @@ def run_mu(maildir: Path) -> Run | None:
 
 
 def compare(
-    messages: Sequence[GeneratedMessage], name: str, workers: int, keep: Path | None = None
+    messages: Sequence[bytes], name: str, workers: int, keep: Path | None = None
 ) -> list[Run]:
     """Write the Maildir, run the three tools on it and print each one's figures and the
     ratios of mailvault's rate to the others'."""
