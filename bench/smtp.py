@@ -196,10 +196,10 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(f"  | {line}" for line in text) or "  (empty log)"
 
 
-def _cpu_groups(sink: int, worker: int) -> list[proc_cpu.Group]:
+def _cpu_groups(sink: int, workers: list[int]) -> list[proc_cpu.Group]:
     return [
         proc_cpu.Group("sink", [sink]),
-        proc_cpu.Group("worker", [worker]),
+        proc_cpu.Group("worker", workers),
         proc_cpu.Group(
             "elasticsearch",
             proc_cpu.find(lambda comm, cmd: comm == "java" and "org.elasticsearch" in cmd),
@@ -426,7 +426,9 @@ def _timed(
     watcher.join()
     print(
         f"accepted: {len(outcomes.accepted)}/{len(raws)} in {sent:.1f} s = "
-        f"{len(outcomes.accepted) / sent:.0f} msg/s (concurrency {args.concurrency}"
+        f"{len(outcomes.accepted) / sent:.0f} msg/s (concurrency {args.concurrency}, "
+        f"{args.workers} worker process{'es' if args.workers > 1 else ''} "
+        f"x {args.worker_concurrency}"
         f"{f', paced at {args.rate:g} msg/s' if args.rate else ''}"
         f"{', worker stopped until all were sent' if args.defer_indexing else ''})"
     )
@@ -451,6 +453,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=20, help="SMTP connections")
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="`mailvault worker` processes (scale-out)"
+    )
     parser.add_argument(
         "--rate",
         type=float,
@@ -489,21 +494,24 @@ def main() -> None:
     }
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
-        sink_log, worker_log = Path(tmp, "sink.log"), Path(tmp, "worker.log")
+        sink_log = Path(tmp, "sink.log")
+        worker_logs = [Path(tmp, f"worker-{n}.log") for n in range(args.workers)]
         processes: list[subprocess.Popen[bytes]] = []
         try:
             bootstrap.init_backends(settings)
-            worker = _start(
-                ["worker", "--concurrency", str(args.worker_concurrency)], env, worker_log
-            )
-            processes.append(worker)
+            workers = [
+                _start(["worker", "--concurrency", str(args.worker_concurrency)], env, log)
+                for log in worker_logs
+            ]
+            processes += workers
             sink = _start(["smtp", "--host", "127.0.0.1", "--port", str(port)], env, sink_log)
             processes.append(sink)
             _wait_for_smtp(sink, port, timeout=60)
             _warm_up(bootstrap.search_index(settings), port, raws[:20], run)
-            _timed(settings, port, raws, _cpu_groups(sink.pid, worker.pid), args)
+            groups = _cpu_groups(sink.pid, [w.pid for w in workers])
+            _timed(settings, port, raws, groups, args)
         except BaseException:
-            for log in (sink_log, worker_log):
+            for log in (sink_log, *worker_logs):
                 print(f"{log.name} (tail):\n{_tail(log)}", file=sys.stderr)
             raise
         finally:
