@@ -618,8 +618,8 @@ account = ImapAccount.model_validate_json(sys.argv[1])
 batch = int(sys.argv[2])
 put, lock, count = S3RawStore.put, threading.Lock(), [0]
 
-def put_then_hang(self, raw, source=None):
-    result = put(self, raw, source)
+def put_then_hang(self, raw, source=None, **retention):
+    result = put(self, raw, source, **retention)
     with lock:
         count[0] += 1
         hang = count[0] == batch + 2
