@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--batch-size", type=int, default=0, help="0: MAILVAULT_IMPORT_BATCH_SIZE (250)"
+        "--batch-size", type=int, default=0, help="0: MAILVAULT_IMPORT_BATCH_SIZE (100)"
     )
     parser.add_argument("--workers", type=int, default=0, help="0: one per core")
     parser.add_argument(
