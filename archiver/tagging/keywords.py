@@ -59,9 +59,9 @@ class IdfTable:
 
     Written here rather than kept as a dict because the importing process and every worker
     hold it for their whole run: a dict of the words took ~36 MB resident, these two arrays
-    ~3 MB. Python's string hash is stable within a process (and its forks), which is all the
-    table lives in; a 64-bit collision that would give an unknown word a known word's IDF is
-    about one in 10^14 per lookup.
+    ~12 MB. Python's string hash is stable within a process (and its forks), which
+    is all the table lives in; a 64-bit collision that would give an unknown word a known word's
+    IDF is about one in 10^14 per lookup.
     """
 
     def __init__(self, path: Path) -> None:
@@ -76,7 +76,7 @@ class IdfTable:
                     if index == len(values):
                         values.append(float(value))
                     # the value's index rides in the low bits, so one sort orders both
-                    pairs.append((hash(word) << _INDEX_BITS) | index)
+                    pairs.append((_fingerprint(word) << _INDEX_BITS) | index)
         pairs.sort()
         self._hashes = array("q", (pair >> _INDEX_BITS for pair in pairs))
         self._values = array("d", (values[pair & _INDEX_MASK] for pair in pairs))
@@ -84,11 +84,18 @@ class IdfTable:
 
     def get(self, word: str) -> float:
         """The word's IDF, or the median for a word jieba's table does not hold."""
-        key = hash(word)
+        key = _fingerprint(word)
         at = bisect_left(self._hashes, key)
         if at < len(self._hashes) and self._hashes[at] == key:
             return self._values[at]
         return self.median
+
+
+def _fingerprint(word: str) -> int:
+    """The word's 64-bit hash. A str hashes its internal buffer, so "0a" (two 1-byte
+    characters) and "愰" (U+6130, one 2-byte character) hash alike; two such strings always
+    differ in length, which is mixed in (the str hash itself is cached on the string)."""
+    return hash(word) ^ len(word)
 
 
 _INDEX_BITS = 16
