@@ -54,30 +54,39 @@ JIEBA_STOP_WORDS = frozenset(_JIEBA_LIST.split())
 DEFAULT_STOP_WORDS = JIEBA_STOP_WORDS | frozenset(_OUR_LIST.split())
 
 
+def _fingerprint(word: str) -> int:
+    """The word's 64-bit hash. A str hashes its internal buffer, so "0a" (two 1-byte
+    characters) and "愰" (U+6130, one 2-byte character) hash alike; two such strings always
+    differ in length, which is mixed in (the str hash itself is cached on the string)."""
+    return hash(word) ^ len(word)
+
+
+_INDEX_BITS = 16
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
+
+
 class IdfTable:
     """jieba's IDF of ~270,000 words, as sorted 64-bit hashes of the words beside their values.
 
     Written here rather than kept as a dict because the importing process and every worker
     hold it for their whole run: a dict of the words took ~36 MB resident, these two arrays
-    ~12 MB. Python's string hash is stable within a process (and its forks), which
-    is all the table lives in; a 64-bit collision that would give an unknown word a known word's
-    IDF is about one in 10^14 per lookup.
+    ~12 MB. Python's string hash is stable within a process (and its forks), which is all the
+    table lives in; a 64-bit collision that would give an unknown word a known word's IDF is
+    about one in 10^14 per lookup.
     """
 
     def __init__(self, path: Path) -> None:
         pairs: list[int] = []
-        values: list[float] = []
-        index_of: dict[str, int] = {}  # ~3,300 distinct values
+        index_of: dict[str, int] = {}  # each of the ~3,300 distinct values, in first-seen order
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 word, _, value = line.strip().partition(" ")
                 if value:
                     index = index_of.setdefault(value, len(index_of))
-                    if index == len(values):
-                        values.append(float(value))
                     # the value's index rides in the low bits, so one sort orders both
                     pairs.append((_fingerprint(word) << _INDEX_BITS) | index)
         pairs.sort()
+        values = [float(value) for value in index_of]
         self._hashes = array("q", (pair >> _INDEX_BITS for pair in pairs))
         self._values = array("d", (values[pair & _INDEX_MASK] for pair in pairs))
         self.median = sorted(self._values)[len(self._values) // 2]
@@ -89,17 +98,6 @@ class IdfTable:
         if at < len(self._hashes) and self._hashes[at] == key:
             return self._values[at]
         return self.median
-
-
-def _fingerprint(word: str) -> int:
-    """The word's 64-bit hash. A str hashes its internal buffer, so "0a" (two 1-byte
-    characters) and "愰" (U+6130, one 2-byte character) hash alike; two such strings always
-    differ in length, which is mixed in (the str hash itself is cached on the string)."""
-    return hash(word) ^ len(word)
-
-
-_INDEX_BITS = 16
-_INDEX_MASK = (1 << _INDEX_BITS) - 1
 
 
 @lru_cache(maxsize=1)

@@ -15,18 +15,17 @@ JIEBA = jieba.analyse.default_tfidf
 def _same_buffer_twins() -> list[str]:
     """For each word of the table held as 2-byte characters, the 1-byte-character string with
     the same bytes (U+6130 "愰" and "0a"): CPython's str hash reads that buffer."""
-    twins = []
-    for word in JIEBA.idf_freq:
-        if max(map(ord, word)) > 0xFF and max(map(ord, word)) <= 0xFFFF:
-            twins.append(word.encode("utf-16-le").decode("latin-1"))
-    return twins
+    return [
+        word.encode("utf-16-le").decode("latin-1")
+        for word in JIEBA.idf_freq
+        if 0xFF < max(map(ord, word)) <= 0xFFFF
+    ]
 
 
 def test_every_word_has_jiebas_idf_and_the_median_is_jiebas() -> None:
     table = idf_table()
-    wrong = {
-        word: table.get(word) for word, idf in JIEBA.idf_freq.items() if table.get(word) != idf
-    }
+    ours = {word: table.get(word) for word in JIEBA.idf_freq}
+    wrong = {word: idf for word, idf in ours.items() if idf != JIEBA.idf_freq[word]}
     assert not wrong
     assert table.median == JIEBA.median_idf
 
